@@ -1,0 +1,380 @@
+"""Campaign configuration: one strict pydantic model, and physics-based defaults derived from the elements.
+
+A user writes only what is specific to the material (``elements`` and an ``oracle``); every field left out is
+derived by :func:`resolve` from ASE's reference data and a small melting-point table, and each derived value
+carries a note saying where it came from (``pyacemaker config FILE`` prints them as YAML comments).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from ase.data import atomic_numbers, chemical_symbols, covalent_radii, reference_states
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "CampaignConfig",
+    "ConfigError",
+    "load_config",
+    "resolve",
+    "nearest_neighbour_distance",
+    "dump_resolved",
+    "parse_config",
+]
+
+EMT_ELEMENTS = ("H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased for the user (the CLI prints it and exits with code 2)."""
+
+
+class Strict(BaseModel):
+    """Base for every config section: unknown keys are errors, values are re-validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ----------------------------------------------------------------------------------------------- oracles
+class EMTOracle(Strict):
+    """ASE's effective-medium theory: a cheap, real ground truth for Al Cu Ag Au Ni Pd Pt H C N O."""
+
+    type: Literal["emt"] = "emt"
+
+
+OracleConfig = Annotated[EMTOracle, Field(discriminator="type")]
+
+
+# ----------------------------------------------------------------------------------------------- sections
+class SeedConfig(Strict):
+    """Iteration-0 structures built from the elements' reference crystal structures."""
+
+    supercell_atoms: int | None = Field(None, ge=1, le=2000, description="target atoms per seed cell")
+    volume_strains: list[float] | None = Field(None, description="fractional volume changes of the seed cells")
+    rattle_amplitude: float | None = Field(None, ge=0, le=1.0, description="Gaussian rattle, Angstrom")
+    rattled_per_strain: int = Field(2, ge=0, le=50, description="rattled copies per strained cell")
+    seed: int = Field(42, description="random seed for rattles")
+
+
+class TrainConfig(Strict):
+    """Pacemaker fit settings; ``None`` means derived from the elements or the dataset."""
+
+    cutoff: float | None = Field(None, gt=1.0, le=12.0, description="ACE radial cutoff, Angstrom")
+    inner_cutoff: float | None = Field(None, gt=0.1, le=6.0, description="ZBL core-repulsion inner cutoff, Angstrom")
+    min_functions: int = Field(16, ge=1, description="basis functions per element for the first, smallest dataset")
+    max_functions: int = Field(200, ge=1, description="cap on basis functions per element")
+    functions_per_structure: float = Field(1.0, gt=0, description="basis growth with the number of training structures")
+    max_fit_iterations: int = Field(150, ge=1, le=100000, description="BFGS iterations per fit")
+    kappa: float = Field(0.3, ge=0.0, le=1.0, description="force weight in the loss (pacemaker's kappa)")
+    embedding_ndensity: int = Field(1, ge=1, le=4)
+    radial_functions: int = Field(6, ge=1, le=20, description="nradmax for pair functions")
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.min_functions > self.max_functions:
+            raise ValueError(f"min_functions ({self.min_functions}) exceeds max_functions ({self.max_functions})")
+        if self.cutoff is not None and self.inner_cutoff is not None and self.inner_cutoff >= self.cutoff:
+            raise ValueError(f"inner_cutoff ({self.inner_cutoff}) must be below cutoff ({self.cutoff})")
+        return self
+
+
+class ExploreConfig(Strict):
+    """MD exploration: one Langevin NVT run per temperature, halted when gamma exceeds ``gamma_halt``."""
+
+    temperatures: list[float] | None = Field(None, description="MD temperature ladder, K")
+    steps: int = Field(2000, ge=1, description="MD steps per condition and iteration (the convergence window)")
+    timestep_fs: float | None = Field(None, gt=0, le=10, description="MD time step, fs")
+    friction: float = Field(0.02, gt=0, description="Langevin friction, 1/fs")
+    gamma_check_interval: int = Field(10, ge=1, description="steps between extrapolation-grade checks")
+    gamma_collect: float = Field(2.0, gt=0, description="frames above this gamma are kept as candidates")
+    gamma_halt: float = Field(5.0, gt=0, description="MD stops when max gamma exceeds this")
+    max_frames: int = Field(5, ge=1, description="candidate frames kept per MD run (the halted frame included)")
+    perturbations: int = Field(3, ge=0, le=50, description="rattled copies of each halted frame added to the pool")
+    perturbation_amplitude: float = Field(0.05, ge=0, le=0.5, description="Angstrom")
+    supercell_atoms: int | None = Field(None, ge=1, le=5000, description="atoms in the MD cell")
+    seed: int = 7
+
+    @field_validator("temperatures")
+    @classmethod
+    def _positive(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (not v or any(t <= 0 for t in v)):
+            raise ValueError("temperatures must be a non-empty list of positive values in K")
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> ExploreConfig:
+        if self.gamma_collect >= self.gamma_halt:
+            raise ValueError(f"gamma_collect ({self.gamma_collect}) must be below gamma_halt ({self.gamma_halt})")
+        return self
+
+
+class SelectConfig(Strict):
+    """D-optimal (MaxVol) selection of halted frames for labelling."""
+
+    method: Literal["maxvol"] = "maxvol"
+    budget: int = Field(12, ge=1, description="structures labelled per iteration at most")
+    gamma_tolerance: float = Field(1.01, ge=1.0)
+
+
+class BudgetConfig(Strict):
+    """When the campaign ends even if MD still halts."""
+
+    max_iterations: int = Field(5, ge=1, le=1000)
+    max_oracle_calls: int = Field(1000, ge=1)
+
+
+class WorkerConfig(Strict):
+    """How work is split across FireWorks workers."""
+
+    label_batches: int = Field(2, ge=1, le=256, description="parallel labelling jobs per iteration")
+    fworker: str | None = Field(None, description="FireWorks worker name the jobs are pinned to (_fworker)")
+    category: str | None = Field(None, description="FireWorks category of the jobs (_category)")
+
+
+class ValidationConfig(Strict):
+    """Held-out test set: MD snapshots of the final potential labelled by the oracle (never trained on)."""
+
+    test_structures: int = Field(8, ge=0, le=1000)
+    test_md_steps: int = Field(200, ge=1)
+
+
+class DatabaseConfig(Strict):
+    """Where the campaign lives. Credentials never go here: use a launchpad file or PYACEMAKER_DB_URI."""
+
+    launchpad: str | None = Field(None, description="FireWorks launchpad YAML of a real MongoDB")
+    name: str | None = Field(None, description="database name (default: pyacemaker)")
+
+
+class CampaignConfig(Strict):
+    """Everything a campaign needs. Only ``elements`` and ``oracle`` are required."""
+
+    name: str | None = Field(None, description="campaign name (default: the config file's stem)")
+    elements: list[str]
+    oracle: OracleConfig
+    seeds: SeedConfig = SeedConfig()
+    train: TrainConfig = TrainConfig()
+    explore: ExploreConfig = ExploreConfig()
+    select: SelectConfig = SelectConfig()
+    budget: BudgetConfig = BudgetConfig()
+    workers: WorkerConfig = WorkerConfig()
+    validation: ValidationConfig = ValidationConfig()
+    database: DatabaseConfig = DatabaseConfig()
+
+    @field_validator("elements")
+    @classmethod
+    def _known_elements(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("give at least one element, e.g. elements: [Cu]")
+        bad = [e for e in v if e not in atomic_numbers or e == "X"]
+        if bad:
+            hints = []
+            for e in bad:
+                close = difflib.get_close_matches(str(e).capitalize(), chemical_symbols[1:], n=1)
+                hints.append(f"{e!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise ValueError(f"unknown element {', '.join(hints)}; use chemical symbols such as Cu, Si, Ti")
+        if len(set(v)) != len(v):
+            raise ValueError(f"elements are repeated: {v}")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v):
+            raise ValueError("name may use letters, digits, '_', '-', '.' (at most 64 characters)")
+        return v
+
+    @model_validator(mode="after")
+    def _oracle_supports_elements(self) -> CampaignConfig:
+        if self.oracle.type == "emt":
+            bad = [e for e in self.elements if e not in EMT_ELEMENTS]
+            if bad:
+                raise ValueError(
+                    f"the EMT oracle has no parameters for {', '.join(bad)}; "
+                    f"EMT covers {' '.join(EMT_ELEMENTS)} (use a DFT oracle for other elements)"
+                )
+        return self
+
+
+# ----------------------------------------------------------------------------------------------- loading
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that owns the field at ``loc`` (for suggesting the nearest valid key)."""
+    model: type[BaseModel] = CampaignConfig
+    for part in loc[:-1]:
+        if part == "emt":  # discriminated-union tag inserted by pydantic into the location
+            model = EMTOracle
+            continue
+        field = model.model_fields.get(str(part))
+        ann = field.annotation if field else None
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        elif str(part) == "oracle":
+            model = EMTOracle
+        else:
+            return None
+    return model
+
+
+def _format_error(err: dict[str, Any]) -> str:
+    loc = tuple(err.get("loc", ()))
+    dotted = ".".join(str(p) for p in loc if p != "emt") or "(top level)"
+    if err["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        owner = _model_at(loc)
+        valid = sorted(owner.model_fields) if owner else []
+        close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else (f"; valid keys: {', '.join(valid)}" if valid else "")
+        return f"unknown key {dotted!r}{hint}"
+    if err["type"] == "missing":
+        return f"missing required key {dotted!r}"
+    if err["type"] == "union_tag_invalid":
+        return f"{dotted}: unknown type {err.get('input', {}).get('type')!r}; known: emt"
+    msg = err.get("msg", "invalid value").removeprefix("Value error, ")
+    return f"{dotted}: {msg}" if loc else msg
+
+
+def parse_config(data: Any, source: str = "config") -> CampaignConfig:
+    """Validate a mapping, turning pydantic's report into one readable line per problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, e.g.\n  elements: [Cu]\n  oracle: {{type: emt}}")
+    try:
+        return CampaignConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [_format_error(e) for e in exc.errors()]
+        raise ConfigError(f"{source}: " + "; ".join(dict.fromkeys(lines))) from None
+
+
+def load_config(path: str | Path) -> CampaignConfig:
+    """Read and validate a campaign YAML file (safe loader); the name defaults to the file's stem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
+    cfg = parse_config(data, str(path))
+    if cfg.name is None:
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)[:64] or "campaign"
+        cfg.name = stem
+    return cfg
+
+
+# ----------------------------------------------------------------------------------------------- physics defaults
+@cache
+def melting_points() -> dict[str, float]:
+    text = resources.files("pyacemaker").joinpath("data/melting_points.yaml").read_text()
+    return {k: float(v) for k, v in yaml.safe_load(text).items()}
+
+
+def nearest_neighbour_distance(symbol: str) -> tuple[float, str]:
+    """First-neighbour distance in the element's reference crystal (ASE), else twice its covalent radius."""
+    z = atomic_numbers[symbol]
+    ref = reference_states[z] or {}
+    sym, a = ref.get("symmetry"), ref.get("a")
+    factors = {"fcc": 1 / math.sqrt(2), "bcc": math.sqrt(3) / 2, "sc": 1.0, "diamond": math.sqrt(3) / 4}
+    if sym in factors and a:
+        return a * factors[sym], f"{sym} a={a} A (ASE reference state)"
+    if sym == "hcp" and a:
+        return float(a), f"hcp a={a} A (ASE reference state)"
+    return 2 * float(covalent_radii[z]), "2 x covalent radius (ASE), no crystal reference"
+
+
+def derived_basis_size(n_structures: int, train: TrainConfig) -> int:
+    """Basis functions per element for a dataset of ``n_structures``: grows linearly, clipped to the caps."""
+    n = round(n_structures * train.functions_per_structure)
+    return int(min(train.max_functions, max(train.min_functions, n)))
+
+
+def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
+    """Fill every derived value; return the resolved copy and a note per dotted key saying where it came from."""
+    out = cfg.model_copy(deep=True)
+    notes: dict[str, str] = {}
+    nn = {el: nearest_neighbour_distance(el) for el in cfg.elements}
+    nn_min = min(d for d, _ in nn.values())
+    nn_max = max(d for d, _ in nn.values())
+    nn_src = ", ".join(f"{el}: {d:.3f} A from {src}" for el, (d, src) in nn.items())
+
+    if out.name is None:
+        out.name = "-".join(cfg.elements) + "-" + cfg.oracle.type
+        notes["name"] = "elements and oracle"
+    if out.train.cutoff is None:
+        out.train.cutoff = round(min(7.0, max(4.0, 2.0 * nn_max)), 2)
+        notes["train.cutoff"] = f"2 x largest nearest-neighbour distance, within [4, 7] A ({nn_src})"
+    if out.train.inner_cutoff is None:
+        out.train.inner_cutoff = round(0.6 * nn_min, 2)
+        notes["train.inner_cutoff"] = "0.6 x smallest nearest-neighbour distance: ZBL core below it"
+    notes["train.min_functions"] = (
+        "basis per element = clip(structures x functions_per_structure, min_functions, max_functions)"
+    )
+
+    if out.seeds.supercell_atoms is None:
+        out.seeds.supercell_atoms = 32
+        notes["seeds.supercell_atoms"] = "small cells: cheap labels, several environments per cell"
+    if out.seeds.volume_strains is None:
+        out.seeds.volume_strains = [-0.08, -0.04, 0.0, 0.04, 0.08]
+        notes["seeds.volume_strains"] = "+-8 % volume brackets the equation of state near equilibrium"
+    if out.seeds.rattle_amplitude is None:
+        out.seeds.rattle_amplitude = round(0.04 * nn_min, 3)
+        notes["seeds.rattle_amplitude"] = "4 % of the nearest-neighbour distance: thermal-like displacements"
+
+    tm = [melting_points().get(el) for el in cfg.elements]
+    if out.explore.temperatures is None:
+        if all(t is not None for t in tm):
+            t_m = min(tm)  # type: ignore[type-var]
+            out.explore.temperatures = [round(f * t_m / 10) * 10.0 for f in (0.25, 0.5, 0.75)]
+            notes["explore.temperatures"] = f"0.25/0.5/0.75 x melting point {t_m:.0f} K (lowest of the elements)"
+        else:
+            out.explore.temperatures = [300.0, 600.0, 900.0]
+            notes["explore.temperatures"] = "melting point unknown: generic 300/600/900 K ladder"
+    if out.explore.timestep_fs is None:
+        light = min(cfg.elements, key=lambda e: atomic_numbers[e])
+        out.explore.timestep_fs = 0.5 if atomic_numbers[light] <= 2 else (1.0 if atomic_numbers[light] <= 10 else 2.0)
+        notes["explore.timestep_fs"] = f"from the lightest element ({light}): 0.5 fs for H/He, 1 fs up to Ne, else 2 fs"
+    if out.explore.supercell_atoms is None:
+        out.explore.supercell_atoms = 64
+        notes["explore.supercell_atoms"] = "large enough for collective motion, small enough for a fast halt check"
+    notes["explore.gamma_halt"] = "extrapolation grade: ~1 in the training domain, >5 clearly extrapolating"
+
+    if out.database.name is None:
+        out.database.name = "pyacemaker"
+        notes["database.name"] = "default database name"
+    return out, notes
+
+
+def dump_resolved(cfg: CampaignConfig, notes: dict[str, str]) -> str:
+    """YAML of the resolved config with each derived value's note as an end-of-line comment."""
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    def convert(obj: Any, prefix: str) -> Any:
+        if isinstance(obj, dict):
+            cm = CommentedMap()
+            for k, v in obj.items():
+                cm[k] = convert(v, f"{prefix}{k}.")
+                note = notes.get(f"{prefix}{k}")
+                if note:
+                    cm.yaml_add_eol_comment(note, k, column=40)
+            return cm
+        if isinstance(obj, list):
+            seq = CommentedSeq(obj)
+            seq.fa.set_flow_style()
+            return seq
+        return obj
+
+    data = convert(cfg.model_dump(mode="json"), "")
+    y = YAML()
+    y.default_flow_style = False
+    y.width = 200
+    buf = StringIO()
+    y.dump(data, buf)
+    return buf.getvalue()

@@ -1,0 +1,126 @@
+"""The campaign graph, in one place: jobflow jobs around the stage functions, and ``decide``.
+
+    iteration 0:  seed -> label x B -> train -> explore x C -> decide
+    iteration k:  select -> label x B -> train -> explore x C -> decide      (appended by decide(k-1))
+    the end:      decide -> summary                                           (converged / stalled / budget)
+
+Jobs find the database through the JobStore they run with (``CURRENT_JOB.store``), so the flow carries no
+connection details or credentials; a FireWorks worker only needs its launchpad and jobflow config.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobflow import CURRENT_JOB, Flow, JobConfig, Response, job
+
+from pyacemaker import stages
+from pyacemaker.db import Database
+from pyacemaker.stages import Context
+
+
+def _db() -> Database:
+    store = CURRENT_JOB.store
+    if store is None:
+        raise RuntimeError("pyacemaker jobs must run inside jobflow (run_locally or FireWorks) with a JobStore")
+    return Database.from_job_store(store)
+
+
+@job(name="seed")
+def seed_job(ctx: dict[str, Any]) -> dict[str, Any]:
+    return stages.seed_stage(_db(), Context.from_dict(ctx))
+
+
+@job(name="label")
+def label_job(ctx: dict[str, Any], selection: dict[str, Any], batch: int, n_batches: int, iteration: int) -> dict:
+    return stages.label_stage(_db(), Context.from_dict(ctx), selection["ids"], batch, n_batches, iteration)
+
+
+@job(name="train")
+def train_job(ctx: dict[str, Any], iteration: int, label_outputs: list[dict]) -> dict[str, Any]:
+    # label_outputs is only a dependency: training reads every labelled record of the campaign from the database
+    return stages.train_stage(_db(), Context.from_dict(ctx), iteration)
+
+
+@job(name="explore")
+def explore_job(ctx: dict[str, Any], iteration: int, train_out: dict, index: int) -> dict[str, Any]:
+    return stages.explore_stage(_db(), Context.from_dict(ctx), iteration, train_out, index)
+
+
+@job(name="select")
+def select_job(ctx: dict[str, Any], iteration: int, explore_outs: list[dict], potential_id: str) -> dict[str, Any]:
+    return stages.select_stage(_db(), Context.from_dict(ctx), iteration, explore_outs, potential_id)
+
+
+@job(name="decide")
+def decide_job(ctx: dict[str, Any], iteration: int, explore_outs: list[dict], train_out: dict) -> Response:
+    """Append the next iteration to the live workflow, or end the campaign and append the summary."""
+    db, c = _db(), Context.from_dict(ctx)
+    calls = int((db.campaign(c.campaign) or {}).get("oracle_calls", 0))
+    verdict, reason = stages.decide_outcome(iteration, explore_outs, train_out, c.config, calls)
+    halts = {o["run_id"]: bool(o.get("halted")) for o in explore_outs}
+    db.set_iteration(c.campaign, iteration, {"decision": verdict, "decision_reason": reason, "halts": sum(halts.values())})
+    if verdict == "continue":
+        db.update_campaign(c.campaign, {"stage": "decide", "iteration": iteration + 1})
+        nxt = iteration_flow(ctx, iteration + 1, explore_outs=explore_outs, potential_id=train_out["potential_id"])
+        return Response(output={"decision": verdict, "reason": reason}, addition=nxt)
+    db.update_campaign(c.campaign, {"state": verdict, "end_reason": reason, "stage": "summary",
+                                    "final_iteration": iteration})  # fmt: skip
+    summary = _configured(summary_job(ctx, verdict, reason, train_out["potential_id"]), ctx)
+    return Response(output={"decision": verdict, "reason": reason}, addition=Flow([summary], name="summary"))
+
+
+@job(name="summary")
+def summary_job(ctx: dict[str, Any], state: str, reason: str, potential_id: str) -> dict[str, Any]:
+    db, c = _db(), Context.from_dict(ctx)
+    test = stages.test_set_stage(db, c, potential_id)
+    pot = db.potentials.find_one({"_id": potential_id}) or {}
+    path = (pot.get("files", {}).get("yace") or {}).get("path")
+    out = {"state": state, "reason": reason, "potential_id": potential_id, "potential_path": path,
+           "n_structures": pot.get("n_structures"), "test_metrics": test, "train_metrics": pot.get("metrics", {})}  # fmt: skip
+    db.update_campaign(c.campaign, {"stage": "done", "summary": out, "test_metrics": test})
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- graph
+def _configured(j, ctx: dict[str, Any]):
+    """Give a job its own config: the store exposed (how it finds the database) and the configured FireWorks
+    worker/category set explicitly (jobs created by a Response would otherwise inherit the parent's, jobflow#120)."""
+    w = ctx["config"].get("workers", {})
+    mc = {k: v for k, v in {"_fworker": w.get("fworker"), "_category": w.get("category")}.items() if v}
+    j.config = JobConfig(expose_store=True, manager_config=mc)
+    return j
+
+
+def iteration_flow(
+    ctx: dict[str, Any], iteration: int, explore_outs: list[dict] | None = None, potential_id: str | None = None
+) -> Flow:
+    """One active-learning iteration as a Flow: (seed | select) -> label x B -> train -> explore x C -> decide."""
+    cfg = ctx["config"]
+    if iteration == 0:
+        first = seed_job(ctx)
+    else:
+        first = select_job(ctx, iteration, explore_outs or [], potential_id)
+    n_b = cfg["workers"]["label_batches"]
+    labels = [label_job(ctx, first.output, b, n_b, iteration) for b in range(n_b)]
+    for b, j in enumerate(labels):
+        j.name = f"label {b + 1}/{n_b} (it {iteration})"
+    train = train_job(ctx, iteration, [j.output for j in labels])
+    n_c = len(cfg["explore"]["temperatures"])
+    explores = [explore_job(ctx, iteration, train.output, i) for i in range(n_c)]
+    for i, j in enumerate(explores):
+        j.name = f"explore {cfg['explore']['temperatures'][i]:.0f} K (it {iteration})"
+    decide = decide_job(ctx, iteration, [j.output for j in explores], train.output)
+    first.name = f"{first.name} (it {iteration})"
+    train.name, decide.name = f"train (it {iteration})", f"decide (it {iteration})"
+    jobs = [first, *labels, train, *explores, decide]
+    for j in jobs:
+        _configured(j, ctx)
+    return Flow(jobs, name=f"{ctx['campaign']} iteration {iteration}")
+
+
+def campaign_flow(context: Context) -> Flow:
+    """The whole campaign as it starts: iteration 0; ``decide`` grows it while MD keeps halting."""
+    flow = iteration_flow(context.to_dict(), 0)
+    flow.name = context.campaign
+    return flow

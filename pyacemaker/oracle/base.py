@@ -1,0 +1,84 @@
+"""The oracle interface and the labelling function every campaign calls.
+
+An oracle turns structures into labels (energy, forces, stress). Failures are expected states: a structure that
+cannot be labelled comes back ``rejected`` with its reason, and never reaches a training set.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from pyacemaker.plugins import ORACLES
+from pyacemaker.records import Labels, StructureRecord, settings_hash
+
+
+class OracleFailure(RuntimeError):
+    """The oracle could not label a structure; ``reason`` is recorded with the structure."""
+
+
+class Oracle(ABC):
+    """One labelling method with fixed settings (one settings set per campaign keeps labels consistent)."""
+
+    name: str = "oracle"
+
+    def __init__(self, config: Any):
+        self.config = config
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.config.model_dump(mode="json")
+
+    @property
+    def settings_hash(self) -> str:
+        return settings_hash(self.name, self.settings)
+
+    @abstractmethod
+    def compute(self, atoms: Atoms, workdir: Path) -> tuple[float, np.ndarray, np.ndarray | None, list[dict]]:
+        """Energy (eV), forces (eV/A), Voigt stress (eV/A^3) or None, and corrections applied."""
+
+    @abstractmethod
+    def reference_energy(self, element: str, workdir: Path) -> float:
+        """Energy of the isolated atom with the same settings (for pacemaker's energy_corrected)."""
+
+
+def make_oracle(config: Any) -> Oracle:
+    import pyacemaker.oracle.emt  # noqa: F401  (registers the built-in oracles)
+
+    return ORACLES.get_plugin(config.type)(config)
+
+
+def label(records: Sequence[StructureRecord], oracle: Oracle, workdir: Path) -> list[StructureRecord]:
+    """Label each record with ``oracle`` in ``workdir/<record hash>``; failures become ``rejected`` records."""
+    out = []
+    for rec in records:
+        rundir = workdir / rec.hash[:16]
+        rundir.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        new = rec.model_copy(deep=True)
+        try:
+            energy, forces, stress, corrections = oracle.compute(rec.to_atoms(with_labels=False), rundir)
+            if not np.all(np.isfinite(forces)) or not np.isfinite(energy):
+                raise OracleFailure("non-finite energy or forces")
+            new.labels = Labels(
+                energy=float(energy),
+                forces=np.asarray(forces, dtype=float).tolist(),
+                stress=None if stress is None else np.asarray(stress, dtype=float).tolist(),
+                oracle=oracle.name,
+                settings=oracle.settings,
+                settings_hash=oracle.settings_hash,
+                corrections=corrections,
+                wall_time_s=time.perf_counter() - t0,
+            )
+            new.status = "test" if rec.status == "test" or rec.provenance.origin == "test_set" else "labelled"
+            new.reject_reason = None
+        except OracleFailure as exc:
+            new.status, new.reject_reason, new.labels = "rejected", str(exc), None
+        out.append(new)
+    return out

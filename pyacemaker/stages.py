@@ -1,0 +1,290 @@
+"""The campaign's stages as plain functions of (database, context, inputs): no jobflow, no FireWorks.
+
+:mod:`pyacemaker.flows` wraps each in a jobflow ``@job``; tests call them directly with a real database.
+Every stage records what it did in the campaign document, so ``pyacemaker status`` and ``decide`` read one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pyacemaker.config import CampaignConfig
+from pyacemaker.db import Database
+from pyacemaker.records import Provenance, StructureRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    """What every stage needs to know about its campaign: its name, resolved config and working directory."""
+
+    campaign: str
+    config: CampaignConfig
+    workdir: Path
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Context:
+        return cls(d["campaign"], CampaignConfig.model_validate(d["config"]), Path(d["workdir"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"campaign": self.campaign, "config": self.config.model_dump(mode="json"), "workdir": str(self.workdir)}
+
+    def iter_dir(self, iteration: int, *parts: str) -> Path:
+        d = self.workdir / f"iter_{iteration:03d}"
+        for p in parts:
+            d = d / p
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+def conditions(cfg: CampaignConfig) -> list[dict[str, Any]]:
+    """The exploration conditions, one MD job each."""
+    return [{"temperature_K": float(t), "ensemble": "nvt"} for t in cfg.explore.temperatures or []]
+
+
+# ----------------------------------------------------------------------------------------------- seeds
+def seed_stage(db: Database, ctx: Context) -> dict[str, Any]:
+    """Build the iteration-0 structures and store them as records (known hashes are not duplicated)."""
+    from pyacemaker.explore.seeds import build_seeds
+
+    recs = [
+        StructureRecord.new(atoms, ctx.campaign, Provenance(origin="seed", iteration=0, builder=desc), "selected")
+        for atoms, desc in build_seeds(ctx.config)
+    ]
+    new = db.insert_records(recs)
+    db.set_iteration(ctx.campaign, 0, {"seeds": len(recs)})
+    db.update_campaign(ctx.campaign, {"stage": "seed"})
+    return {"ids": [r.id for r in recs], "n_new": len(new)}
+
+
+# ----------------------------------------------------------------------------------------------- labelling
+def label_stage(db: Database, ctx: Context, ids: list[str], batch: int, n_batches: int, iteration: int) -> dict:
+    """Label this batch's share of ``ids``; structures already labelled with the same settings are reused."""
+    from pyacemaker.oracle import label, make_oracle
+
+    mine = ids[batch::n_batches]
+    oracle = make_oracle(ctx.config.oracle)
+    records = db.get_records(mine) if mine else []
+    todo = [r for r in records if not (r.labels and r.labels.settings_hash == oracle.settings_hash)]
+    reused = len(records) - len(todo)
+    budget_left = ctx.config.budget.max_oracle_calls - int((db.campaign(ctx.campaign) or {}).get("oracle_calls", 0))
+    skipped = todo[max(budget_left, 0):]
+    todo = todo[: max(budget_left, 0)]
+    db.update_campaign(ctx.campaign, {"stage": "label"})
+    done = label(todo, oracle, ctx.iter_dir(iteration, "label"))
+    for r in done:
+        db.set_labels(r)
+    if done:
+        db.update_campaign(ctx.campaign, inc={"oracle_calls": len(done), f"iterations.{iteration}.oracle_calls": len(done)})
+    rejected = [{"id": r.id, "reason": r.reject_reason} for r in done if r.status == "rejected"]
+    return {
+        "labelled": [r.id for r in done if r.status in ("labelled", "test")],
+        "rejected": rejected,
+        "reused": reused,
+        "over_budget": [r.id for r in skipped],
+        "oracle_calls": len(done),
+    }
+
+
+def reference_energies(db: Database, ctx: Context) -> dict[str, float]:
+    """Isolated-atom energies for the campaign's oracle settings: computed once, stored in the campaign."""
+    from pyacemaker.oracle import make_oracle
+
+    oracle = make_oracle(ctx.config.oracle)
+    key = f"reference_energies.{oracle.settings_hash}"
+    doc = db.campaign(ctx.campaign) or {}
+    stored = (doc.get("reference_energies") or {}).get(oracle.settings_hash) or {}
+    missing = [el for el in ctx.config.elements if el not in stored]
+    if missing:
+        wd = ctx.workdir / "reference_atoms"
+        wd.mkdir(parents=True, exist_ok=True)
+        stored = {**stored, **{el: oracle.reference_energy(el, wd) for el in missing}}
+        db.update_campaign(ctx.campaign, {key: stored})
+    return stored
+
+
+# ----------------------------------------------------------------------------------------------- training
+def train_stage(db: Database, ctx: Context, iteration: int) -> dict[str, Any]:
+    """Fit on every labelled record of the campaign; skip (and say so) when nothing new arrived."""
+    from pyacemaker.oracle import make_oracle
+    from pyacemaker.train.pacemaker import fit
+
+    db.update_campaign(ctx.campaign, {"stage": "train", "iteration": iteration})
+    oracle = make_oracle(ctx.config.oracle)
+    records = db.training_records(ctx.campaign, oracle.settings_hash)
+    prev = db.latest_potential(ctx.campaign)
+    if prev is not None and prev["n_structures"] >= len(records) and prev["iteration"] < iteration:
+        out = {"skipped": True, "reason": "no new labelled structures", "potential_id": prev["_id"],
+               "iteration": iteration, "n_structures": len(records)}  # fmt: skip
+        db.set_iteration(ctx.campaign, iteration, {"train": out})
+        return out
+    refs = reference_energies(db, ctx)
+    res = fit(records, ctx.config.elements, refs, ctx.config.train, ctx.iter_dir(iteration, "train"))
+    pot_id = f"{ctx.campaign}:pot{iteration:03d}"
+    doc = {
+        "_id": pot_id, "campaign": ctx.campaign, "iteration": iteration, "n_structures": res.n_structures,
+        "n_functions": res.n_functions, "dataset_ids": [r.id for r in records], "metrics": res.metrics,
+        "reference_energies": refs, "fit_wall_time_s": res.wall_time_s, "elements": ctx.config.elements,
+    }  # fmt: skip
+    db.save_potential(doc, {"yaml": res.yaml, "yace": res.yace, "asi": res.asi})
+    out = {"skipped": False, "potential_id": pot_id, "iteration": iteration, "n_structures": res.n_structures,
+           "n_functions": res.n_functions, "metrics": res.metrics, "wall_time_s": res.wall_time_s}  # fmt: skip
+    db.set_iteration(ctx.campaign, iteration, {"train": out})
+    db.update_campaign(ctx.campaign, {"current_potential": pot_id, "current_potential_path": str(res.yace)})
+    return out
+
+
+def potential_files(db: Database, ctx: Context, potential_id: str) -> dict[str, Path]:
+    """The potential's files, from the fit directory when this worker shares it, else from GridFS."""
+    doc = db.potentials.find_one({"_id": potential_id})
+    if doc is None:
+        raise KeyError(f"potential {potential_id} not found")
+    paths = {k: Path(v["path"]) for k, v in doc["files"].items()}
+    if all(p.exists() for p in paths.values()):
+        return paths
+    return db.fetch_potential_files(potential_id, ctx.iter_dir(doc["iteration"], "potential"))
+
+
+# ----------------------------------------------------------------------------------------------- exploration
+def md_start(db: Database, ctx: Context) -> StructureRecord:
+    """The structure every MD run starts from: the unstrained, unrattled seed (its record is the parent)."""
+    seeds = db.find_records({"campaign": ctx.campaign, "provenance.origin": "seed"})
+    plain = [s for s in seeds if "rattle" not in (s.provenance.builder or "") and "+0%" in (s.provenance.builder or "")]
+    return (plain or seeds)[-1 if len(ctx.config.elements) > 1 else 0]
+
+
+def explore_stage(db: Database, ctx: Context, iteration: int, train_out: dict, index: int) -> dict[str, Any]:
+    """One MD run at condition ``index``; halted and extrapolative frames become candidate records."""
+    from pyacemaker.dynamics.ase_md import run_md
+    from pyacemaker.explore.seeds import supercell_to
+    from pyacemaker.train.pacemaker import calculator
+
+    cond = conditions(ctx.config)[index]
+    run_id = f"{ctx.campaign}:it{iteration:03d}:md{index}"
+    if train_out.get("skipped") and iteration > 0:
+        return {"run_id": run_id, "condition": cond, "skipped": True, "halted": False, "candidate_ids": []}
+    db.update_campaign(ctx.campaign, {"stage": "explore"})
+    files = potential_files(db, ctx, train_out["potential_id"])
+    start = md_start(db, ctx)
+    atoms = supercell_to(start.to_atoms(with_labels=False), ctx.config.explore.supercell_atoms)
+    e = ctx.config.explore
+    wd = ctx.iter_dir(iteration, f"md_{index}")
+    out = run_md(
+        atoms, calculator(files["yaml"], files["asi"]), cond["temperature_K"], e.steps, e.timestep_fs, e.friction,
+        e.gamma_check_interval, e.gamma_collect, e.gamma_halt, e.max_frames, e.seed + 1000 * iteration + index, wd,
+    )  # fmt: skip
+    cands: list[StructureRecord] = []
+    rng = np.random.default_rng(e.seed + index)
+    for k, fr in enumerate(out.frames):
+        is_halt = out.halted and k == len(out.frames) - 1 and fr.step == out.halt_step
+        prov = Provenance(origin="md_halt" if is_halt else "md_frame", iteration=iteration + 1, parent=start.id,
+                          run_id=run_id, condition=cond, step=fr.step, gamma=fr.gamma)  # fmt: skip
+        rec = StructureRecord.new(fr.atoms, ctx.campaign, prov)
+        cands.append(rec)
+        if is_halt:
+            for j in range(e.perturbations):
+                p = fr.atoms.copy()
+                p.positions += rng.normal(0, e.perturbation_amplitude, p.positions.shape)
+                cands.append(StructureRecord.new(p, ctx.campaign, Provenance(
+                    origin="perturbation", iteration=iteration + 1, parent=rec.id, run_id=run_id, condition=cond,
+                    step=fr.step, builder=f"rattle {e.perturbation_amplitude} A #{j + 1} of the halted frame")))
+    db.insert_records(cands)
+    summary = {"run_id": run_id, "condition": cond, "skipped": False, **out.summary(),
+               "candidate_ids": [c.id for c in cands]}  # fmt: skip
+    db.set_iteration(ctx.campaign, iteration, {f"explore.{index}": {k: v for k, v in summary.items() if k != "candidate_ids"}})
+    db.update_campaign(ctx.campaign, {"latest_max_gamma": out.max_gamma})
+    return summary
+
+
+# ----------------------------------------------------------------------------------------------- selection
+def select_stage(db: Database, ctx: Context, iteration: int, explore_outs: list[dict], potential_id: str) -> dict:
+    """D-optimal subset of the previous iteration's candidates, minus anything already labelled."""
+    from pyacemaker.train.select import select_maxvol
+
+    db.update_campaign(ctx.campaign, {"stage": "select", "iteration": iteration})
+    ids = [i for o in explore_outs for i in o.get("candidate_ids", [])]
+    pool = [r for r in db.get_records(ids) if r.status == "candidate"] if ids else []
+    files = potential_files(db, ctx, potential_id)
+    chosen = select_maxvol(pool, files["yaml"], files["asi"], ctx.config.select.budget, ctx.config.select.gamma_tolerance)
+    db.set_status([c.id for c in chosen], "selected")
+    gammas = [r.provenance.gamma for r in pool if r.provenance.gamma is not None]
+    report = {"pooled": len(ids), "candidates": len(pool), "chosen": len(chosen),
+              "gamma_max": max(gammas) if gammas else None, "gamma_median": float(np.median(gammas)) if gammas else None}  # fmt: skip
+    db.set_iteration(ctx.campaign, iteration, {"selection": report})
+    return {"ids": [c.id for c in chosen], **report}
+
+
+# ----------------------------------------------------------------------------------------------- decision
+END_STATES = ("converged", "stalled", "budget")
+
+
+def decide_outcome(
+    iteration: int, explore_outs: list[dict], train_out: dict, cfg: CampaignConfig, oracle_calls: int
+) -> tuple[str, str]:
+    """``continue`` or an end state, with the reason. Pure logic: unit-tested without a database."""
+    halts = [o for o in explore_outs if o.get("halted")]
+    if train_out.get("skipped") and iteration > 0:
+        return "stalled", "MD halted but no new structure survived selection and labelling"
+    if not halts:
+        return "converged", (
+            f"no halts over {cfg.explore.steps} steps ({cfg.explore.steps * cfg.explore.timestep_fs / 1000:.2f} ps)"
+            f" at each of {len(explore_outs)} conditions"
+        )
+    if not any(o.get("candidate_ids") for o in halts):
+        return "stalled", "MD halted but produced no candidate structures"
+    if iteration + 1 >= cfg.budget.max_iterations:
+        return "budget", f"reached max_iterations={cfg.budget.max_iterations} with {len(halts)} halting conditions"
+    if oracle_calls >= cfg.budget.max_oracle_calls:
+        return "budget", f"reached max_oracle_calls={cfg.budget.max_oracle_calls}"
+    return "continue", f"{len(halts)} of {len(explore_outs)} conditions halted on gamma"
+
+
+# ----------------------------------------------------------------------------------------------- test set and summary
+def test_set_stage(db: Database, ctx: Context, potential_id: str) -> dict[str, Any]:
+    """Held-out errors: MD snapshots of the final potential labelled by the oracle (status ``test``, never trained)."""
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+    from pyacemaker.explore.seeds import supercell_to
+    from pyacemaker.oracle import label, make_oracle
+    from pyacemaker.train.pacemaker import calculator, evaluate
+
+    v = ctx.config.validation
+    if v.test_structures == 0:
+        return {}
+    files = potential_files(db, ctx, potential_id)
+    start = md_start(db, ctx)
+    conds = conditions(ctx.config)
+    per = max(1, -(-v.test_structures // len(conds)))
+    recs: list[StructureRecord] = []
+    rng = np.random.default_rng(12345)
+    for i, cond in enumerate(conds):
+        atoms = supercell_to(start.to_atoms(with_labels=False), ctx.config.seeds.supercell_atoms or 32)
+        atoms.calc = calculator(files["yaml"])
+        MaxwellBoltzmannDistribution(atoms, temperature_K=cond["temperature_K"], rng=rng)
+        dyn = Langevin(atoms, ctx.config.explore.timestep_fs * units.fs, temperature_K=cond["temperature_K"],
+                       friction=ctx.config.explore.friction / units.fs, rng=rng)  # fmt: skip
+        for k in range(per):
+            dyn.run(max(1, v.test_md_steps // per))
+            prov = Provenance(origin="test_set", iteration=-1, parent=start.id, condition=cond, step=dyn.nsteps,
+                              run_id=f"{ctx.campaign}:test:md{i}")  # fmt: skip
+            recs.append(StructureRecord.new(atoms.copy(), ctx.campaign, prov, "test"))
+    recs = recs[: v.test_structures]
+    db.insert_records(recs)
+    stored = db.get_records([r.id for r in recs])
+    todo = [r for r in stored if r.labels is None]
+    oracle = make_oracle(ctx.config.oracle)
+    for r in label(todo, oracle, ctx.workdir / "test_set"):
+        db.set_labels(r)
+    if todo:
+        db.update_campaign(ctx.campaign, inc={"oracle_calls": len(todo), "test_oracle_calls": len(todo)})
+    labelled = [r for r in db.get_records([r.id for r in recs]) if r.labels is not None]
+    metrics = evaluate(files["yaml"], labelled, reference_energies(db, ctx)) if labelled else {}
+    return {f"test_{k}": val for k, val in metrics.items()}

@@ -1,0 +1,184 @@
+"""Fitting an ACE potential with pacemaker: input.yaml from the config, the fit, .yace and the active set.
+
+Pacemaker runs as its own process (``pacemaker input.yaml``): TensorFlow stays out of the caller, a crash
+cannot take a worker down, and the log is kept in the fit directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from pyacemaker.config import TrainConfig, derived_basis_size
+from pyacemaker.records import StructureRecord, write_pacemaker_pickle
+
+QUIET_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "CUDA_VISIBLE_DEVICES": "-1",
+}
+
+
+class FitError(RuntimeError):
+    """Pacemaker did not produce a usable potential (message has the log tail)."""
+
+
+@dataclass
+class FitResult:
+    yaml: Path
+    yace: Path
+    asi: Path
+    n_structures: int
+    n_functions: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+
+def pacemaker_input(
+    elements: Sequence[str], train: TrainConfig, n_functions: int, data_file: str, output: str = "potential.yaml"
+) -> dict[str, Any]:
+    """The input.yaml dictionary: one radial cutoff, a ZBL inner core below ``inner_cutoff``, a tiny basis."""
+    nrad = train.radial_functions
+    return {
+        "seed": train.seed,
+        "cutoff": train.cutoff,  # informational; pacemaker reads the bond rcut below
+        "metadata": {"origin": "pyacemaker"},
+        "potential": {
+            "deltaSplineBins": 0.001,
+            "elements": list(elements),
+            "embeddings": {
+                "ALL": {
+                    "npot": "FinnisSinclairShiftedScaled",
+                    "fs_parameters": [1, 1, 1, 0.5][: 2 * train.embedding_ndensity],
+                    "ndensity": train.embedding_ndensity,
+                }
+            },
+            "bonds": {
+                "ALL": {
+                    "radbase": "SBessel",
+                    "radparameters": [5.25],
+                    "rcut": train.cutoff,
+                    "dcut": 0.01,
+                    "NameOfCutoffFunction": "cos",
+                    "r_in": train.inner_cutoff,
+                    "delta_in": 0.1,
+                    "inner_cutoff_type": "zbl",
+                }
+            },
+            "functions": {
+                "number_of_functions_per_element": int(n_functions),
+                "UNARY": {"nradmax_by_orders": [nrad, 3, 2, 1], "lmax_by_orders": [0, 2, 2, 1]},
+                "BINARY": {"nradmax_by_orders": [nrad, 2, 2, 1], "lmax_by_orders": [0, 2, 1, 0]},
+                "ALL": {"nradmax_by_orders": [nrad, 2, 1, 1], "lmax_by_orders": [0, 1, 1, 0]},
+            },
+        },
+        "data": {"filename": data_file},
+        "fit": {
+            "loss": {"kappa": train.kappa, "L1_coeffs": 1e-8, "L2_coeffs": 1e-8},
+            "optimizer": "BFGS",
+            "maxiter": train.max_fit_iterations,
+        },
+        "backend": {"evaluator": "tensorpot", "batch_size": 100, "display_step": 50},
+    }
+
+
+def _run(cmd: list[str], cwd: Path, log: Path, timeout: float | None = None) -> None:
+    exe = shutil.which(cmd[0])
+    if exe is None:
+        raise FitError(f"{cmd[0]!r} not found on PATH: install python-ace (scripts/setup.sh) in this environment")
+    env = {**os.environ, **QUIET_ENV}
+    with open(log, "ab") as fh:
+        rc = subprocess.run(
+            [exe, *cmd[1:]], cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, env=env, timeout=timeout
+        ).returncode
+    if rc != 0:
+        tail = log.read_text(errors="replace")[-2000:]
+        raise FitError(f"{' '.join(cmd)} exited with {rc} in {cwd}; log tail:\n{tail}")
+
+
+def fit(
+    records: Sequence[StructureRecord],
+    elements: Sequence[str],
+    reference_energies: dict[str, float],
+    train: TrainConfig,
+    workdir: Path,
+    timeout: float | None = None,
+) -> FitResult:
+    """Fit a potential on ``records`` in ``workdir``; return its .yaml/.yace/.asi and training-set errors."""
+    import time
+
+    t0 = time.perf_counter()
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not records:
+        raise FitError("no labelled structures to fit")
+    data = write_pacemaker_pickle(records, reference_energies, workdir / "dataset.pckl.gzip")
+    n_func = derived_basis_size(len(records), train)
+    spec = pacemaker_input(elements, train, n_func, data.name)
+    (workdir / "input.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    log = workdir / "pacemaker.log"
+    _run(["pacemaker", "input.yaml", "--no-predict"], workdir, log, timeout)
+    pot = workdir / "output_potential.yaml"
+    if not pot.exists():
+        raise FitError(f"pacemaker finished without output_potential.yaml in {workdir}")
+    _check_finite(pot)
+    _run(["pace_yaml2yace", pot.name, "-o", "output_potential.yace"], workdir, log)
+    _run(["pace_activeset", "-d", "fitting_data_info.pckl.gzip", pot.name], workdir, log)
+    asi = workdir / "output_potential.asi"
+    if not asi.exists():
+        raise FitError(f"pace_activeset wrote no active set in {workdir}")
+    metrics = evaluate(pot, records, reference_energies)
+    return FitResult(
+        pot, workdir / "output_potential.yace", asi, len(records), n_func,
+        {f"train_{k}": v for k, v in metrics.items()}, time.perf_counter() - t0,
+    )  # fmt: skip
+
+
+def _check_finite(pot: Path) -> None:
+    text = pot.read_text()
+    if "nan" in text.lower().split("elements")[-1]:
+        raise FitError(f"the fitted potential {pot} contains NaN coefficients (diverged fit)")
+
+
+def calculator(potential_yaml: Path, active_set: Path | None = None):
+    """An ASE calculator for a fitted potential; with the active set it also reports per-atom gamma."""
+    from pyace import PyACECalculator
+
+    calc = PyACECalculator(str(potential_yaml))
+    if active_set is not None:
+        calc.set_active_set(str(active_set))
+    return calc
+
+
+def evaluate(
+    potential_yaml: Path, records: Sequence[StructureRecord], reference_energies: dict[str, float]
+) -> dict[str, float]:
+    """RMSE and MAE of energy (meV/atom) and forces (meV/A) of a potential against labelled records.
+
+    The potential was fitted to energies minus isolated-atom references, so those are added back here.
+    """
+    calc = calculator(potential_yaml)
+    de, df = [], []
+    for r in records:
+        atoms = r.to_atoms(with_labels=False)
+        atoms.calc = calc
+        e_ref = sum(reference_energies[s] for s in r.atoms.symbols)
+        de.append((atoms.get_potential_energy() + e_ref - r.labels.energy) / len(atoms))
+        df.append((atoms.get_forces() - np.array(r.labels.forces)).ravel())
+    de_a, df_a = np.array(de) * 1000, np.concatenate(df) * 1000
+    return {
+        "energy_rmse_meV_atom": float(np.sqrt(np.mean(de_a**2))),
+        "energy_mae_meV_atom": float(np.mean(np.abs(de_a))),
+        "forces_rmse_meV_A": float(np.sqrt(np.mean(df_a**2))),
+        "forces_mae_meV_A": float(np.mean(np.abs(df_a))),
+        "n_structures": float(len(records)),
+    }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything pyacemaker needs into ./.venv (idempotent; re-running only adds what is missing).
+# System packages come from apt when run as root; Python packages are pinned in requirements/*.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=${PYACEMAKER_VENV:-$ROOT/.venv}
+PY=${PYTHON:-python3}
+
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "pyacemaker needs Python >= 3.11 (found: $("$PY" --version 2>&1)). Set PYTHON=/path/to/python3.11." >&2
+  exit 2
+fi
+
+# System packages (optional today; later stages use Quantum ESPRESSO). Only as root, only when missing.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  missing=()
+  for pkg in ${PYACEMAKER_APT_PACKAGES:-}; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo ">> creating virtual environment $VENV"
+  "$PY" -m venv "$VENV"
+fi
+PIP="$VENV/bin/python -m pip --disable-pip-version-check"
+stamp="$VENV/.pyacemaker-installed"
+want=$(cat requirements/*.txt pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo ">> installing Python packages (first time: a few minutes)"
+  $PIP install -q -r requirements/base.txt -r requirements/dev.txt
+  # tensorpotential and tf_keras: --no-deps, or pip pulls CUDA wheels / swaps tensorflow-cpu out (TOOLCHAIN.md).
+  $PIP install -q --no-deps -r requirements/nodeps.txt
+  $PIP install -q --no-deps -e .
+  echo "$want" > "$stamp"
+fi
+"$VENV/bin/python" -c "import pyacemaker, pyace, tensorpotential, fireworks, jobflow" \
+  || { echo "installation check failed: see the messages above" >&2; exit 1; }
+echo ">> environment ready: $VENV"
