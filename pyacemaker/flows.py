@@ -88,6 +88,7 @@ def _configured(j, ctx: dict[str, Any]):
     worker/category set explicitly (jobs created by a Response would otherwise inherit the parent's, jobflow#120)."""
     w = ctx["config"].get("workers", {})
     mc = {k: v for k, v in {"_fworker": w.get("fworker"), "_category": w.get("category")}.items() if v}
+    mc["pyacemaker_campaign"] = ctx["campaign"]  # lets `pyacemaker run` workers take only this campaign's jobs
     j.config = JobConfig(expose_store=True, manager_config=mc)
     return j
 

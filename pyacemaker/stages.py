@@ -58,6 +58,9 @@ def seed_stage(db: Database, ctx: Context) -> dict[str, Any]:
         for atoms, desc in build_seeds(ctx.config)
     ]
     new = db.insert_records(recs)
+    if not (db.campaign(ctx.campaign) or {}).get("config"):  # submitted without `pyacemaker run`/`submit`
+        db.update_campaign(ctx.campaign, {"config": ctx.config.model_dump(mode="json"), "workdir": str(ctx.workdir),
+                                          "state": "running"})  # fmt: skip
     db.set_iteration(ctx.campaign, 0, {"seeds": len(recs)})
     db.update_campaign(ctx.campaign, {"stage": "seed"})
     return {"ids": [r.id for r in recs], "n_new": len(new)}

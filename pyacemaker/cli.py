@@ -1,0 +1,405 @@
+"""The ``pyacemaker`` command.
+
+Exit codes: 0 success; 1 the campaign failed (a job fizzled); 2 bad input (config, arguments, files);
+3 the database cannot be reached or started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from pyacemaker import __version__
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+EXIT_FAILED, EXIT_INPUT, EXIT_DB = 1, 2, 3
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def _load(path: str):
+    from pyacemaker.config import ConfigError, load_config, resolve
+
+    try:
+        cfg, notes = resolve(load_config(path))
+    except ConfigError as exc:
+        raise CliError(str(exc), EXIT_INPUT) from None
+    return cfg, notes
+
+
+def _target(launchpad: str | None, cfg=None, start: bool = True):
+    from pyacemaker.db import DatabaseError, resolve_target
+    from pyacemaker.server import ServerError
+
+    lp = launchpad or (cfg.database.launchpad if cfg else None)
+    try:
+        return resolve_target(lp, cfg.database.name if cfg else None, start_embedded=start)
+    except (DatabaseError, ServerError) as exc:
+        raise CliError(str(exc), EXIT_DB) from None
+
+
+def _connect(target):
+    from pyacemaker.db import Database, DatabaseError
+
+    try:
+        return Database.connect(target)
+    except DatabaseError as exc:
+        raise CliError(str(exc), EXIT_DB) from None
+
+
+def _context(cfg, workdir: str | None):
+    from pyacemaker.stages import Context
+
+    wd = Path(workdir) if workdir else Path.cwd() / "campaigns" / cfg.name
+    return Context(cfg.name, cfg, wd.expanduser().resolve())
+
+
+# ----------------------------------------------------------------------------------------------- commands
+def cmd_config(args) -> int:
+    from pyacemaker.config import dump_resolved
+
+    cfg, notes = _load(args.file)
+    sys.stdout.write(dump_resolved(cfg, notes))
+    return 0
+
+
+def cmd_workflow(args) -> int:
+    from pyacemaker.engine import build_workflow
+
+    cfg, _ = _load(args.file)
+    wf = build_workflow(_context(cfg, args.workdir))
+    out = Path(args.output)
+    wf.to_file(str(out))
+    console.print(f"wrote {out} ({len(wf.fws)} fireworks). Queue it with: lpad -l my_launchpad.yaml add {out}")
+    return 0
+
+
+def cmd_submit(args) -> int:
+    from pyacemaker.engine import CampaignError, ensure_campaign
+
+    cfg, _ = _load(args.file)
+    ctx = _context(cfg, args.workdir)
+    target = _target(args.launchpad, cfg)
+    db = _connect(target)
+    try:
+        doc, created = ensure_campaign(db, target.launchpad(), ctx)
+    except CampaignError as exc:
+        raise CliError(str(exc), EXIT_INPUT) from None
+    what = "added" if created else "already on the LaunchPad"
+    console.print(f"campaign {ctx.campaign!r} {what}: root firework id {doc['wf_root_fw_id']} ({target.describe})")
+    console.print("work it with: rlaunch -l my_launchpad.yaml rapidfire   (or qlaunch on a cluster)")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from pyacemaker.engine import CampaignError, campaign_status, ensure_campaign, start_workers, stop_workers
+
+    cfg, _ = _load(args.file)
+    ctx = _context(cfg, args.workdir)
+    target = _target(args.launchpad, cfg)
+    db = _connect(target)
+    lp = target.launchpad()
+    console.print(f"[bold]pyacemaker {__version__}[/] campaign [bold]{ctx.campaign}[/]  database: {target.describe}")
+    console.print(f"working directory: {ctx.workdir}")
+    try:
+        doc, created = ensure_campaign(db, lp, ctx)
+    except CampaignError as exc:
+        raise CliError(str(exc), EXIT_INPUT) from None
+    root = doc["wf_root_fw_id"]
+    from pyacemaker.engine import workflow_states
+
+    st = workflow_states(lp, root)
+    if not created:
+        console.print(f"continuing campaign (workflow {st['state']}); finished jobs are not re-run")
+        for fw_id in st["fizzled"]:
+            lp.rerun_fw(fw_id)
+        if st["fizzled"]:
+            console.print(f"re-queued {len(st['fizzled'])} failed job(s)")
+    calls_before = int(doc.get("oracle_calls", 0))
+    if st["state"] != "COMPLETED":
+        procs = start_workers(target, ctx, args.workers, cfg.workers.fworker)
+        try:
+            final = _watch(db, lp, ctx.campaign, root, procs, args.quiet)
+        finally:
+            stop_workers(procs)
+    else:
+        final = st
+    status = campaign_status(db, db.campaign(ctx.campaign) or {}, lp)
+    status["oracle_calls_this_run"] = status["oracle_calls"] - calls_before
+    _print_summary(status)
+    if final["state"] != "COMPLETED":
+        from pyacemaker.engine import fizzle_reasons
+
+        for line in fizzle_reasons(lp, final.get("fizzled", [])):
+            err.print(f"[red]failed:[/] {line}")
+        err.print(f"campaign did not complete (workflow {final['state']}); logs in {ctx.workdir / 'logs'}. "
+                  "Fix the cause and run the same command again to continue.")  # fmt: skip
+        return EXIT_FAILED
+    return 0
+
+
+def _watch(db, lp, campaign: str, root: int, procs, quiet: bool) -> dict[str, Any]:
+    """Live progress until the workflow completes or cannot go on."""
+    from rich.live import Live
+
+    from pyacemaker.engine import workflow_states
+
+    def render(st: dict[str, Any]) -> Table:
+        doc = db.campaign(campaign) or {}
+        c = st["counts"]
+        t = Table.grid(padding=(0, 2))
+        gamma = doc.get("latest_max_gamma")
+        t.add_row("iteration", str(doc.get("iteration", 0)), "stage", ", ".join(st["running"]) or doc.get("stage", "-"))
+        t.add_row("jobs", f"{c.get('COMPLETED', 0)} done, {c.get('RUNNING', 0)} running, "
+                  f"{c.get('READY', 0) + c.get('WAITING', 0)} waiting, {c.get('FIZZLED', 0)} failed",
+                  "oracle calls", str(doc.get("oracle_calls", 0)))  # fmt: skip
+        t.add_row("latest max gamma", f"{gamma:.2f}" if gamma is not None else "-", "state", doc.get("state", "-"))
+        return t
+
+    def done(st: dict[str, Any]) -> bool:
+        c = st["counts"]
+        if st["state"] in ("COMPLETED", "MISSING"):
+            return True
+        stuck = c.get("FIZZLED", 0) and not c.get("RUNNING", 0) and not c.get("READY", 0)
+        dead = all(p.poll() is not None for p in procs)
+        return bool(stuck or dead)
+
+    st = workflow_states(lp, root)
+    if quiet or not console.is_terminal:
+        last = None
+        while not done(st):
+            doc = db.campaign(campaign) or {}
+            line = (f"iteration {doc.get('iteration', 0)} | {', '.join(st['running']) or doc.get('stage', '-')} | "
+                    f"jobs {st['counts']} | oracle calls {doc.get('oracle_calls', 0)}")  # fmt: skip
+            if line != last and not quiet:
+                console.print(line)
+                last = line
+            time.sleep(1.0)
+            st = workflow_states(lp, root)
+        return st
+    with Live(render(st), console=console, refresh_per_second=2) as live:
+        while not done(st):
+            time.sleep(0.5)
+            st = workflow_states(lp, root)
+            live.update(render(st))
+    return st
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    t = Table(title=f"campaign {s['campaign']}: {s['state']}" + (f" ({s['end_reason']})" if s.get("end_reason") else ""))
+    for col in ("iteration", "dataset", "halts", "max gamma", "selected", "oracle calls", "E rmse meV/at", "F rmse meV/A", "decision"):
+        t.add_column(col)
+    for it in s["iterations"]:
+        m = it["train_metrics"]
+        t.add_row(str(it["iteration"]), str(it["dataset_size"] or "-"), str(it["halts"]),
+                  f"{it['max_gamma']:.2f}" if it["max_gamma"] else "-", str(it["selected"] if it["selected"] is not None else "-"),
+                  str(it["oracle_calls"]), _f(m.get("train_energy_rmse_meV_atom")), _f(m.get("train_forces_rmse_meV_A")),
+                  it["decision"] or "-")  # fmt: skip
+    console.print(t)
+    tm = s.get("test_metrics") or {}
+    if tm:
+        console.print(f"held-out test set ({tm.get('test_n_structures', 0):.0f} oracle-labelled MD snapshots): "
+                      f"energy RMSE {tm['test_energy_rmse_meV_atom']:.2f} meV/atom, "
+                      f"forces RMSE {tm['test_forces_rmse_meV_A']:.1f} meV/A")  # fmt: skip
+    console.print(f"oracle calls: {s['oracle_calls']}" + (f" ({s['oracle_calls_this_run']} in this run)" if "oracle_calls_this_run" in s else ""))
+    console.print(f"potential: {s['potential_path'] or '-'}")
+
+
+def _f(v) -> str:
+    return f"{v:.2f}" if isinstance(v, (int, float)) else "-"
+
+
+def cmd_status(args) -> int:
+    from pyacemaker.engine import campaign_status
+
+    target = _target(args.launchpad, start=True)
+    db = _connect(target)
+    lp = target.launchpad()
+    q = {"_id": args.campaign} if args.campaign else {}
+    docs = list(db.campaigns.find(q).sort("_id", 1))
+    if args.campaign and not docs:
+        raise CliError(f"no campaign named {args.campaign!r} in {target.describe}", EXIT_INPUT)
+    out = [campaign_status(db, d, lp) for d in docs]
+    if args.json:
+        sys.stdout.write(json.dumps({"schema": "pyacemaker.status/1", "campaigns": out}, indent=2, default=str) + "\n")
+        return 0
+    if not out:
+        console.print(f"no campaigns in {target.describe}")
+    for s in out:
+        _print_summary(s)
+    return 0
+
+
+def cmd_provenance(args) -> int:
+    from pyacemaker import provenance as pv
+
+    target = _target(args.launchpad, start=True)
+    db = _connect(target)
+    try:
+        if args.record:
+            rid = args.record if ":" in args.record else f"{args.campaign}:{args.record}"
+            data: Any = {"lineage": pv.lineage(db, rid), "labels": pv.label_info(db, rid),
+                         "trained_potentials": pv.potentials_trained_on(db, rid)}  # fmt: skip
+        else:
+            pot = pv.potential_id(db, args.campaign, args.potential)
+            data = {"potential": pot, "training_set": pv.training_set(db, pot)}
+    except KeyError as exc:
+        raise CliError(str(exc).strip("'\""), EXIT_INPUT) from None
+    if args.json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        return 0
+    if args.record:
+        t = Table(title=f"where {rid} came from (newest first)")
+        for col in ("record", "origin", "iteration", "MD run", "condition", "step", "gamma", "built as"):
+            t.add_column(col)
+        for r in data["lineage"]:
+            cond = r.get("condition") or {}
+            t.add_row(r["id"].split(":")[-1], r.get("origin", "?"), str(r.get("iteration", "")), r.get("run_id") or "-",
+                      f"{cond['temperature_K']:.0f} K {cond.get('ensemble', '')}" if cond else "-",
+                      str(r.get("step") if r.get("step") is not None else "-"),
+                      f"{r['gamma']:.2f}" if r.get("gamma") else "-", r.get("builder") or "-")  # fmt: skip
+        console.print(t)
+        lab = data["labels"]
+        if lab["labelled"]:
+            console.print(f"labels: oracle {lab['oracle']} settings {json.dumps(lab['settings'])} "
+                          f"(hash {lab['settings_hash']}); corrections: {lab['corrections'] or 'none'}")  # fmt: skip
+        else:
+            console.print(f"not labelled (status {lab['status']}" + (f": {lab['reject_reason']}" if lab.get("reject_reason") else "") + ")")
+        console.print(f"in the training set of: {', '.join(data['trained_potentials']) or 'no potential'}")
+        return 0
+    rows = data["training_set"]
+    t = Table(title=f"{data['potential']}: trained on {len(rows)} records")
+    for col in ("record", "formula", "origin", "iteration", "condition", "step", "parent"):
+        t.add_column(col)
+    for r in rows:
+        cond = r.get("condition") or {}
+        t.add_row(r["id"].split(":")[-1], r["formula"], r["origin"], str(r["iteration"]),
+                  f"{cond['temperature_K']:.0f} K" if cond else (r.get("builder") or "-"),
+                  str(r["step"] if r["step"] is not None else "-"), (r["parent"] or "-").split(":")[-1])  # fmt: skip
+    console.print(t)
+    return 0
+
+
+def cmd_db(args) -> int:
+    import yaml
+
+    from pyacemaker.db import DbTarget
+    from pyacemaker.server import EmbeddedServer, ServerError, default_data_dir
+
+    root = Path(args.data_dir).expanduser().resolve() if args.data_dir else default_data_dir()
+    server = EmbeddedServer(root)
+    if args.action == "start":
+        try:
+            uri = server.start(port=args.port)
+        except ServerError as exc:
+            raise CliError(str(exc), EXIT_DB) from None
+        t = DbTarget(uri, args.name, "")
+        (root / "my_launchpad.yaml").write_text(yaml.safe_dump(t.launchpad_spec()))
+        (root / "jobflow.yaml").write_text(yaml.safe_dump({"JOB_STORE": t.jobflow_store_spec()}))
+        console.print(f"embedded database running at {uri} (data in {server.storage})")
+        console.print(f"launchpad file: {root / 'my_launchpad.yaml'}")
+        console.print(f"for plain FireWorks workers: export JOBFLOW_CONFIG_FILE={root / 'jobflow.yaml'}")
+        return 0
+    if args.action == "stop":
+        stopped = server.stop()
+        console.print("embedded database stopped" if stopped else "embedded database was not running")
+        return 0
+    st = server.status()
+    if args.json:
+        sys.stdout.write(json.dumps(st or {"running": False}) + "\n")
+    elif st:
+        console.print(f"running: pid {st['pid']}, {st['uri']}, data in {st['storage']}"
+                      + ("" if st["responding"] else " [red](not responding)[/]"))  # fmt: skip
+    else:
+        console.print(f"not running (data directory {root})")
+    return 0 if st else 1
+
+
+# ----------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pyacemaker", description="Active learning of ACE potentials, run as FireWorks campaigns.")
+    p.add_argument("--version", action="version", version=f"pyacemaker {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add_lp(sp):
+        sp.add_argument("-l", "--launchpad", help="FireWorks launchpad file of a real MongoDB (default: "
+                        "$PYACEMAKER_DB_URI, else the embedded server)")  # fmt: skip
+
+    sp = sub.add_parser("config", help="print the fully resolved config, with where each derived value came from")
+    sp.add_argument("file")
+    sp.set_defaults(func=cmd_config)
+
+    sp = sub.add_parser("run", help="run (or continue) a campaign here with local FireWorks workers")
+    sp.add_argument("file")
+    sp.add_argument("--workdir", help="campaign directory (default: ./campaigns/NAME)")
+    sp.add_argument("--workers", type=int, default=2, help="local rlaunch workers (default 2)")
+    sp.add_argument("--quiet", action="store_true", help="no progress display")
+    add_lp(sp)
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("submit", help="add a campaign to a LaunchPad and print its ids (workers: rlaunch/qlaunch)")
+    sp.add_argument("file")
+    sp.add_argument("--workdir", help="campaign directory the workers use (shared filesystem on a cluster)")
+    add_lp(sp)
+    sp.set_defaults(func=cmd_submit)
+
+    sp = sub.add_parser("workflow", help="write the campaign as a FireWorks workflow file for `lpad add`")
+    sp.add_argument("file")
+    sp.add_argument("-o", "--output", default="wf.yaml")
+    sp.add_argument("--workdir")
+    sp.set_defaults(func=cmd_workflow)
+
+    sp = sub.add_parser("status", help="state, iterations, halts, dataset size, oracle calls, potential and errors")
+    sp.add_argument("campaign", nargs="?")
+    sp.add_argument("--json", action="store_true", help="machine-readable (schema pyacemaker.status/1, see README)")
+    add_lp(sp)
+    sp.set_defaults(func=cmd_status)
+
+    sp = sub.add_parser("provenance", help="what trained a potential; where a record came from and how it was labelled")
+    sp.add_argument("campaign")
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--potential", type=int, metavar="ITERATION", help="the potential of this iteration (default: latest)")
+    g.add_argument("--record", metavar="ID", help="a record id (campaign prefix optional)")
+    sp.add_argument("--json", action="store_true")
+    add_lp(sp)
+    sp.set_defaults(func=cmd_provenance)
+
+    sp = sub.add_parser("db", help="the embedded database server: start, stop, status")
+    sp.add_argument("action", choices=["start", "stop", "status"])
+    sp.add_argument("--data-dir", help="default: $PYACEMAKER_DATA_DIR or ~/.local/share/pyacemaker")
+    sp.add_argument("--port", type=int, help="default 27117, or a free port if taken")
+    sp.add_argument("--name", default="pyacemaker", help="database name written into the launchpad file")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_db)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        return exc.code
+    except KeyboardInterrupt:
+        err.print("interrupted: run the same command again to continue the campaign")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
