@@ -19,8 +19,9 @@ from rich.table import Table
 
 from pyacemaker import __version__
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# not a terminal (a log file, CI): wide enough for the summary tables, and errors never wrapped mid-line
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_FAILED, EXIT_INPUT, EXIT_DB = 1, 2, 3
 
@@ -84,7 +85,9 @@ def cmd_workflow(args) -> int:
     wf = build_workflow(_context(cfg, args.workdir))
     out = Path(args.output)
     wf.to_file(str(out))
-    console.print(f"wrote {out} ({len(wf.fws)} fireworks). Queue it with: lpad -l my_launchpad.yaml add {out}")
+    console.print(
+        f"wrote {out} ({len(wf.fws)} fireworks). Queue it with: lpad -l my_launchpad.yaml add {out}"
+    )
     return 0
 
 
@@ -100,7 +103,9 @@ def cmd_submit(args) -> int:
     except CampaignError as exc:
         raise CliError(str(exc), EXIT_INPUT) from None
     what = "added" if created else "already on the LaunchPad"
-    console.print(f"campaign {ctx.campaign!r} {what}: root firework id {doc['wf_root_fw_id']} ({target.describe})")
+    console.print(
+        f"campaign {ctx.campaign!r} {what}: root firework id {doc['wf_root_fw_id']} ({target.describe})"
+    )
     console.print("work it with: rlaunch -l my_launchpad.yaml rapidfire   (or qlaunch on a cluster)")
     return 0
 
@@ -113,7 +118,9 @@ def cmd_run(args) -> int:
     target = _target(args.launchpad, cfg)
     db = _connect(target)
     lp = target.launchpad()
-    console.print(f"[bold]pyacemaker {__version__}[/] campaign [bold]{ctx.campaign}[/]  database: {target.describe}")
+    console.print(
+        f"[bold]pyacemaker {__version__}[/] campaign [bold]{ctx.campaign}[/]  database: {target.describe}"
+    )
     console.print(f"working directory: {ctx.workdir}")
     try:
         doc, created = ensure_campaign(db, lp, ctx)
@@ -163,11 +170,18 @@ def _watch(db, lp, campaign: str, root: int, procs, quiet: bool) -> dict[str, An
         c = st["counts"]
         t = Table.grid(padding=(0, 2))
         gamma = doc.get("latest_max_gamma")
-        t.add_row("iteration", str(doc.get("iteration", 0)), "stage", ", ".join(st["running"]) or doc.get("stage", "-"))
+        t.add_row(
+            "iteration",
+            str(doc.get("iteration", 0)),
+            "stage",
+            ", ".join(st["running"]) or doc.get("stage", "-"),
+        )
         t.add_row("jobs", f"{c.get('COMPLETED', 0)} done, {c.get('RUNNING', 0)} running, "
                   f"{c.get('READY', 0) + c.get('WAITING', 0)} waiting, {c.get('FIZZLED', 0)} failed",
                   "oracle calls", str(doc.get("oracle_calls", 0)))  # fmt: skip
-        t.add_row("latest max gamma", f"{gamma:.2f}" if gamma is not None else "-", "state", doc.get("state", "-"))
+        t.add_row(
+            "latest max gamma", f"{gamma:.2f}" if gamma is not None else "-", "state", doc.get("state", "-")
+        )
         return t
 
     def done(st: dict[str, Any]) -> bool:
@@ -200,8 +214,21 @@ def _watch(db, lp, campaign: str, root: int, procs, quiet: bool) -> dict[str, An
 
 
 def _print_summary(s: dict[str, Any]) -> None:
-    t = Table(title=f"campaign {s['campaign']}: {s['state']}" + (f" ({s['end_reason']})" if s.get("end_reason") else ""))
-    for col in ("iteration", "dataset", "halts", "max gamma", "selected", "oracle calls", "E rmse meV/at", "F rmse meV/A", "decision"):
+    t = Table(
+        title=f"campaign {s['campaign']}: {s['state']}"
+        + (f" ({s['end_reason']})" if s.get("end_reason") else "")
+    )
+    for col in (
+        "iteration",
+        "dataset",
+        "halts",
+        "max gamma",
+        "selected",
+        "oracle calls",
+        "E rmse meV/at",
+        "F rmse meV/A",
+        "decision",
+    ):
         t.add_column(col)
     for it in s["iterations"]:
         m = it["train_metrics"]
@@ -215,7 +242,10 @@ def _print_summary(s: dict[str, Any]) -> None:
         console.print(f"held-out test set ({tm.get('test_n_structures', 0):.0f} oracle-labelled MD snapshots): "
                       f"energy RMSE {tm['test_energy_rmse_meV_atom']:.2f} meV/atom, "
                       f"forces RMSE {tm['test_forces_rmse_meV_A']:.1f} meV/A")  # fmt: skip
-    console.print(f"oracle calls: {s['oracle_calls']}" + (f" ({s['oracle_calls_this_run']} in this run)" if "oracle_calls_this_run" in s else ""))
+    console.print(
+        f"oracle calls: {s['oracle_calls']}"
+        + (f" ({s['oracle_calls_this_run']} in this run)" if "oracle_calls_this_run" in s else "")
+    )
     console.print(f"potential: {s['potential_path'] or '-'}")
 
 
@@ -235,7 +265,9 @@ def cmd_status(args) -> int:
         raise CliError(f"no campaign named {args.campaign!r} in {target.describe}", EXIT_INPUT)
     out = [campaign_status(db, d, lp) for d in docs]
     if args.json:
-        sys.stdout.write(json.dumps({"schema": "pyacemaker.status/1", "campaigns": out}, indent=2, default=str) + "\n")
+        sys.stdout.write(
+            json.dumps({"schema": "pyacemaker.status/1", "campaigns": out}, indent=2, default=str) + "\n"
+        )
         return 0
     if not out:
         console.print(f"no campaigns in {target.describe}")
@@ -278,7 +310,11 @@ def cmd_provenance(args) -> int:
             console.print(f"labels: oracle {lab['oracle']} settings {json.dumps(lab['settings'])} "
                           f"(hash {lab['settings_hash']}); corrections: {lab['corrections'] or 'none'}")  # fmt: skip
         else:
-            console.print(f"not labelled (status {lab['status']}" + (f": {lab['reject_reason']}" if lab.get("reject_reason") else "") + ")")
+            console.print(
+                f"not labelled (status {lab['status']}"
+                + (f": {lab['reject_reason']}" if lab.get("reject_reason") else "")
+                + ")"
+            )
         console.print(f"in the training set of: {', '.join(data['trained_potentials']) or 'no potential'}")
         return 0
     rows = data["training_set"]
@@ -331,7 +367,9 @@ def cmd_db(args) -> int:
 
 # ----------------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pyacemaker", description="Active learning of ACE potentials, run as FireWorks campaigns.")
+    p = argparse.ArgumentParser(
+        prog="pyacemaker", description="Active learning of ACE potentials, run as FireWorks campaigns."
+    )
     p.add_argument("--version", action="version", version=f"pyacemaker {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -339,7 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("-l", "--launchpad", help="FireWorks launchpad file of a real MongoDB (default: "
                         "$PYACEMAKER_DB_URI, else the embedded server)")  # fmt: skip
 
-    sp = sub.add_parser("config", help="print the fully resolved config, with where each derived value came from")
+    sp = sub.add_parser(
+        "config", help="print the fully resolved config, with where each derived value came from"
+    )
     sp.add_argument("file")
     sp.set_defaults(func=cmd_config)
 
@@ -351,7 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_lp(sp)
     sp.set_defaults(func=cmd_run)
 
-    sp = sub.add_parser("submit", help="add a campaign to a LaunchPad and print its ids (workers: rlaunch/qlaunch)")
+    sp = sub.add_parser(
+        "submit", help="add a campaign to a LaunchPad and print its ids (workers: rlaunch/qlaunch)"
+    )
     sp.add_argument("file")
     sp.add_argument("--workdir", help="campaign directory the workers use (shared filesystem on a cluster)")
     add_lp(sp)
@@ -363,16 +405,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--workdir")
     sp.set_defaults(func=cmd_workflow)
 
-    sp = sub.add_parser("status", help="state, iterations, halts, dataset size, oracle calls, potential and errors")
+    sp = sub.add_parser(
+        "status", help="state, iterations, halts, dataset size, oracle calls, potential and errors"
+    )
     sp.add_argument("campaign", nargs="?")
-    sp.add_argument("--json", action="store_true", help="machine-readable (schema pyacemaker.status/1, see README)")
+    sp.add_argument(
+        "--json", action="store_true", help="machine-readable (schema pyacemaker.status/1, see README)"
+    )
     add_lp(sp)
     sp.set_defaults(func=cmd_status)
 
-    sp = sub.add_parser("provenance", help="what trained a potential; where a record came from and how it was labelled")
+    sp = sub.add_parser(
+        "provenance", help="what trained a potential; where a record came from and how it was labelled"
+    )
     sp.add_argument("campaign")
     g = sp.add_mutually_exclusive_group()
-    g.add_argument("--potential", type=int, metavar="ITERATION", help="the potential of this iteration (default: latest)")
+    g.add_argument(
+        "--potential", type=int, metavar="ITERATION", help="the potential of this iteration (default: latest)"
+    )
     g.add_argument("--record", metavar="ID", help="a record id (campaign prefix optional)")
     sp.add_argument("--json", action="store_true")
     add_lp(sp)

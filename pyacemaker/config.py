@@ -57,7 +57,9 @@ class SeedConfig(Strict):
     """Iteration-0 structures built from the elements' reference crystal structures."""
 
     supercell_atoms: int | None = Field(None, ge=1, le=2000, description="target atoms per seed cell")
-    volume_strains: list[float] | None = Field(None, description="fractional volume changes of the seed cells")
+    volume_strains: list[float] | None = Field(
+        None, description="fractional volume changes of the seed cells"
+    )
     rattle_amplitude: float | None = Field(None, ge=0, le=1.0, description="Gaussian rattle, Angstrom")
     rattled_per_strain: int = Field(2, ge=0, le=50, description="rattled copies per strained cell")
     seed: int = Field(42, description="random seed for rattles")
@@ -67,10 +69,16 @@ class TrainConfig(Strict):
     """Pacemaker fit settings; ``None`` means derived from the elements or the dataset."""
 
     cutoff: float | None = Field(None, gt=1.0, le=12.0, description="ACE radial cutoff, Angstrom")
-    inner_cutoff: float | None = Field(None, gt=0.1, le=6.0, description="ZBL core-repulsion inner cutoff, Angstrom")
-    min_functions: int = Field(16, ge=1, description="basis functions per element for the first, smallest dataset")
+    inner_cutoff: float | None = Field(
+        None, gt=0.1, le=6.0, description="ZBL core-repulsion inner cutoff, Angstrom"
+    )
+    min_functions: int = Field(
+        16, ge=1, description="basis functions per element for the first, smallest dataset"
+    )
     max_functions: int = Field(200, ge=1, description="cap on basis functions per element")
-    functions_per_structure: float = Field(1.0, gt=0, description="basis growth with the number of training structures")
+    functions_per_structure: float = Field(
+        1.0, gt=0, description="basis growth with the number of training structures"
+    )
     max_fit_iterations: int = Field(150, ge=1, le=100000, description="BFGS iterations per fit")
     kappa: float = Field(0.3, ge=0.0, le=1.0, description="force weight in the loss (pacemaker's kappa)")
     embedding_ndensity: int = Field(1, ge=1, le=4)
@@ -80,7 +88,9 @@ class TrainConfig(Strict):
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if self.min_functions > self.max_functions:
-            raise ValueError(f"min_functions ({self.min_functions}) exceeds max_functions ({self.max_functions})")
+            raise ValueError(
+                f"min_functions ({self.min_functions}) exceeds max_functions ({self.max_functions})"
+            )
         if self.cutoff is not None and self.inner_cutoff is not None and self.inner_cutoff >= self.cutoff:
             raise ValueError(f"inner_cutoff ({self.inner_cutoff}) must be below cutoff ({self.cutoff})")
         return self
@@ -90,14 +100,20 @@ class ExploreConfig(Strict):
     """MD exploration: one Langevin NVT run per temperature, halted when gamma exceeds ``gamma_halt``."""
 
     temperatures: list[float] | None = Field(None, description="MD temperature ladder, K")
-    steps: int = Field(2000, ge=1, description="MD steps per condition and iteration (the convergence window)")
+    steps: int = Field(
+        2000, ge=1, description="MD steps per condition and iteration (the convergence window)"
+    )
     timestep_fs: float | None = Field(None, gt=0, le=10, description="MD time step, fs")
     friction: float = Field(0.02, gt=0, description="Langevin friction, 1/fs")
     gamma_check_interval: int = Field(10, ge=1, description="steps between extrapolation-grade checks")
     gamma_collect: float = Field(2.0, gt=0, description="frames above this gamma are kept as candidates")
     gamma_halt: float = Field(5.0, gt=0, description="MD stops when max gamma exceeds this")
-    max_frames: int = Field(5, ge=1, description="candidate frames kept per MD run (the halted frame included)")
-    perturbations: int = Field(3, ge=0, le=50, description="rattled copies of each halted frame added to the pool")
+    max_frames: int = Field(
+        5, ge=1, description="candidate frames kept per MD run (the halted frame included)"
+    )
+    perturbations: int = Field(
+        3, ge=0, le=50, description="rattled copies of each halted frame added to the pool"
+    )
     perturbation_amplitude: float = Field(0.05, ge=0, le=0.5, description="Angstrom")
     supercell_atoms: int | None = Field(None, ge=1, le=5000, description="atoms in the MD cell")
     seed: int = 7
@@ -112,7 +128,9 @@ class ExploreConfig(Strict):
     @model_validator(mode="after")
     def _order(self) -> ExploreConfig:
         if self.gamma_collect >= self.gamma_halt:
-            raise ValueError(f"gamma_collect ({self.gamma_collect}) must be below gamma_halt ({self.gamma_halt})")
+            raise ValueError(
+                f"gamma_collect ({self.gamma_collect}) must be below gamma_halt ({self.gamma_halt})"
+            )
         return self
 
 
@@ -230,7 +248,11 @@ def _format_error(err: dict[str, Any]) -> str:
         owner = _model_at(loc)
         valid = sorted(owner.model_fields) if owner else []
         close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else (f"; valid keys: {', '.join(valid)}" if valid else "")
+        hint = (
+            f"; did you mean {close[0]!r}?"
+            if close
+            else (f"; valid keys: {', '.join(valid)}" if valid else "")
+        )
         return f"unknown key {dotted!r}{hint}"
     if err["type"] == "missing":
         return f"missing required key {dotted!r}"
@@ -243,7 +265,9 @@ def _format_error(err: dict[str, Any]) -> str:
 def parse_config(data: Any, source: str = "config") -> CampaignConfig:
     """Validate a mapping, turning pydantic's report into one readable line per problem."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level, e.g.\n  elements: [Cu]\n  oracle: {{type: emt}}")
+        raise ConfigError(
+            f"{source}: expected a mapping at the top level, e.g.\n  elements: [Cu]\n  oracle: {{type: emt}}"
+        )
     try:
         return CampaignConfig.model_validate(data)
     except ValidationError as exc:
@@ -325,22 +349,35 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
         out.seeds.rattle_amplitude = round(0.04 * nn_min, 3)
         notes["seeds.rattle_amplitude"] = "4 % of the nearest-neighbour distance: thermal-like displacements"
 
-    tm = [melting_points().get(el) for el in cfg.elements]
     if out.explore.temperatures is None:
-        if all(t is not None for t in tm):
-            t_m = min(tm)  # type: ignore[type-var]
-            out.explore.temperatures = [round(f * t_m / 10) * 10.0 for f in (0.25, 0.5, 0.75)]
-            notes["explore.temperatures"] = f"0.25/0.5/0.75 x melting point {t_m:.0f} K (lowest of the elements)"
+        # elements that are gases or liquids at room temperature (H, N, O, Ga...) say nothing about the solid
+        tm = {el: melting_points()[el] for el in cfg.elements if melting_points().get(el, 0) > 300}
+        if tm:
+            el_min = min(tm, key=tm.__getitem__)
+            out.explore.temperatures = [
+                max(50.0, round(f * tm[el_min] / 10) * 10.0) for f in (0.25, 0.5, 0.75)
+            ]
+            notes["explore.temperatures"] = (
+                f"0.25/0.5/0.75 x melting point {tm[el_min]:.0f} K of {el_min} (lowest-melting solid element)"
+            )
         else:
             out.explore.temperatures = [300.0, 600.0, 900.0]
-            notes["explore.temperatures"] = "melting point unknown: generic 300/600/900 K ladder"
+            notes["explore.temperatures"] = (
+                "no solid-element melting point known: generic 300/600/900 K ladder"
+            )
     if out.explore.timestep_fs is None:
         light = min(cfg.elements, key=lambda e: atomic_numbers[e])
-        out.explore.timestep_fs = 0.5 if atomic_numbers[light] <= 2 else (1.0 if atomic_numbers[light] <= 10 else 2.0)
-        notes["explore.timestep_fs"] = f"from the lightest element ({light}): 0.5 fs for H/He, 1 fs up to Ne, else 2 fs"
+        out.explore.timestep_fs = (
+            0.5 if atomic_numbers[light] <= 2 else (1.0 if atomic_numbers[light] <= 10 else 2.0)
+        )
+        notes["explore.timestep_fs"] = (
+            f"from the lightest element ({light}): 0.5 fs for H/He, 1 fs up to Ne, else 2 fs"
+        )
     if out.explore.supercell_atoms is None:
         out.explore.supercell_atoms = 64
-        notes["explore.supercell_atoms"] = "large enough for collective motion, small enough for a fast halt check"
+        notes["explore.supercell_atoms"] = (
+            "large enough for collective motion, small enough for a fast halt check"
+        )
     notes["explore.gamma_halt"] = "extrapolation grade: ~1 in the training domain, >5 clearly extrapolating"
 
     if out.database.name is None:

@@ -74,7 +74,12 @@ class DbTarget:
 
         if self.launchpad_file:
             lp = self.launchpad()
-            kw = {"host": lp.host, "port": lp.port, "username": lp.username or "", "password": lp.password or ""}
+            kw = {
+                "host": lp.host,
+                "port": lp.port,
+                "username": lp.username or "",
+                "password": lp.password or "",
+            }
             if lp.uri_mode:
                 docs = MongoStore.from_uri(lp.host, "jobflow_outputs", database=lp.name)
                 data = GridFSStore.from_uri(lp.host, "jobflow_data", database=lp.name)
@@ -105,14 +110,19 @@ class DbTarget:
 
 
 def resolve_target(
-    launchpad: str | None = None, name: str | None = None, start_embedded: bool = True, data_dir: Path | None = None
+    launchpad: str | None = None,
+    name: str | None = None,
+    start_embedded: bool = True,
+    data_dir: Path | None = None,
 ) -> DbTarget:
     """Find the database: $PYACEMAKER_DB_URI, a launchpad file, else the embedded server (started if needed)."""
     name = os.environ.get("PYACEMAKER_DB_NAME") or name or DEFAULT_DB_NAME
     uri = os.environ.get("PYACEMAKER_DB_URI")
     if uri:
         creds = bool(re.match(r"mongodb(\+srv)?://[^@/]+@", uri))
-        return DbTarget(uri, name, f"PYACEMAKER_DB_URI ({redact(uri)}), database {name!r}", has_credentials=creds)
+        return DbTarget(
+            uri, name, f"PYACEMAKER_DB_URI ({redact(uri)}), database {name!r}", has_credentials=creds
+        )
     if launchpad:
         path = Path(launchpad).expanduser()
         if not path.is_file():
@@ -137,7 +147,9 @@ def resolve_target(
     else:
         st = server.status()
         if not st:
-            raise DatabaseError(f"the embedded database is not running (data in {root}); start it: pyacemaker db start")
+            raise DatabaseError(
+                f"the embedded database is not running (data in {root}); start it: pyacemaker db start"
+            )
         uri = st["uri"]
     return DbTarget(uri, name, f"embedded server {uri} (data in {root / 'db'})", embedded_root=root)
 
@@ -188,7 +200,9 @@ class Database:
         for r in records:
             doc = r.model_dump(mode="python")
             doc["_id"] = doc.pop("id")
-            ops.append(UpdateOne({"campaign": r.campaign, "hash": r.hash}, {"$setOnInsert": doc}, upsert=True))
+            ops.append(
+                UpdateOne({"campaign": r.campaign, "hash": r.hash}, {"$setOnInsert": doc}, upsert=True)
+            )
             ids.append(r.id)
         if not ops:
             return []

@@ -92,22 +92,37 @@ def workflow_states(lp, root_fw_id: int) -> dict[str, Any]:
             running.append(fw["name"])
         if fw["state"] == "FIZZLED":
             fizzled.append(fw["fw_id"])
-    return {"state": wf["state"], "counts": counts, "running": running, "fizzled": fizzled, "nodes": wf["nodes"]}
+    return {
+        "state": wf["state"],
+        "counts": counts,
+        "running": running,
+        "fizzled": fizzled,
+        "nodes": wf["nodes"],
+    }
 
 
 def fizzle_reasons(lp, fw_ids: list[int]) -> list[str]:
     out = []
     for fw_id in fw_ids:
         fw = lp.fireworks.find_one({"fw_id": fw_id}, {"name": 1, "launches": 1})
-        launch = lp.launches.find_one({"launch_id": {"$in": fw.get("launches", [])}}, sort=[("launch_id", -1)])
-        tb = ((launch or {}).get("action") or {}).get("stored_data", {}).get("_exception", {}).get("_stacktrace", "")
+        launch = lp.launches.find_one(
+            {"launch_id": {"$in": fw.get("launches", [])}}, sort=[("launch_id", -1)]
+        )
+        tb = (
+            ((launch or {}).get("action") or {})
+            .get("stored_data", {})
+            .get("_exception", {})
+            .get("_stacktrace", "")
+        )
         last = [ln for ln in str(tb).strip().splitlines() if ln.strip()][-1:] or ["(no traceback recorded)"]
         out.append(f"{fw['name']} (fw {fw_id}): {last[0]}")
     return out
 
 
 # ----------------------------------------------------------------------------------------------- local workers
-def worker_files(target: DbTarget, directory: Path, campaign: str, fworker_name: str | None) -> dict[str, Path]:
+def worker_files(
+    target: DbTarget, directory: Path, campaign: str, fworker_name: str | None
+) -> dict[str, Path]:
     """my_launchpad.yaml, my_fworker.yaml and jobflow.yaml for local workers (never with credentials)."""
     directory.mkdir(parents=True, exist_ok=True)
     files = {"launchpad": directory / "my_launchpad.yaml", "fworker": directory / "my_fworker.yaml",

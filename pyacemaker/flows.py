@@ -22,7 +22,9 @@ from pyacemaker.stages import Context
 def _db() -> Database:
     store = CURRENT_JOB.store
     if store is None:
-        raise RuntimeError("pyacemaker jobs must run inside jobflow (run_locally or FireWorks) with a JobStore")
+        raise RuntimeError(
+            "pyacemaker jobs must run inside jobflow (run_locally or FireWorks) with a JobStore"
+        )
     return Database.from_job_store(store)
 
 
@@ -32,7 +34,9 @@ def seed_job(ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 @job(name="label")
-def label_job(ctx: dict[str, Any], selection: dict[str, Any], batch: int, n_batches: int, iteration: int) -> dict:
+def label_job(
+    ctx: dict[str, Any], selection: dict[str, Any], batch: int, n_batches: int, iteration: int
+) -> dict:
     return stages.label_stage(_db(), Context.from_dict(ctx), selection["ids"], batch, n_batches, iteration)
 
 
@@ -48,7 +52,9 @@ def explore_job(ctx: dict[str, Any], iteration: int, train_out: dict, index: int
 
 
 @job(name="select")
-def select_job(ctx: dict[str, Any], iteration: int, explore_outs: list[dict], potential_id: str) -> dict[str, Any]:
+def select_job(
+    ctx: dict[str, Any], iteration: int, explore_outs: list[dict], potential_id: str
+) -> dict[str, Any]:
     return stages.select_stage(_db(), Context.from_dict(ctx), iteration, explore_outs, potential_id)
 
 
@@ -59,10 +65,14 @@ def decide_job(ctx: dict[str, Any], iteration: int, explore_outs: list[dict], tr
     calls = int((db.campaign(c.campaign) or {}).get("oracle_calls", 0))
     verdict, reason = stages.decide_outcome(iteration, explore_outs, train_out, c.config, calls)
     halts = {o["run_id"]: bool(o.get("halted")) for o in explore_outs}
-    db.set_iteration(c.campaign, iteration, {"decision": verdict, "decision_reason": reason, "halts": sum(halts.values())})
+    db.set_iteration(
+        c.campaign, iteration, {"decision": verdict, "decision_reason": reason, "halts": sum(halts.values())}
+    )
     if verdict == "continue":
         db.update_campaign(c.campaign, {"stage": "decide", "iteration": iteration + 1})
-        nxt = iteration_flow(ctx, iteration + 1, explore_outs=explore_outs, potential_id=train_out["potential_id"])
+        nxt = iteration_flow(
+            ctx, iteration + 1, explore_outs=explore_outs, potential_id=train_out["potential_id"]
+        )
         return Response(output={"decision": verdict, "reason": reason}, addition=nxt)
     db.update_campaign(c.campaign, {"state": verdict, "end_reason": reason, "stage": "summary",
                                     "final_iteration": iteration})  # fmt: skip
@@ -88,20 +98,22 @@ def _configured(j, ctx: dict[str, Any]):
     worker/category set explicitly (jobs created by a Response would otherwise inherit the parent's, jobflow#120)."""
     w = ctx["config"].get("workers", {})
     mc = {k: v for k, v in {"_fworker": w.get("fworker"), "_category": w.get("category")}.items() if v}
-    mc["pyacemaker_campaign"] = ctx["campaign"]  # lets `pyacemaker run` workers take only this campaign's jobs
+    mc["pyacemaker_campaign"] = ctx[
+        "campaign"
+    ]  # lets `pyacemaker run` workers take only this campaign's jobs
     j.config = JobConfig(expose_store=True, manager_config=mc)
     return j
 
 
 def iteration_flow(
-    ctx: dict[str, Any], iteration: int, explore_outs: list[dict] | None = None, potential_id: str | None = None
+    ctx: dict[str, Any],
+    iteration: int,
+    explore_outs: list[dict] | None = None,
+    potential_id: str | None = None,
 ) -> Flow:
     """One active-learning iteration as a Flow: (seed | select) -> label x B -> train -> explore x C -> decide."""
     cfg = ctx["config"]
-    if iteration == 0:
-        first = seed_job(ctx)
-    else:
-        first = select_job(ctx, iteration, explore_outs or [], potential_id)
+    first = seed_job(ctx) if iteration == 0 else select_job(ctx, iteration, explore_outs or [], potential_id)
     n_b = cfg["workers"]["label_batches"]
     labels = [label_job(ctx, first.output, b, n_b, iteration) for b in range(n_b)]
     for b, j in enumerate(labels):

@@ -28,7 +28,9 @@ class Registry(dict[str, Any]):
         try:
             return self[name]
         except KeyError:
-            raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self)) or 'none'}") from None
+            raise KeyError(
+                f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self)) or 'none'}"
+            ) from None
 
 
 ORACLES = Registry("oracle")

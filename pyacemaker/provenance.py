@@ -14,7 +14,10 @@ def potential_id(db: Database, campaign: str, iteration: int | None = None) -> s
         q["iteration"] = iteration
     doc = db.potentials.find_one(q, sort=[("iteration", -1)])
     if doc is None:
-        raise KeyError(f"no potential for campaign {campaign!r}" + (f" at iteration {iteration}" if iteration is not None else ""))
+        raise KeyError(
+            f"no potential for campaign {campaign!r}"
+            + (f" at iteration {iteration}" if iteration is not None else "")
+        )
     return doc["_id"]
 
 

@@ -96,7 +96,9 @@ class StructureRecord(BaseModel):
     created: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
-    def new(cls, atoms: Atoms, campaign: str, provenance: Provenance, status: Status = "candidate") -> StructureRecord:
+    def new(
+        cls, atoms: Atoms, campaign: str, provenance: Provenance, status: Status = "candidate"
+    ) -> StructureRecord:
         h = content_hash(atoms)
         return cls(
             id=record_id(campaign, h),

@@ -149,7 +149,11 @@ class EmbeddedServer:
             ]  # fmt: skip
             with open(self.logfile, "ab") as log:
                 proc = subprocess.Popen(
-                    cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                    cmd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
                 )
             uri = f"mongodb://{HOST}:{want}/"
             self.pidfile.write_text(str(proc.pid))
@@ -160,7 +164,9 @@ class EmbeddedServer:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 tail = self.logfile.read_text(errors="replace")[-1500:] if self.logfile.exists() else ""
-                raise ServerError(f"the embedded database did not start within {timeout:.0f} s. Log tail:\n{tail}")
+                raise ServerError(
+                    f"the embedded database did not start within {timeout:.0f} s. Log tail:\n{tail}"
+                )
             return uri
 
     @staticmethod

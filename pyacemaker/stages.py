@@ -33,7 +33,11 @@ class Context:
         return cls(d["campaign"], CampaignConfig.model_validate(d["config"]), Path(d["workdir"]))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"campaign": self.campaign, "config": self.config.model_dump(mode="json"), "workdir": str(self.workdir)}
+        return {
+            "campaign": self.campaign,
+            "config": self.config.model_dump(mode="json"),
+            "workdir": str(self.workdir),
+        }
 
     def iter_dir(self, iteration: int, *parts: str) -> Path:
         d = self.workdir / f"iter_{iteration:03d}"
@@ -54,7 +58,9 @@ def seed_stage(db: Database, ctx: Context) -> dict[str, Any]:
     from pyacemaker.explore.seeds import build_seeds
 
     recs = [
-        StructureRecord.new(atoms, ctx.campaign, Provenance(origin="seed", iteration=0, builder=desc), "selected")
+        StructureRecord.new(
+            atoms, ctx.campaign, Provenance(origin="seed", iteration=0, builder=desc), "selected"
+        )
         for atoms, desc in build_seeds(ctx.config)
     ]
     new = db.insert_records(recs)
@@ -67,7 +73,9 @@ def seed_stage(db: Database, ctx: Context) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------- labelling
-def label_stage(db: Database, ctx: Context, ids: list[str], batch: int, n_batches: int, iteration: int) -> dict:
+def label_stage(
+    db: Database, ctx: Context, ids: list[str], batch: int, n_batches: int, iteration: int
+) -> dict:
     """Label this batch's share of ``ids``; structures already labelled with the same settings are reused."""
     from pyacemaker.oracle import label, make_oracle
 
@@ -76,15 +84,19 @@ def label_stage(db: Database, ctx: Context, ids: list[str], batch: int, n_batche
     records = db.get_records(mine) if mine else []
     todo = [r for r in records if not (r.labels and r.labels.settings_hash == oracle.settings_hash)]
     reused = len(records) - len(todo)
-    budget_left = ctx.config.budget.max_oracle_calls - int((db.campaign(ctx.campaign) or {}).get("oracle_calls", 0))
-    skipped = todo[max(budget_left, 0):]
+    budget_left = ctx.config.budget.max_oracle_calls - int(
+        (db.campaign(ctx.campaign) or {}).get("oracle_calls", 0)
+    )
+    skipped = todo[max(budget_left, 0) :]
     todo = todo[: max(budget_left, 0)]
     db.update_campaign(ctx.campaign, {"stage": "label"})
     done = label(todo, oracle, ctx.iter_dir(iteration, "label"))
     for r in done:
         db.set_labels(r)
     if done:
-        db.update_campaign(ctx.campaign, inc={"oracle_calls": len(done), f"iterations.{iteration}.oracle_calls": len(done)})
+        db.update_campaign(
+            ctx.campaign, inc={"oracle_calls": len(done), f"iterations.{iteration}.oracle_calls": len(done)}
+        )
     rejected = [{"id": r.id, "reason": r.reject_reason} for r in done if r.status == "rejected"]
     return {
         "labelled": [r.id for r in done if r.status in ("labelled", "test")],
@@ -158,7 +170,11 @@ def potential_files(db: Database, ctx: Context, potential_id: str) -> dict[str, 
 def md_start(db: Database, ctx: Context) -> StructureRecord:
     """The structure every MD run starts from: the unstrained, unrattled seed (its record is the parent)."""
     seeds = db.find_records({"campaign": ctx.campaign, "provenance.origin": "seed"})
-    plain = [s for s in seeds if "rattle" not in (s.provenance.builder or "") and "+0%" in (s.provenance.builder or "")]
+    plain = [
+        s
+        for s in seeds
+        if "rattle" not in (s.provenance.builder or "") and "+0%" in (s.provenance.builder or "")
+    ]
     return (plain or seeds)[-1 if len(ctx.config.elements) > 1 else 0]
 
 
@@ -194,19 +210,37 @@ def explore_stage(db: Database, ctx: Context, iteration: int, train_out: dict, i
             for j in range(e.perturbations):
                 p = fr.atoms.copy()
                 p.positions += rng.normal(0, e.perturbation_amplitude, p.positions.shape)
-                cands.append(StructureRecord.new(p, ctx.campaign, Provenance(
-                    origin="perturbation", iteration=iteration + 1, parent=rec.id, run_id=run_id, condition=cond,
-                    step=fr.step, builder=f"rattle {e.perturbation_amplitude} A #{j + 1} of the halted frame")))
+                cands.append(
+                    StructureRecord.new(
+                        p,
+                        ctx.campaign,
+                        Provenance(
+                            origin="perturbation",
+                            iteration=iteration + 1,
+                            parent=rec.id,
+                            run_id=run_id,
+                            condition=cond,
+                            step=fr.step,
+                            builder=f"rattle {e.perturbation_amplitude} A #{j + 1} of the halted frame",
+                        ),
+                    )
+                )
     db.insert_records(cands)
     summary = {"run_id": run_id, "condition": cond, "skipped": False, **out.summary(),
                "candidate_ids": [c.id for c in cands]}  # fmt: skip
-    db.set_iteration(ctx.campaign, iteration, {f"explore.{index}": {k: v for k, v in summary.items() if k != "candidate_ids"}})
+    db.set_iteration(
+        ctx.campaign,
+        iteration,
+        {f"explore.{index}": {k: v for k, v in summary.items() if k != "candidate_ids"}},
+    )
     db.update_campaign(ctx.campaign, {"latest_max_gamma": out.max_gamma})
     return summary
 
 
 # ----------------------------------------------------------------------------------------------- selection
-def select_stage(db: Database, ctx: Context, iteration: int, explore_outs: list[dict], potential_id: str) -> dict:
+def select_stage(
+    db: Database, ctx: Context, iteration: int, explore_outs: list[dict], potential_id: str
+) -> dict:
     """D-optimal subset of the previous iteration's candidates, minus anything already labelled."""
     from pyacemaker.train.select import select_maxvol
 
@@ -214,7 +248,9 @@ def select_stage(db: Database, ctx: Context, iteration: int, explore_outs: list[
     ids = [i for o in explore_outs for i in o.get("candidate_ids", [])]
     pool = [r for r in db.get_records(ids) if r.status == "candidate"] if ids else []
     files = potential_files(db, ctx, potential_id)
-    chosen = select_maxvol(pool, files["yaml"], files["asi"], ctx.config.select.budget, ctx.config.select.gamma_tolerance)
+    chosen = select_maxvol(
+        pool, files["yaml"], files["asi"], ctx.config.select.budget, ctx.config.select.gamma_tolerance
+    )
     db.set_status([c.id for c in chosen], "selected")
     gammas = [r.provenance.gamma for r in pool if r.provenance.gamma is not None]
     report = {"pooled": len(ids), "candidates": len(pool), "chosen": len(chosen),
@@ -242,7 +278,10 @@ def decide_outcome(
     if not any(o.get("candidate_ids") for o in halts):
         return "stalled", "MD halted but produced no candidate structures"
     if iteration + 1 >= cfg.budget.max_iterations:
-        return "budget", f"reached max_iterations={cfg.budget.max_iterations} with {len(halts)} halting conditions"
+        return (
+            "budget",
+            f"reached max_iterations={cfg.budget.max_iterations} with {len(halts)} halting conditions",
+        )
     if oracle_calls >= cfg.budget.max_oracle_calls:
         return "budget", f"reached max_oracle_calls={cfg.budget.max_oracle_calls}"
     return "continue", f"{len(halts)} of {len(explore_outs)} conditions halted on gamma"
@@ -274,7 +313,7 @@ def test_set_stage(db: Database, ctx: Context, potential_id: str) -> dict[str, A
         MaxwellBoltzmannDistribution(atoms, temperature_K=cond["temperature_K"], rng=rng)
         dyn = Langevin(atoms, ctx.config.explore.timestep_fs * units.fs, temperature_K=cond["temperature_K"],
                        friction=ctx.config.explore.friction / units.fs, rng=rng)  # fmt: skip
-        for k in range(per):
+        for _k in range(per):
             dyn.run(max(1, v.test_md_steps // per))
             prov = Provenance(origin="test_set", iteration=-1, parent=start.id, condition=cond, step=dyn.nsteps,
                               run_id=f"{ctx.campaign}:test:md{i}")  # fmt: skip

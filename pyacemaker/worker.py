@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     from pyacemaker.db import resolve_target
 
     ap = argparse.ArgumentParser(prog="python -m pyacemaker.worker")
-    ap.add_argument("-l", "--launchpad", help="launchpad file (default: PYACEMAKER_DB_URI or the embedded server)")
+    ap.add_argument(
+        "-l", "--launchpad", help="launchpad file (default: PYACEMAKER_DB_URI or the embedded server)"
+    )
     ap.add_argument("-w", "--fworker", help="my_fworker.yaml")
     ap.add_argument("--sleep", type=float, default=1.0)
     args = ap.parse_args(argv)

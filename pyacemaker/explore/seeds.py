@@ -45,9 +45,13 @@ def build_seeds(cfg: CampaignConfig) -> list[tuple[Atoms, str]]:
     bases: list[tuple[Atoms, str]] = []
     for el in cfg.elements:
         ref = reference_cell(el)
-        bases.append((supercell_to(ref, s.supercell_atoms), f"bulk {el} {ref.cell.get_bravais_lattice().name}"))
+        bases.append(
+            (supercell_to(ref, s.supercell_atoms), f"bulk {el} {ref.cell.get_bravais_lattice().name}")
+        )
     if len(cfg.elements) > 1:
-        bases.append((alloy_cell(cfg.elements, s.supercell_atoms, rng), "random alloy " + "-".join(cfg.elements)))
+        bases.append(
+            (alloy_cell(cfg.elements, s.supercell_atoms, rng), "random alloy " + "-".join(cfg.elements))
+        )
     out: list[tuple[Atoms, str]] = []
     for base, desc in bases:
         for strain in s.volume_strains:

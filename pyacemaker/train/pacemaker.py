@@ -45,7 +45,11 @@ class FitResult:
 
 
 def pacemaker_input(
-    elements: Sequence[str], train: TrainConfig, n_functions: int, data_file: str, output: str = "potential.yaml"
+    elements: Sequence[str],
+    train: TrainConfig,
+    n_functions: int,
+    data_file: str,
+    output: str = "potential.yaml",
 ) -> dict[str, Any]:
     """The input.yaml dictionary: one radial cutoff, a ZBL inner core below ``inner_cutoff``, a tiny basis."""
     nrad = train.radial_functions
@@ -95,7 +99,9 @@ def pacemaker_input(
 def _run(cmd: list[str], cwd: Path, log: Path, timeout: float | None = None) -> None:
     exe = shutil.which(cmd[0])
     if exe is None:
-        raise FitError(f"{cmd[0]!r} not found on PATH: install python-ace (scripts/setup.sh) in this environment")
+        raise FitError(
+            f"{cmd[0]!r} not found on PATH: install python-ace (scripts/setup.sh) in this environment"
+        )
     env = {**os.environ, **QUIET_ENV}
     with open(log, "ab") as fh:
         rc = subprocess.run(

@@ -1,0 +1,130 @@
+"""A whole campaign through FireWorks: `pyacemaker run` with the embedded database, real rlaunch workers,
+EMT labels, real pacemaker fits (tiny basis), real ASE MD with gamma halts, and `decide` growing the workflow."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+TINY = """
+name: tiny_cu
+elements: [Cu]
+oracle: {type: emt}
+seeds: {volume_strains: [-0.04, 0.0, 0.04], rattled_per_strain: 1}
+train: {max_fit_iterations: 25}
+explore: {temperatures: [1100], steps: 300, gamma_collect: 1.05, gamma_halt: 1.3, perturbations: 2}
+select: {budget: 6}
+budget: {max_iterations: 2}
+workers: {label_batches: 2}
+validation: {test_structures: 3, test_md_steps: 30}
+"""
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e")
+    cfg = base / "tiny.yaml"
+    cfg.write_text(TINY)
+    env = {"PYACEMAKER_DATA_DIR": str(base / "data")}
+    first = run_cli("run", str(cfg), "--workdir", str(base / "work"), "--workers", "2", env=env, timeout=1200)
+    from pyacemaker.db import Database, resolve_target
+
+    target = resolve_target(data_dir=base / "data", start_embedded=False)
+    db = Database.connect(target)
+    yield {"base": base, "cfg": cfg, "env": env, "first": first, "db": db, "target": target}
+    run_cli("db", "stop", env=env, timeout=120)
+
+
+def test_run_completes_with_a_potential(campaign):
+    r = campaign["first"]
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "potential:" in r.stdout and ".yace" in r.stdout
+    doc = campaign["db"].campaign("tiny_cu")
+    assert doc["state"] in ("converged", "stalled", "budget")
+    assert Path(doc["summary"]["potential_path"]).exists()
+    assert doc["test_metrics"]["test_n_structures"] == 3  # held-out oracle-labelled MD snapshots
+
+
+def test_decide_appended_the_second_iteration(campaign):
+    lp = campaign["target"].launchpad()
+    doc = campaign["db"].campaign("tiny_cu")
+    assert doc["iterations"]["0"]["decision"] == "continue"
+    wf = lp.get_wf_by_fw_id(doc["wf_root_fw_id"])
+    names = {fw.name for fw in wf.fws}
+    # the workflow as added held iteration 0 only; these exist because decide returned them as an addition
+    assert {"select (it 1)", "train (it 1)", "decide (it 1)", "summary"} <= names
+    assert wf.state == "COMPLETED"
+    assert doc["state"] == doc["iterations"]["1"]["decision"]  # end state recorded by the last decide
+
+
+def test_dataset_grew_from_md_halts_and_trained_iteration_2_potential(campaign):
+    from pyacemaker import provenance as pv
+
+    db = campaign["db"]
+    p0 = db.potentials.find_one({"_id": "tiny_cu:pot000"})
+    p1 = db.potentials.find_one({"_id": "tiny_cu:pot001"})
+    assert p1["n_structures"] > p0["n_structures"]
+    new = set(p1["dataset_ids"]) - set(p0["dataset_ids"])
+    assert new
+    for rid in new:
+        chain = pv.lineage(db, rid)
+        origins = [c["origin"] for c in chain]
+        assert origins[0] in ("md_halt", "md_frame", "perturbation")
+        md = next(c for c in chain if c["origin"] in ("md_halt", "md_frame"))
+        assert md["run_id"].startswith("tiny_cu:it000:md") and md["condition"]["temperature_K"] == 1100.0
+        assert md["gamma"] > 1.05 and md["step"] > 0
+        assert origins[-1] == "seed"
+    # no duplicates in the training set
+    assert len(set(p1["dataset_ids"])) == len(p1["dataset_ids"])
+
+
+def test_status_json_and_lpad_see_the_finished_campaign(campaign):
+    r = run_cli("status", "--json", env=campaign["env"])
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)
+    assert st["schema"] == "pyacemaker.status/1"
+    (c,) = [c for c in st["campaigns"] if c["campaign"] == "tiny_cu"]
+    assert len(c["iterations"]) >= 2 and c["state"] in ("converged", "stalled", "budget")
+    assert c["workflow_state"] == "COMPLETED" and c["iterations"][0]["halts"] >= 1
+    lp_file = campaign["base"] / "work" / "fireworks" / "my_launchpad.yaml"
+    lpad = shutil.which("lpad") or str(Path(sys.executable).with_name("lpad"))
+    out = subprocess.run(
+        [lpad, "-l", str(lp_file), "get_wflows", "-d", "more"], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "COMPLETED" in out.stdout and "tiny_cu" in out.stdout
+
+
+def test_second_run_repeats_no_oracle_call(campaign):
+    db = campaign["db"]
+    before = db.campaign("tiny_cu")["oracle_calls"]
+    n_fws = len(campaign["target"].launchpad().get_wf_by_fw_id(db.campaign("tiny_cu")["wf_root_fw_id"]).fws)
+    r = run_cli("run", str(campaign["cfg"]), "--workdir", str(campaign["base"] / "work"), env=campaign["env"])
+    assert r.returncode == 0, r.stderr
+    assert "(0 in this run)" in r.stdout
+    assert db.campaign("tiny_cu")["oracle_calls"] == before
+    assert (
+        len(campaign["target"].launchpad().get_wf_by_fw_id(db.campaign("tiny_cu")["wf_root_fw_id"]).fws)
+        == n_fws
+    )
+
+
+def test_provenance_command(campaign):
+    r = run_cli("provenance", "tiny_cu", "--potential", "1", env=campaign["env"])
+    assert r.returncode == 0, r.stderr
+    assert "md_halt" in r.stdout or "md_frame" in r.stdout
+    rid = next(
+        i
+        for i in campaign["db"].potentials.find_one({"_id": "tiny_cu:pot001"})["dataset_ids"]
+        if campaign["db"].get_records([i])[0].provenance.origin != "seed"
+    )
+    r = run_cli("provenance", "tiny_cu", "--record", rid, env=campaign["env"])
+    assert r.returncode == 0, r.stderr
+    assert "1100 K" in r.stdout and "oracle emt" in r.stdout and "tiny_cu:pot001" in r.stdout
