@@ -91,17 +91,29 @@ def cmd_workflow(args) -> int:
     return 0
 
 
-def cmd_submit(args) -> int:
+def _open_campaign(args, announce: bool = False):
+    """Config, context, database and the campaign on the LaunchPad (created, or found to continue)."""
     from pyacemaker.engine import CampaignError, ensure_campaign
 
     cfg, _ = _load(args.file)
     ctx = _context(cfg, args.workdir)
     target = _target(args.launchpad, cfg)
     db = _connect(target)
+    lp = target.launchpad()
+    if announce:
+        console.print(
+            f"[bold]pyacemaker {__version__}[/] campaign [bold]{ctx.campaign}[/]  database: {target.describe}"
+        )
+        console.print(f"working directory: {ctx.workdir}")
     try:
-        doc, created = ensure_campaign(db, target.launchpad(), ctx)
+        doc, created = ensure_campaign(db, lp, ctx)
     except CampaignError as exc:
         raise CliError(str(exc), EXIT_INPUT) from None
+    return cfg, ctx, target, db, lp, doc, created
+
+
+def cmd_submit(args) -> int:
+    _, ctx, target, _, _, doc, created = _open_campaign(args)
     what = "added" if created else "already on the LaunchPad"
     console.print(
         f"campaign {ctx.campaign!r} {what}: root firework id {doc['wf_root_fw_id']} ({target.describe})"
@@ -111,31 +123,21 @@ def cmd_submit(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from pyacemaker.engine import CampaignError, campaign_status, ensure_campaign, start_workers, stop_workers
+    from pyacemaker.engine import campaign_status, requeue_local_launches, start_workers, stop_workers
 
-    cfg, _ = _load(args.file)
-    ctx = _context(cfg, args.workdir)
-    target = _target(args.launchpad, cfg)
-    db = _connect(target)
-    lp = target.launchpad()
-    console.print(
-        f"[bold]pyacemaker {__version__}[/] campaign [bold]{ctx.campaign}[/]  database: {target.describe}"
-    )
-    console.print(f"working directory: {ctx.workdir}")
-    try:
-        doc, created = ensure_campaign(db, lp, ctx)
-    except CampaignError as exc:
-        raise CliError(str(exc), EXIT_INPUT) from None
+    cfg, ctx, target, db, lp, doc, created = _open_campaign(args, announce=True)
     root = doc["wf_root_fw_id"]
     from pyacemaker.engine import workflow_states
 
     st = workflow_states(lp, root)
+    launches = ctx.workdir / "launches"
     if not created:
         console.print(f"continuing campaign (workflow {st['state']}); finished jobs are not re-run")
+        lost = requeue_local_launches(lp, root, launches)
         for fw_id in st["fizzled"]:
             lp.rerun_fw(fw_id)
-        if st["fizzled"]:
-            console.print(f"re-queued {len(st['fizzled'])} failed job(s)")
+        if st["fizzled"] or lost:
+            console.print(f"re-queued {len(st['fizzled'])} failed and {len(lost)} interrupted job(s)")
     calls_before = int(doc.get("oracle_calls", 0))
     if st["state"] != "COMPLETED":
         procs = start_workers(target, ctx, args.workers, cfg.workers.fworker)
@@ -143,6 +145,7 @@ def cmd_run(args) -> int:
             final = _watch(db, lp, ctx.campaign, root, procs, args.quiet)
         finally:
             stop_workers(procs)
+            requeue_local_launches(lp, root, launches)  # jobs cut off by an interrupt run again next time
     else:
         final = st
     status = campaign_status(db, db.campaign(ctx.campaign) or {}, lp)

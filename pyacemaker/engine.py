@@ -101,6 +101,27 @@ def workflow_states(lp, root_fw_id: int) -> dict[str, Any]:
     }
 
 
+def requeue_local_launches(lp, root_fw_id: int, launches_dir: Path) -> list[int]:
+    """Re-queue this campaign's RUNNING jobs that local workers of an earlier ``run`` left behind (killed or
+    interrupted). Only launches in this campaign's own local launch directory are touched: jobs running on
+    other machines (rlaunch/qlaunch elsewhere) are left alone."""
+    st = workflow_states(lp, root_fw_id)
+    if not st.get("nodes"):
+        return []
+    prefix = str(launches_dir.resolve())
+    out = []
+    for fw in lp.fireworks.find(
+        {"fw_id": {"$in": st["nodes"]}, "state": "RUNNING"}, {"fw_id": 1, "launches": 1}
+    ):
+        launch = lp.launches.find_one(
+            {"launch_id": {"$in": fw.get("launches", [])}}, sort=[("launch_id", -1)]
+        )
+        if launch and str(launch.get("launch_dir", "")).startswith(prefix):
+            lp.rerun_fw(fw["fw_id"])
+            out.append(fw["fw_id"])
+    return out
+
+
 def fizzle_reasons(lp, fw_ids: list[int]) -> list[str]:
     out = []
     for fw_id in fw_ids:

@@ -46,7 +46,7 @@ def train_job(ctx: dict[str, Any], iteration: int, label_outputs: list[dict]) ->
     return stages.train_stage(_db(), Context.from_dict(ctx), iteration)
 
 
-@job(name="explore")
+@job(name="explore", data="candidate_ids")  # candidate lists go to the GridFS store
 def explore_job(ctx: dict[str, Any], iteration: int, train_out: dict, index: int) -> dict[str, Any]:
     return stages.explore_stage(_db(), Context.from_dict(ctx), iteration, train_out, index)
 
