@@ -6,6 +6,7 @@ work is done by FireWorks' ``rlaunch`` processes, and state is read from the dat
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -188,16 +189,23 @@ def start_workers(target: DbTarget, ctx: Context, n: int, fworker_name: str | No
 
 
 def stop_workers(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
+    """Stop the workers and everything they started (pacemaker, ...): each worker leads its own process group."""
+    import signal
+
+    def signal_group(p: subprocess.Popen, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, sig)
+
     for p in procs:
-        if p.poll() is None:
-            p.terminate()
+        signal_group(p, signal.SIGTERM)
     end = time.monotonic() + timeout
     for p in procs:
         try:
             p.wait(max(0.1, end - time.monotonic()))
         except subprocess.TimeoutExpired:
-            p.kill()
+            signal_group(p, signal.SIGKILL)
             p.wait()
+        signal_group(p, signal.SIGKILL)  # children that outlived their worker
 
 
 # ----------------------------------------------------------------------------------------------- status

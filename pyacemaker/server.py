@@ -131,13 +131,13 @@ class EmbeddedServer:
                         f"see {self.logfile}, or stop it with `pyacemaker db stop`"
                     )
                 return st["uri"]
-            try:
-                import secantus  # noqa: F401  (only to check it is installed; it runs as its own process)
-            except ImportError:
+            import importlib.util
+
+            if importlib.util.find_spec("secantus") is None:  # never imported: it runs as its own process
                 raise ServerError(
                     "no database configured and the embedded server is not installed: "
                     "run scripts/setup.sh (installs secantusdb), or set PYACEMAKER_DB_URI / give a launchpad file"
-                ) from None
+                )
             want = port or int(os.environ.get("PYACEMAKER_DB_PORT", DEFAULT_PORT))
             if not _port_free(want):
                 want = _any_free_port()

@@ -38,6 +38,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   $PIP install -q --no-deps -e .
   echo "$want" > "$stamp"
 fi
-"$VENV/bin/python" -c "import pyacemaker, pyace, tensorpotential, fireworks, jobflow" \
+"$VENV/bin/python" -c "import importlib.util as u, pyacemaker, pyace, fireworks, jobflow
+missing = [m for m in ('secantus', 'tensorpotential', 'tensorflow') if u.find_spec(m) is None]
+assert not missing, missing" \
   || { echo "installation check failed: see the messages above" >&2; exit 1; }
 echo ">> environment ready: $VENV"
