@@ -347,6 +347,9 @@ def cmd_db(args) -> int:
         except ServerError as exc:
             raise CliError(str(exc), EXIT_DB) from None
         t = DbTarget(uri, args.name, "")
+        from pyacemaker.engine import ensure_launchpad
+
+        ensure_launchpad(t.launchpad())  # so that `lpad add` works on a fresh server without `lpad reset`
         (root / "my_launchpad.yaml").write_text(yaml.safe_dump(t.launchpad_spec()))
         (root / "jobflow.yaml").write_text(yaml.safe_dump({"JOB_STORE": t.jobflow_store_spec()}))
         console.print(f"embedded database running at {uri} (data in {server.storage})")

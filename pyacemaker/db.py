@@ -95,10 +95,15 @@ class DbTarget:
         """The ``JOB_STORE`` section of a jobflow.yaml for this target (only for targets without credentials)."""
         if self.has_credentials:
             raise DatabaseError("refusing to write credentials into a jobflow config file")
+        uri, name = self.uri, self.name
+        if self.launchpad_file:
+            lp = self.launchpad()
+            uri = lp.host if lp.uri_mode else f"mongodb://{lp.host}:{lp.port}/"
+            name = lp.name
         return {
-            "docs_store": {"type": "MongoURIStore", "uri": self.uri, "database": self.name,
+            "docs_store": {"type": "MongoURIStore", "uri": uri, "database": name,
                            "collection_name": "jobflow_outputs"},
-            "additional_stores": {"data": {"type": "GridFSURIStore", "uri": self.uri, "database": self.name,
+            "additional_stores": {"data": {"type": "GridFSURIStore", "uri": uri, "database": name,
                                            "collection_name": "jobflow_data"}},
         }  # fmt: skip
 

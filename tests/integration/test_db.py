@@ -156,3 +156,66 @@ def test_db_commands_start_reuse_and_stop(tmp_path):
         stop = run_cli("db", "stop", env=env, timeout=120)
     assert stop.returncode == 0
     assert run_cli("db", "status", env=env).returncode == 1
+
+
+def _store_db_name(spec):
+    from jobflow import JobStore
+
+    store = JobStore.from_dict_spec(spec)
+    store.connect()
+    from pyacemaker.db import Database
+
+    return Database.from_job_store(store).db.name
+
+
+def test_launchpad_file_target_gives_workers_the_same_database(db_server, tmp_path):
+    """A credential-free launchpad file: workers' launchpad and jobflow store point at the file's database."""
+    import yaml
+
+    from pyacemaker.db import resolve_target
+    from pyacemaker.engine import worker_files
+
+    host, port = db_server["uri"].removeprefix("mongodb://").strip("/").split(":")
+    lp_file = tmp_path / "my_launchpad.yaml"
+    lp_file.write_text(yaml.safe_dump({"host": host, "port": int(port), "name": "lp_target_db"}))
+    target = resolve_target(str(lp_file))
+    assert not target.has_credentials and "lp_target_db" in target.describe
+    files = worker_files(target, tmp_path / "fw", "camp", None)
+    assert files["launchpad"] == lp_file.resolve()
+    spec = yaml.safe_load(files["jobflow"].read_text())["JOB_STORE"]
+    assert _store_db_name(spec) == "lp_target_db"
+    assert target.launchpad().db.name == "lp_target_db"
+
+
+def test_uri_from_environment_replaces_the_embedded_server(db_server, tmp_path, monkeypatch):
+    from pyacemaker.db import resolve_target
+
+    monkeypatch.setenv("PYACEMAKER_DB_URI", db_server["uri"])
+    monkeypatch.setenv("PYACEMAKER_DB_NAME", "env_target_db")
+    target = resolve_target(data_dir=tmp_path / "never-used")
+    assert target.embedded_root is None and not (tmp_path / "never-used").exists()
+    assert _store_db_name(target.jobflow_store_spec()) == "env_target_db"
+    r = run_cli(
+        "status",
+        "--json",
+        env={
+            "PYACEMAKER_DB_URI": db_server["uri"],
+            "PYACEMAKER_DB_NAME": "env_target_db",
+            "PYACEMAKER_DATA_DIR": str(tmp_path / "never-used"),
+        },
+    )
+    assert r.returncode == 0, r.stderr
+    assert '"campaigns": []' in r.stdout and not (tmp_path / "never-used").exists()
+
+
+def test_credentials_are_masked_and_never_written(tmp_path, monkeypatch):
+    from pyacemaker.db import DatabaseError, redact, resolve_target
+
+    monkeypatch.setenv("PYACEMAKER_DB_URI", "mongodb://alice:s3cret@db.example.org:27017/")
+    target = resolve_target()
+    assert target.has_credentials and "s3cret" not in target.describe
+    assert redact("mongodb+srv://alice:s3cret@host/") == "mongodb+srv://***@host/"
+    with pytest.raises(DatabaseError):
+        target.jobflow_store_spec()
+    with pytest.raises(DatabaseError):
+        target.launchpad_spec()

@@ -1,0 +1,61 @@
+"""Queueing a campaign for plain FireWorks workers: `pyacemaker workflow` + `lpad add`, and `pyacemaker submit`."""
+
+import shutil
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.integration
+
+CFG = "name: {name}\nelements: [Ni]\noracle: {{type: emt}}\nexplore: {{temperatures: [500, 900]}}\n"
+
+
+def _lpad(*args):
+    exe = shutil.which("lpad") or str(Path(sys.executable).with_name("lpad"))
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def launchpad_file(db_server, tmp_path, request):
+    name = "q_" + request.node.name[:30]
+    f = tmp_path / "my_launchpad.yaml"
+    f.write_text(yaml.safe_dump({"host": db_server["uri"], "name": name, "uri_mode": True}))
+    today = datetime.now().strftime("%Y-%m-%d")  # lpad reset's password is today's date
+    assert _lpad("-l", str(f), "reset", "--password", today).returncode == 0
+    return f
+
+
+def test_workflow_file_is_accepted_by_lpad_add(tmp_path, launchpad_file):
+    cfg = tmp_path / "ni.yaml"
+    cfg.write_text(CFG.format(name="ni_wf"))
+    r = run_cli("workflow", str(cfg), "-o", str(tmp_path / "wf.yaml"), "--workdir", str(tmp_path / "w"))
+    assert r.returncode == 0, r.stderr
+    wf = yaml.safe_load((tmp_path / "wf.yaml").read_text())
+    names = [fw["name"] for fw in wf["fws"]]
+    # seed, 2 label batches, train, one explore per temperature, decide
+    assert names[0] == "seed (it 0)" and sum(n.startswith("explore") for n in names) == 2 and len(names) == 7
+    assert all(fw["spec"]["pyacemaker_campaign"] == "ni_wf" for fw in wf["fws"])
+    added = _lpad("-l", str(launchpad_file), "add", str(tmp_path / "wf.yaml"))
+    assert added.returncode == 0, added.stderr
+    listed = _lpad("-l", str(launchpad_file), "get_fws", "-d", "count")
+    assert listed.stdout.strip() == "7"
+
+
+def test_submit_adds_once_and_refuses_a_changed_config(tmp_path, launchpad_file):
+    cfg = tmp_path / "ni.yaml"
+    cfg.write_text(CFG.format(name="ni_sub"))
+    first = run_cli("submit", str(cfg), "-l", str(launchpad_file))
+    assert first.returncode == 0, first.stderr
+    assert "added: root firework id" in first.stdout
+    again = run_cli("submit", str(cfg), "-l", str(launchpad_file))
+    assert again.returncode == 0 and "already on the LaunchPad" in again.stdout
+    assert _lpad("-l", str(launchpad_file), "get_wflows", "-d", "count").stdout.strip() == "1"
+    cfg.write_text(CFG.format(name="ni_sub").replace("900", "1000"))
+    changed = run_cli("submit", str(cfg), "-l", str(launchpad_file))
+    assert changed.returncode == 2 and "different config" in changed.stderr
