@@ -221,18 +221,11 @@ def _print_summary(s: dict[str, Any]) -> None:
         title=f"campaign {s['campaign']}: {s['state']}"
         + (f" ({s['end_reason']})" if s.get("end_reason") else "")
     )
-    for col in (
-        "iteration",
-        "dataset",
-        "halts",
-        "max gamma",
-        "selected",
-        "oracle calls",
-        "E rmse meV/at",
-        "F rmse meV/A",
-        "decision",
-    ):
-        t.add_column(col)
+    # short headers: the table must fit an 80-column terminal; the caption explains them
+    for col in ("it", "data", "halts", "γ max", "sel", "calls", "E rmse", "F rmse", "decision"):
+        t.add_column(col, no_wrap=True)
+    t.caption = ("data: labelled structures; sel: chosen by MaxVol; calls: oracle calls; "
+                 "training errors E in meV/atom, F in meV/A")  # fmt: skip
     for it in s["iterations"]:
         m = it["train_metrics"]
         t.add_row(str(it["iteration"]), str(it["dataset_size"] or "-"), str(it["halts"]),
