@@ -39,9 +39,15 @@ def db(db_server, request):
     d.db.client.drop_database(name)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 900):
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 900,
+    exe: str | None = None,
+):
     """Run the installed ``pyacemaker`` command as a user would."""
-    exe = shutil.which("pyacemaker") or str(Path(sys.executable).with_name("pyacemaker"))
+    exe = exe or shutil.which("pyacemaker") or str(Path(sys.executable).with_name("pyacemaker"))
     return subprocess.run(
         [exe, *args],
         capture_output=True,
