@@ -101,9 +101,9 @@ class DbTarget:
             uri = lp.host if lp.uri_mode else f"mongodb://{lp.host}:{lp.port}/"
             name = lp.name
         return {
-            "docs_store": {"type": "MongoURIStore", "uri": uri, "database": name,
+            "docs_store": {"type": "MongoStore", "uri": uri, "database": name,
                            "collection_name": "jobflow_outputs"},
-            "additional_stores": {"data": {"type": "GridFSURIStore", "uri": uri, "database": name,
+            "additional_stores": {"data": {"type": "GridFSStore", "uri": uri, "database": name,
                                            "collection_name": "jobflow_data"}},
         }  # fmt: skip
 
