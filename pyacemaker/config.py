@@ -49,10 +49,47 @@ class EMTOracle(Strict):
     type: Literal["emt"] = "emt"
 
 
-OracleConfig = Annotated[EMTOracle, Field(discriminator="type")]
+class EspressoOracle(Strict):
+    """Quantum ESPRESSO pw.x. Every ``None`` is derived from the elements and the pseudopotentials' headers."""
+
+    type: Literal["espresso"] = "espresso"
+    command: str = Field("pw.x", description="pw.x executable")
+    mpi_command: str | None = Field(None, description='launcher prefix, e.g. "mpirun -np 4"')
+    pseudo_dir: str | None = Field(
+        None, description="directory of UPF files (else $ESPRESSO_PSEUDO, then Debian's)"
+    )
+    pseudopotentials: dict[str, str] | None = Field(None, description="element -> UPF file name")
+    functional: Literal["PBE", "PBEsol", "LDA"] = "PBE"
+    ecutwfc: float | None = Field(None, gt=5, le=500, description="wavefunction cutoff, Ry")
+    ecutrho: float | None = Field(None, gt=20, le=4000, description="charge-density cutoff, Ry")
+    kspacing: float = Field(
+        0.25, gt=0.01, le=5.0, description="k-point spacing, 2pi/A (Gamma only when every axis gets 1)"
+    )
+    occupations: Literal["smearing", "fixed"] | None = None
+    smearing: Literal["mv", "gaussian", "fd", "mp"] | None = None
+    degauss: float | None = Field(None, gt=0, le=0.2, description="Ry")
+    spin_polarized: bool | None = None
+    starting_magnetization: dict[str, float] | None = None
+    conv_thr_per_atom: float = Field(1e-9, gt=0, le=1e-4, description="SCF threshold per atom, Ry")
+    electron_maxstep: int = Field(100, ge=1, le=10000)
+    mixing_beta: float = Field(0.4, gt=0, le=1)
+    max_seconds: float | None = Field(
+        None, gt=0, description="pw.x stops cleanly after this and is restarted"
+    )
+    min_distance_factor: float = Field(
+        0.5, ge=0, le=1.5, description="reject structures with atoms closer than this x covalent radii sum"
+    )
+    max_corrections: int = Field(8, ge=0, le=50, description="healing attempts per structure")
+    timeout_s: float | None = Field(None, gt=0, description="hard wall-clock limit per pw.x run")
+
+
+OracleConfig = Annotated[EMTOracle | EspressoOracle, Field(discriminator="type")]
 
 
 # ----------------------------------------------------------------------------------------------- sections
+ORACLE_MODELS: dict[str, type[BaseModel]] = {"emt": EMTOracle, "espresso": EspressoOracle}
+
+
 class SeedConfig(Strict):
     """Iteration-0 structures built from the elements' reference crystal structures."""
 
@@ -226,8 +263,8 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model class that owns the field at ``loc`` (for suggesting the nearest valid key)."""
     model: type[BaseModel] = CampaignConfig
     for part in loc[:-1]:
-        if part == "emt":  # discriminated-union tag inserted by pydantic into the location
-            model = EMTOracle
+        if part in ORACLE_MODELS:  # discriminated-union tag inserted by pydantic into the location
+            model = ORACLE_MODELS[part]
             continue
         field = model.model_fields.get(str(part))
         ann = field.annotation if field else None
@@ -242,7 +279,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
 
 def _format_error(err: dict[str, Any]) -> str:
     loc = tuple(err.get("loc", ()))
-    dotted = ".".join(str(p) for p in loc if p != "emt") or "(top level)"
+    dotted = ".".join(str(p) for p in loc if p not in ORACLE_MODELS) or "(top level)"
     if err["type"] == "extra_forbidden":
         key = str(loc[-1])
         owner = _model_at(loc)
@@ -257,7 +294,9 @@ def _format_error(err: dict[str, Any]) -> str:
     if err["type"] == "missing":
         return f"missing required key {dotted!r}"
     if err["type"] == "union_tag_invalid":
-        return f"{dotted}: unknown type {err.get('input', {}).get('type')!r}; known: emt"
+        return (
+            f"{dotted}: unknown type {err.get('input', {}).get('type')!r}; known: {', '.join(ORACLE_MODELS)}"
+        )
     msg = err.get("msg", "invalid value").removeprefix("Value error, ")
     return f"{dotted}: {msg}" if loc else msg
 
@@ -379,6 +418,16 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
             "large enough for collective motion, small enough for a fast halt check"
         )
     notes["explore.gamma_halt"] = "extrapolation grade: ~1 in the training domain, >5 clearly extrapolating"
+
+    if out.oracle.type == "espresso":
+        from pyacemaker.oracle.espresso.pseudos import PseudoError
+        from pyacemaker.oracle.espresso.settings import resolve_espresso
+
+        try:
+            out.oracle, onotes, _ = resolve_espresso(out.oracle, cfg.elements)
+        except PseudoError as exc:
+            raise ConfigError(str(exc)) from None
+        notes.update({f"oracle.{k}": v for k, v in onotes.items()})
 
     if out.database.name is None:
         out.database.name = "pyacemaker"

@@ -12,10 +12,11 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; th
   exit 2
 fi
 
-# System packages (optional today; later stages use Quantum ESPRESSO). Only as root, only when missing.
+# System packages: Quantum ESPRESSO (pw.x) and its pseudopotential data. Only as root, only when missing;
+# without root, install them yourself (apt-get install quantum-espresso quantum-espresso-data) or set oracle.command.
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
-  for pkg in ${PYACEMAKER_APT_PACKAGES:-}; do
+  for pkg in ${PYACEMAKER_APT_PACKAGES:-quantum-espresso quantum-espresso-data}; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then

@@ -50,6 +50,7 @@ class Oracle(ABC):
 
 def make_oracle(config: Any) -> Oracle:
     import pyacemaker.oracle.emt  # noqa: F401  (registers the built-in oracles)
+    import pyacemaker.oracle.espresso.oracle  # noqa: F401
 
     return ORACLES.get_plugin(config.type)(config)
 

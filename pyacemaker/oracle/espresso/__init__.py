@@ -1,0 +1,1 @@
+"""Quantum ESPRESSO oracle: pseudopotentials, physics defaults, pw.x I/O, Custodian healing."""

@@ -1,0 +1,212 @@
+"""Custodian for pw.x: a Job, error handlers that change numerics only, and a validator.
+
+Handlers never touch the physics (cutoffs, k-points, smearing, pseudopotentials, functional): labels made after a
+correction are the same labels the campaign's settings define, only reached by another numerical path. Errors
+that would need a physics change have no correction, so Custodian raises and the structure is rejected with the
+reason. Custodian has no Quantum ESPRESSO module, hence these classes (TOOLCHAIN.md lists the signatures).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from custodian.custodian import ErrorHandler, Job, Validator
+from custodian.utils import backup
+
+from pyacemaker.oracle.espresso import pw
+
+BACKUP_FILES = [pw.PW_IN, pw.PW_OUT, pw.PW_ERR, pw.OVERRIDES]
+
+
+class PwJob(Job):
+    """Runs ``pw.x -in pw.in`` in the run directory (no chdir), with unbuffered Fortran I/O."""
+
+    def __init__(
+        self, command: list[str], timeout_s: float | None = None, memory_limit_mb: int | None = None
+    ):
+        self.command = list(command)
+        self.timeout_s = timeout_s
+        self.memory_limit_mb = memory_limit_mb
+
+    def setup(self, directory: str = "./") -> None:
+        pass  # the input is prepared before Custodian starts (pw.prepare)
+
+    def run(self, directory: str = "./"):
+        d = Path(directory)
+        cmd = [*self.command, "-in", pw.PW_IN]
+        if self.timeout_s:
+            cmd = ["timeout", "--signal=TERM", str(int(self.timeout_s)), *cmd]
+        env = {
+            **os.environ,
+            "GFORTRAN_UNBUFFERED_PRECONNECTED": "y",
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        }
+        limit = self.memory_limit_mb
+
+        def limit_memory() -> (
+            None
+        ):  # runs in the child: an address-space cap reproduces/contains memory blow-ups
+            if limit:
+                resource.setrlimit(resource.RLIMIT_AS, (limit * 2**20, limit * 2**20))
+
+        out = open(d / pw.PW_OUT, "w")  # noqa: SIM115  (owned by the process)
+        err = open(d / pw.PW_ERR, "w")  # noqa: SIM115
+        return subprocess.Popen(cmd, cwd=d, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
+                                preexec_fn=limit_memory)  # fmt: skip
+
+    def postprocess(self, directory: str = "./") -> None:
+        pass
+
+
+def _correct(directory: str, errors: list[str], changes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    backup(BACKUP_FILES, prefix="error", directory=directory)
+    pw.apply_overrides(Path(directory), changes)
+    return {
+        "errors": errors,
+        "actions": [{"dict": sec, "action": {"_set": kv}} for sec, kv in changes.items()],
+    }
+
+
+def _current(directory: str, section: str, key: str, default: Any) -> Any:
+    return pw.load_overrides(Path(directory)).get(section, {}).get(key, default)
+
+
+def _settings(directory: str) -> dict[str, Any]:
+    import json
+
+    return json.loads(pw.read_text(Path(directory) / pw.SETTINGS))
+
+
+class ScfConvergenceHandler(ErrorHandler):
+    """SCF not converged: gentler mixing, a longer history, local-TF mixing, more steps, then cg diagonalisation."""
+
+    is_monitor = False
+
+    def check(self, directory: str = "./") -> bool:
+        errs = pw.detect_errors(Path(directory))
+        return "scf_not_converged" in errs and "walltime" not in errs
+
+    def correct(self, directory: str = "./") -> dict[str, Any]:
+        s = _settings(directory)
+        beta = float(_current(directory, "electrons", "mixing_beta", s["mixing_beta"]))
+        steps = int(_current(directory, "electrons", "electron_maxstep", s["electron_maxstep"]))
+        n = self.n_applied_corrections
+        ladder: list[dict[str, dict[str, Any]]] = [
+            {"electrons": {"mixing_beta": round(max(0.05, beta * 0.5), 4), "mixing_ndim": 12,
+                           "electron_maxstep": max(steps, 100)}},
+            {"electrons": {"mixing_mode": "local-TF", "mixing_beta": round(max(0.05, beta * 0.5), 4),
+                           "electron_maxstep": steps * 2}},
+            {"electrons": {"diagonalization": "cg", "mixing_beta": 0.05, "electron_maxstep": steps * 2}},
+        ]  # fmt: skip
+        if n >= len(ladder):
+            return {"errors": ["scf_not_converged"], "actions": None}
+        return _correct(directory, ["scf_not_converged"], ladder[n])
+
+
+class DiagonalizationHandler(ErrorHandler):
+    """Failures inside the iterative diagonaliser: Davidson -> conjugate gradient -> PPCG."""
+
+    def check(self, directory: str = "./") -> bool:
+        return "diagonalization" in pw.detect_errors(Path(directory))
+
+    def correct(self, directory: str = "./") -> dict[str, Any]:
+        order = ["david", "cg", "ppcg"]
+        now = _current(directory, "electrons", "diagonalization", "david")
+        nxt = order.index(now) + 1 if now in order else len(order)
+        if nxt >= len(order):
+            return {"errors": ["diagonalization"], "actions": None}
+        return _correct(directory, ["diagonalization"], {"electrons": {"diagonalization": order[nxt]}})
+
+
+class WalltimeHandler(ErrorHandler):
+    """``Maximum CPU time exceeded``: restart from the saved SCF state (pw.x wrote it to outdir), with 1.5x the
+    time so each restart gains ground on its start-up cost."""
+
+    def check(self, directory: str = "./") -> bool:
+        return "walltime" in pw.detect_errors(Path(directory))
+
+    def correct(self, directory: str = "./") -> dict[str, Any]:
+        limit = _current(directory, "control", "max_seconds", _settings(directory).get("max_seconds")) or 3600
+        changes = {"control": {"restart_mode": "restart", "max_seconds": round(float(limit) * 1.5, 1)}}
+        return _correct(directory, ["walltime"], changes)
+
+
+class BandsHandler(ErrorHandler):
+    """``too few bands``: more Kohn-Sham states (a numerical parameter: occupied states are unchanged)."""
+
+    def check(self, directory: str = "./") -> bool:
+        return "too_few_bands" in pw.detect_errors(Path(directory))
+
+    def correct(self, directory: str = "./") -> dict[str, Any]:
+        m = re.findall(r"number of Kohn-Sham states=\s+(\d+)", pw.read_text(Path(directory) / pw.PW_OUT))
+        nbnd = int(_current(directory, "system", "nbnd", int(m[-1]) if m else 20))
+        return _correct(directory, ["too_few_bands"], {"system": {"nbnd": int(nbnd * 1.3) + 4}})
+
+
+class MemoryHandler(ErrorHandler):
+    """Out of memory: the conjugate-gradient diagonaliser needs less work space than Davidson; then give up."""
+
+    def check(self, directory: str = "./") -> bool:
+        return "out_of_memory" in pw.detect_errors(Path(directory))
+
+    def correct(self, directory: str = "./") -> dict[str, Any]:
+        if _current(directory, "electrons", "diagonalization", "david") != "cg":
+            return _correct(directory, ["out_of_memory"], {"electrons": {"diagonalization": "cg"}})
+        return {"errors": ["out_of_memory"], "actions": None}
+
+
+class UnhealableHandler(ErrorHandler):
+    """Errors that only a physics or settings change could fix: no action, so the structure is rejected."""
+
+    CLASSES = {
+        "charge_wrong": "settings error: this system needs smearing (occupations='smearing')",
+        "missing_pseudo": "a pseudopotential file is missing or unreadable",
+    }
+
+    def check(self, directory: str = "./") -> bool:
+        return any(e in self.CLASSES for e in pw.detect_errors(Path(directory)))
+
+    def correct(self, directory: str = "./") -> dict[str, Any]:
+        errs = [e for e in pw.detect_errors(Path(directory)) if e in self.CLASSES]
+        return {"errors": [self.CLASSES[e] for e in errs], "actions": None}
+
+
+class DivergenceMonitor(ErrorHandler):
+    """Watches a running SCF: when the estimated accuracy grows far above its best value, stop early and mix
+    more gently instead of wasting the remaining iterations."""
+
+    is_monitor = True
+
+    def __init__(self, growth: float = 1e3, min_iterations: int = 8, floor: float = 1e-2):
+        self.growth, self.min_iterations, self.floor = growth, min_iterations, floor
+
+    def check(self, directory: str = "./") -> bool:
+        acc = pw.scf_accuracies(Path(directory))
+        if len(acc) < self.min_iterations:
+            return False
+        return acc[-1] > self.floor and acc[-1] > self.growth * min(acc)
+
+    def correct(self, directory: str = "./") -> dict[str, Any]:
+        s = _settings(directory)
+        beta = float(_current(directory, "electrons", "mixing_beta", s["mixing_beta"]))
+        if beta <= 0.05:
+            return {"errors": ["scf_diverging"], "actions": None}
+        return _correct(directory, ["scf_diverging"],
+                        {"electrons": {"mixing_beta": round(max(0.05, beta * 0.4), 4), "mixing_mode": "local-TF"}})  # fmt: skip
+
+
+class PwValidator(Validator):
+    """A run counts only with a converged SCF and a final total energy (exit code alone is not enough)."""
+
+    def check(self, directory: str = "./") -> bool:
+        return not pw.succeeded(Path(directory))
+
+
+def handlers() -> list[ErrorHandler]:
+    return [UnhealableHandler(), WalltimeHandler(), DivergenceMonitor(), ScfConvergenceHandler(),
+            DiagonalizationHandler(), BandsHandler(), MemoryHandler()]  # fmt: skip

@@ -1,0 +1,147 @@
+"""The Quantum ESPRESSO oracle: pre-run sanity check, pw.x under Custodian, parsing, corrections recorded."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_numbers, covalent_radii
+
+from pyacemaker.oracle.base import Oracle, OracleFailure
+from pyacemaker.oracle.espresso import pw
+from pyacemaker.plugins import ORACLES
+
+ISOLATED_BOX_A = 10.0  # vacuum box for isolated-atom reference energies
+
+
+def close_contact(atoms: Atoms, factor: float) -> str | None:
+    """Why a structure is unphysical (two atoms closer than ``factor`` x the sum of covalent radii), or None."""
+    if len(atoms) < 2 or factor <= 0:
+        return None
+    d = atoms.get_all_distances(mic=any(atoms.pbc))
+    np.fill_diagonal(d, np.inf)
+    radii = np.array([covalent_radii[atomic_numbers[s]] for s in atoms.get_chemical_symbols()])
+    limit = factor * (radii[:, None] + radii[None, :])
+    bad = np.argwhere(d < limit)
+    if bad.size == 0:
+        return None
+    i, j = min(bad.tolist(), key=lambda ij: d[ij[0], ij[1]] / limit[ij[0], ij[1]])
+    return (f"atoms {i} ({atoms[i].symbol}) and {j} ({atoms[j].symbol}) are {d[i, j]:.2f} A apart, below "
+            f"{factor} x covalent radii sum = {limit[i, j]:.2f} A: unphysical, rejected before any DFT")  # fmt: skip
+
+
+def _error_line(directory: Path) -> str:
+    text = pw.read_text(directory / pw.PW_OUT) + pw.read_text(directory / pw.PW_ERR)
+    m = re.search(r"Error in routine\s+(\S+)\s*\((\d+)\):\s*\n\s*(.+)", text)
+    if m:
+        return f"pw.x error in {m.group(1)} ({m.group(2)}): {m.group(3).strip()}"
+    for sig in ("scf_not_converged", "walltime", "out_of_memory"):
+        if sig in pw.detect_errors(directory):
+            return sig.replace("_", " ")
+    tail = [ln for ln in text.strip().splitlines() if ln.strip()][-1:] or ["no output"]
+    return f"pw.x failed: {tail[0].strip()[:200]}"
+
+
+@ORACLES.register("espresso")
+class EspressoOracle(Oracle):
+    name = "espresso"
+
+    def command(self) -> list[str]:
+        exe = shutil.which(self.config.command)
+        if exe is None:
+            raise OracleFailure(
+                f"{self.config.command!r} not found on PATH: install Quantum ESPRESSO "
+                "(as root: apt-get install quantum-espresso quantum-espresso-data) or set oracle.command"
+            )
+        return [*shlex.split(self.config.mpi_command or ""), exe]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        # what defines the labels; how pw.x is launched (command, limits, healing budget) does not
+        keep = {
+            "command",
+            "mpi_command",
+            "max_seconds",
+            "max_corrections",
+            "timeout_s",
+            "min_distance_factor",
+        }
+        return {k: v for k, v in self.config.model_dump(mode="json").items() if k not in keep}
+
+    def compute(self, atoms: Atoms, workdir: Path) -> tuple[float, np.ndarray, np.ndarray | None, list[dict]]:
+        reason = close_contact(atoms, self.config.min_distance_factor)
+        if reason:
+            raise OracleFailure(reason)
+        result, corrections = self.run_pw(atoms, workdir)
+        return result.energy, result.forces, result.stress, corrections
+
+    def run_pw(
+        self,
+        atoms: Atoms,
+        workdir: Path,
+        memory_limit_mb: int | None = None,
+        inject: dict[str, dict] | None = None,
+    ):
+        """pw.x under Custodian in ``workdir``; returns the parsed result and the corrections applied.
+
+        ``inject`` starts the run with deliberately bad numerics and ``memory_limit_mb`` caps its address space:
+        both exist for the healing tests and benchmark, which provoke each failure class for real.
+        """
+        from custodian import Custodian
+        from custodian.custodian import CustodianError
+
+        from pyacemaker.oracle.espresso.healing import PwJob, PwValidator, handlers
+
+        cmd = self.command()
+        if pw.succeeded(workdir):  # a finished run (e.g. a re-run job): reuse, do not recompute
+            return pw.parse(workdir), _corrections(workdir)
+        pw.prepare(workdir, atoms, self.config)
+        if inject:
+            pw.apply_overrides(workdir, inject)
+        job = PwJob(cmd, self.config.timeout_s, memory_limit_mb)
+        c = Custodian(handlers(), [job], validators=[PwValidator()], max_errors=self.config.max_corrections + 1,
+                      polling_time_step=1, monitor_freq=3, directory=str(workdir))  # fmt: skip
+        try:
+            c.run()
+        except CustodianError as exc:
+            tried = [a for corr in _corrections(workdir) for a in [corr["handler"]]]
+            raise OracleFailure(
+                f"{_error_line(workdir)}; not healed"
+                + (f" after {len(tried)} correction(s) ({', '.join(tried)})" if tried else "")
+                + f" [{type(exc).__name__}]"
+            ) from None
+        return pw.parse(workdir), _corrections(workdir)
+
+    def reference_energy(self, element: str, workdir: Path) -> float:
+        """Isolated atom in a vacuum box, Gamma point, with the campaign's settings."""
+        atom = Atoms(element, positions=[[ISOLATED_BOX_A / 2] * 3], cell=[ISOLATED_BOX_A] * 3, pbc=False)
+        try:
+            result, _ = self.run_pw(atom, workdir / f"isolated_{element}")
+        except OracleFailure as exc:
+            raise OracleFailure(f"isolated-atom reference for {element} failed: {exc}") from None
+        return float(result.energy)
+
+
+def _corrections(directory: Path) -> list[dict[str, Any]]:
+    """The corrections Custodian applied in ``directory`` (from custodian.json), as plain dicts."""
+    import json
+
+    path = directory / "custodian.json"
+    if not path.exists():
+        return []
+    out = []
+    for run in json.loads(path.read_text()):
+        for corr in run.get("corrections", []):
+            if corr.get("actions"):
+                handler = corr.get("handler", {})
+                name = handler.get("@class") if isinstance(handler, dict) else str(handler)
+                action: dict[str, Any] = {}
+                for a in corr["actions"]:
+                    action.update(a.get("action", {}).get("_set", {}))
+                out.append({"handler": name, "error": ", ".join(corr.get("errors", [])), "action": action})
+    return out

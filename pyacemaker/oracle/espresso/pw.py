@@ -1,0 +1,176 @@
+"""pw.x inputs and outputs: one run directory holds the structure, the settings, the numeric overrides that
+healing applied, the input file and the output. Handlers change only ``overrides.json`` and re-render the input."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.io import read, write
+
+PW_IN, PW_OUT, PW_ERR = "pw.in", "pw.out", "pw.err"
+STRUCTURE, SETTINGS, OVERRIDES = "structure.extxyz", "settings.json", "overrides.json"
+OUTDIR = "tmp"
+
+# What pw.x prints for each failure class (TOOLCHAIN.md lists how each was reproduced here).
+SIGNATURES: dict[str, str] = {
+    "scf_not_converged": r"convergence NOT achieved after\s+\d+\s+iterations: stopping",
+    "walltime": r"Maximum CPU time exceeded",
+    "diagonalization": r"Error in routine (c|r)diaghg|S matrix not positive definite|problems computing cholesky|"
+    r"Error in routine (cdiagh|rdiagh|cegterg|regterg|h_psi|ppcg|cg_)",
+    "charge_wrong": r"charge is wrong",
+    "too_few_bands": r"too few bands",
+    "missing_pseudo": r"Error in routine readpp|file .* not found",
+    "out_of_memory": r"Cannot allocate memory|Error allocating|insufficient virtual memory|std::bad_alloc",
+    "crash": r"%%%%%%%%%%%%%%%%%%%%",
+}
+CONVERGED = "convergence has been achieved in"
+TOTAL_ENERGY = re.compile(r"^!\s+total energy", re.M)
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def detect_errors(directory: Path) -> list[str]:
+    """Failure classes whose signatures appear in pw.x's output or error stream (empty: none seen)."""
+    text = (
+        read_text(directory / PW_OUT) + "\n" + read_text(directory / PW_ERR) + read_text(directory / "CRASH")
+    )
+    found = [name for name, pat in SIGNATURES.items() if re.search(pat, text)]
+    if len(found) > 1 and "crash" in found:
+        found.remove("crash")  # the banner is generic: keep the specific cause
+    return found
+
+
+def succeeded(directory: Path) -> bool:
+    """pw.x success: converged SCF and a final total energy (``JOB DONE.`` is printed even after a failure)."""
+    out = read_text(directory / PW_OUT)
+    return CONVERGED in out and bool(TOTAL_ENERGY.search(out)) and not detect_errors(directory)
+
+
+def scf_accuracies(directory: Path) -> list[float]:
+    """The 'estimated scf accuracy' of each SCF iteration so far (Ry), for the divergence monitor."""
+    return [
+        float(x)
+        for x in re.findall(r"estimated scf accuracy\s+<\s+([0-9.Ee+-]+)", read_text(directory / PW_OUT))
+    ]
+
+
+# ----------------------------------------------------------------------------------------------- input
+def base_input(oracle, atoms: Atoms) -> dict[str, Any]:
+    """pw.x namelists from the resolved oracle settings (physics) for one structure."""
+    system: dict[str, Any] = {
+        "ecutwfc": oracle.ecutwfc,
+        "ecutrho": oracle.ecutrho,
+        "occupations": oracle.occupations,
+        "input_dft": oracle.functional.upper() if oracle.functional != "PBEsol" else "PBESOL",
+    }
+    if oracle.occupations == "smearing":
+        system.update(smearing=oracle.smearing, degauss=oracle.degauss)
+    if oracle.spin_polarized:
+        system["nspin"] = 2
+    return {
+        "control": {
+            "calculation": "scf", "prefix": "pwscf", "outdir": OUTDIR, "pseudo_dir": oracle.pseudo_dir,
+            "tprnfor": True, "tstress": True, "disk_io": "low",
+            **({"max_seconds": oracle.max_seconds} if oracle.max_seconds else {}),
+        },
+        "system": system,
+        "electrons": {
+            "conv_thr": oracle.conv_thr_per_atom * max(1, len(atoms)),
+            "electron_maxstep": oracle.electron_maxstep,
+            "mixing_beta": oracle.mixing_beta,
+        },
+    }  # fmt: skip
+
+
+def prepare(directory: Path, atoms: Atoms, oracle) -> None:
+    """Write the structure, settings and an empty overrides file, then render pw.in."""
+    directory.mkdir(parents=True, exist_ok=True)
+    write(directory / STRUCTURE, atoms, format="extxyz")
+    (directory / SETTINGS).write_text(json.dumps(oracle.model_dump(mode="json"), indent=1))
+    if not (directory / OVERRIDES).exists():
+        (directory / OVERRIDES).write_text("{}")
+    render(directory)
+
+
+def load_overrides(directory: Path) -> dict[str, dict[str, Any]]:
+    return json.loads(read_text(directory / OVERRIDES) or "{}")
+
+
+def apply_overrides(directory: Path, changes: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Merge numeric changes (namelist -> key -> value) into the run's overrides and re-render pw.in."""
+    ov = load_overrides(directory)
+    for section, kv in changes.items():
+        ov.setdefault(section, {}).update(kv)
+    (directory / OVERRIDES).write_text(json.dumps(ov, indent=1))
+    render(directory)
+    return ov
+
+
+def render(directory: Path) -> None:
+    """pw.in from structure + settings + overrides (kept separate so the physics can be audited unchanged)."""
+    from ase.io.espresso import write_espresso_in
+
+    from pyacemaker.config import EspressoOracle
+
+    atoms = read(directory / STRUCTURE, format="extxyz")
+    oracle = EspressoOracle.model_validate(json.loads(read_text(directory / SETTINGS)))
+    data = base_input(oracle, atoms)
+    for section, kv in load_overrides(directory).items():
+        data.setdefault(section, {}).update(kv)
+    if oracle.spin_polarized:
+        mags = oracle.starting_magnetization or {}
+        atoms.set_initial_magnetic_moments([mags.get(s, 0.0) for s in atoms.get_chemical_symbols()])
+    kpts = kpoint_grid(atoms, oracle.kspacing)
+    with open(directory / PW_IN, "w") as fh:
+        write_espresso_in(fh, atoms, input_data=data, pseudopotentials=oracle.pseudopotentials,
+                          kpts=kpts, koffset=(0, 0, 0))  # fmt: skip
+
+
+def kpoint_grid(atoms: Atoms, kspacing: float) -> tuple[int, int, int] | None:
+    """Monkhorst-Pack grid with spacing ``kspacing`` (2pi/A) along periodic axes; None (Gamma) when all are 1."""
+    rec = atoms.cell.reciprocal()
+    grid = []
+    for i in range(3):
+        n = 1
+        if atoms.pbc[i]:
+            n = max(1, int(np.ceil(2 * np.pi * np.linalg.norm(rec[i]) / kspacing - 1e-9)))
+        grid.append(n)
+    return None if grid == [1, 1, 1] else (grid[0], grid[1], grid[2])
+
+
+# ----------------------------------------------------------------------------------------------- output
+@dataclass
+class PwResult:
+    energy: float
+    forces: np.ndarray
+    stress: np.ndarray | None
+    scf_iterations: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse(directory: Path) -> PwResult:
+    """Energy (eV), forces (eV/A) and Voigt stress (eV/A^3) of a successful run (ASE's espresso-out reader)."""
+    if not succeeded(directory):
+        raise ValueError(
+            f"pw.x did not finish successfully in {directory}: {detect_errors(directory) or 'unknown'}"
+        )
+    atoms = read(directory / PW_OUT, format="espresso-out", index=-1)
+    out = read_text(directory / PW_OUT)
+    m = re.findall(r"convergence has been achieved in\s+(\d+)\s+iterations", out)
+    stress = None
+    try:
+        stress = atoms.get_stress(voigt=True)
+    except Exception:  # noqa: BLE001  (no stress printed, e.g. a molecule)
+        stress = None
+    return PwResult(atoms.get_potential_energy(), atoms.get_forces(), stress, int(m[-1]) if m else 0)
