@@ -153,6 +153,15 @@ class ExploreConfig(Strict):
     )
     perturbation_amplitude: float = Field(0.05, ge=0, le=0.5, description="Angstrom")
     supercell_atoms: int | None = Field(None, ge=1, le=5000, description="atoms in the MD cell")
+    embed_above_atoms: int = Field(
+        400, ge=2, description="halted frames larger than this are labelled as embedded clusters"
+    )
+    embed_buffer: float = Field(
+        2.0, ge=0, le=10, description="buffer shell (A) beyond the cutoff, zero force weight"
+    )
+    embed_core_radius: float = Field(
+        0.0, ge=0, le=10, description="atoms this close (A) to the highest-gamma atom keep full weight"
+    )
     seed: int = 7
 
     @field_validator("temperatures")

@@ -93,6 +93,8 @@ class StructureRecord(BaseModel):
     status: Status = "candidate"
     labels: Labels | None = None
     reject_reason: str | None = None
+    weight: float = 1.0  # energy weight of the structure in a fit
+    force_weights: list[float] | None = None  # per-atom force weights (None: all 1); 0 for embedding buffers
     created: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
@@ -192,6 +194,9 @@ def to_dataframe(records: Sequence[StructureRecord], reference_energies: dict[st
                 "energy": r.labels.energy,
                 "forces": np.array(r.labels.forces),
                 "energy_corrected": r.labels.energy - e_ref,
+                # explicit weights: pacemaker uses them as given (normalised) instead of its own policy
+                "w_energy": r.weight,
+                "w_forces": np.array(r.force_weights if r.force_weights is not None else [1.0] * r.natoms),
                 "origin": r.provenance.origin,
                 "iteration": r.provenance.iteration,
             }

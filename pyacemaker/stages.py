@@ -204,27 +204,27 @@ def explore_stage(db: Database, ctx: Context, iteration: int, train_out: dict, i
         is_halt = out.halted and k == len(out.frames) - 1 and fr.step == out.halt_step
         prov = Provenance(origin="md_halt" if is_halt else "md_frame", iteration=iteration + 1, parent=start.id,
                           run_id=run_id, condition=cond, step=fr.step, gamma=fr.gamma)  # fmt: skip
-        rec = StructureRecord.new(fr.atoms, ctx.campaign, prov)
+        rec = candidate_record(fr, prov, ctx)
         cands.append(rec)
         if is_halt:
             for j in range(e.perturbations):
-                p = fr.atoms.copy()
+                p = rec.to_atoms(with_labels=False)
                 p.positions += rng.normal(0, e.perturbation_amplitude, p.positions.shape)
-                cands.append(
-                    StructureRecord.new(
-                        p,
-                        ctx.campaign,
-                        Provenance(
-                            origin="perturbation",
-                            iteration=iteration + 1,
-                            parent=rec.id,
-                            run_id=run_id,
-                            condition=cond,
-                            step=fr.step,
-                            builder=f"rattle {e.perturbation_amplitude} A #{j + 1} of the halted frame",
-                        ),
-                    )
+                pert = StructureRecord.new(
+                    p,
+                    ctx.campaign,
+                    Provenance(
+                        origin="perturbation",
+                        iteration=iteration + 1,
+                        parent=rec.id,
+                        run_id=run_id,
+                        condition=cond,
+                        step=fr.step,
+                        builder=f"rattle {e.perturbation_amplitude} A #{j + 1} of the halted frame",
+                    ),
                 )
+                pert.force_weights = rec.force_weights
+                cands.append(pert)
     db.insert_records(cands)
     summary = {"run_id": run_id, "condition": cond, "skipped": False, **out.summary(),
                "candidate_ids": [c.id for c in cands]}  # fmt: skip
@@ -235,6 +235,33 @@ def explore_stage(db: Database, ctx: Context, iteration: int, train_out: dict, i
     )
     db.update_campaign(ctx.campaign, {"latest_max_gamma": out.max_gamma})
     return summary
+
+
+def candidate_record(frame, prov: Provenance, ctx: Context) -> StructureRecord:
+    """A candidate from an MD frame: the frame itself, or for a large cell an embedded cluster around its
+    highest-gamma atom (buffer atoms with zero force weight)."""
+    from pyacemaker.oracle.embedding import EmbeddingError, cut_cluster
+
+    e = ctx.config.explore
+    if len(frame.atoms) > e.embed_above_atoms and frame.per_atom_gamma is not None:
+        try:
+            cl = cut_cluster(frame.atoms, frame.per_atom_gamma, ctx.config.train.cutoff, e.embed_buffer,
+                             e.embed_core_radius)  # fmt: skip
+        except EmbeddingError as exc:
+            log.info("labelling the whole frame: %s", exc)
+        else:
+            prov = prov.model_copy(
+                update={
+                    "builder": (
+                        f"embedded cluster of {len(cl.atoms)} atoms around atom {cl.centres[0]} (gamma "
+                        f"{frame.per_atom_gamma[cl.centres[0]]:.2f}); {int(cl.force_weights.sum())} core atoms weighted"
+                    )
+                }
+            )
+            rec = StructureRecord.new(cl.atoms, ctx.campaign, prov)
+            rec.force_weights = cl.force_weights.tolist()
+            return rec
+    return StructureRecord.new(frame.atoms, ctx.campaign, prov)
 
 
 # ----------------------------------------------------------------------------------------------- selection

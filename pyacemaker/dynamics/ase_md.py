@@ -18,7 +18,8 @@ class Frame:
 
     atoms: Atoms
     step: int
-    gamma: float
+    gamma: float  # max over atoms
+    per_atom_gamma: np.ndarray | None = None
 
 
 @dataclass
@@ -84,13 +85,14 @@ def run_md(
         pass
 
     def check() -> None:
-        gamma = float(np.max(calc.results.get("gamma", [0.0])))
+        per_atom = np.asarray(calc.results.get("gamma", [0.0]), dtype=float)
+        gamma = float(per_atom.max())
         step = dyn.nsteps
         state["max_gamma"] = max(state["max_gamma"], gamma)
         temps.append(atoms.get_temperature())
         epots.append(atoms.get_potential_energy() / len(atoms))
         if gamma > gamma_collect:
-            frames.append(Frame(atoms.copy(), step, gamma))
+            frames.append(Frame(atoms.copy(), step, gamma, per_atom.copy()))
             del frames[:-max_frames]
         if gamma > gamma_halt:
             state["halt_step"] = step

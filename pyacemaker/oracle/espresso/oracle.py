@@ -78,7 +78,10 @@ class EspressoOracle(Oracle):
         if reason:
             raise OracleFailure(reason)
         result, corrections = self.run_pw(atoms, workdir)
-        return result.energy, result.forces, result.stress, corrections
+        stress = (
+            result.stress if all(atoms.pbc) else None
+        )  # a cluster in a vacuum box has no meaningful stress
+        return result.energy, result.forces, stress, corrections
 
     def run_pw(
         self,
