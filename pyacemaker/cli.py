@@ -112,6 +112,18 @@ def _open_campaign(args, announce: bool = False):
     return cfg, ctx, target, db, lp, doc, created
 
 
+def _check_oracle(cfg) -> None:
+    """Local workers run the oracle here: fail before anything is created if they could not."""
+    from pyacemaker.oracle import OracleFailure, make_oracle
+
+    try:
+        make_oracle(cfg.oracle).check_ready()
+    except OracleFailure as exc:
+        raise CliError(
+            f"the {cfg.oracle.type} oracle cannot run on this machine: {exc}", EXIT_INPUT
+        ) from None
+
+
 def cmd_submit(args) -> int:
     _, ctx, target, _, _, doc, created = _open_campaign(args)
     what = "added" if created else "already on the LaunchPad"
@@ -125,6 +137,8 @@ def cmd_submit(args) -> int:
 def cmd_run(args) -> int:
     from pyacemaker.engine import campaign_status, requeue_local_launches, start_workers, stop_workers
 
+    cfg, _ = _load(args.file)
+    _check_oracle(cfg)
     cfg, ctx, target, db, lp, doc, created = _open_campaign(args, announce=True)
     root = doc["wf_root_fw_id"]
     from pyacemaker.engine import workflow_states

@@ -83,11 +83,25 @@ class EspressoOracle(Strict):
     timeout_s: float | None = Field(None, gt=0, description="hard wall-clock limit per pw.x run")
 
 
-OracleConfig = Annotated[EMTOracle | EspressoOracle, Field(discriminator="type")]
+class VaspOracle(Strict):
+    """VASP through Custodian. Physics from pymatgen's MatPESStaticSet (a standard for training data)."""
+
+    type: Literal["vasp"] = "vasp"
+    command: str = Field("vasp_std", description='VASP executable (with its launcher, e.g. "srun vasp_std")')
+    potcar_dir: str | None = Field(None, description="PAW POTCAR root (else $PMG_VASP_PSP_DIR)")
+    potcars: dict[str, str] | None = Field(None, description="element -> POTCAR label, e.g. {Fe: Fe_pv}")
+    incar: dict[str, Any] = Field(
+        default_factory=dict, description="INCAR settings on top of MatPESStaticSet"
+    )
+    min_distance_factor: float = Field(0.5, ge=0, le=1.5)
+    max_corrections: int = Field(8, ge=0, le=50)
+
+
+OracleConfig = Annotated[EMTOracle | EspressoOracle | VaspOracle, Field(discriminator="type")]
 
 
 # ----------------------------------------------------------------------------------------------- sections
-ORACLE_MODELS: dict[str, type[BaseModel]] = {"emt": EMTOracle, "espresso": EspressoOracle}
+ORACLE_MODELS: dict[str, type[BaseModel]] = {"emt": EMTOracle, "espresso": EspressoOracle, "vasp": VaspOracle}
 
 
 class SeedConfig(Strict):
@@ -436,6 +450,11 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
             out.oracle, onotes, _ = resolve_espresso(out.oracle, cfg.elements)
         except PseudoError as exc:
             raise ConfigError(str(exc)) from None
+        notes.update({f"oracle.{k}": v for k, v in onotes.items()})
+    if out.oracle.type == "vasp":
+        from pyacemaker.oracle.vasp import resolve_vasp
+
+        out.oracle, onotes = resolve_vasp(out.oracle, cfg.elements)
         notes.update({f"oracle.{k}": v for k, v in onotes.items()})
 
     if out.database.name is None:

@@ -39,6 +39,10 @@ class Oracle(ABC):
     def settings_hash(self) -> str:
         return settings_hash(self.name, self.settings)
 
+    def check_ready(self) -> None:
+        """Raise OracleFailure when this machine cannot run the oracle (missing executable, missing data)."""
+        return None  # in-process oracles (EMT) are always ready
+
     @abstractmethod
     def compute(self, atoms: Atoms, workdir: Path) -> tuple[float, np.ndarray, np.ndarray | None, list[dict]]:
         """Energy (eV), forces (eV/A), Voigt stress (eV/A^3) or None, and corrections applied."""
@@ -51,6 +55,7 @@ class Oracle(ABC):
 def make_oracle(config: Any) -> Oracle:
     import pyacemaker.oracle.emt  # noqa: F401  (registers the built-in oracles)
     import pyacemaker.oracle.espresso.oracle  # noqa: F401
+    import pyacemaker.oracle.vasp  # noqa: F401
 
     return ORACLES.get_plugin(config.type)(config)
 

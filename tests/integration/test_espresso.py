@@ -168,3 +168,13 @@ def test_label_records_corrections_and_rejections(si, tmp_path):
 def test_isolated_atom_reference_energy(si, tmp_path):
     e = si.reference_energy("Si", tmp_path)
     assert -110 < e < -95  # Si atom with this pseudopotential: about -102 eV (4 valence electrons)
+
+
+def test_run_refuses_a_missing_pw_x_before_creating_anything(tmp_path):
+    from tests.conftest import run_cli
+
+    cfg = tmp_path / "si.yaml"
+    cfg.write_text("elements: [Si]\noracle: {type: espresso, command: pw-missing.x}\n")
+    r = run_cli("run", str(cfg), cwd=tmp_path, env={"PYACEMAKER_DATA_DIR": str(tmp_path / "data")})
+    assert r.returncode == 2 and "pw-missing.x' not found on PATH" in r.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "campaigns").exists()

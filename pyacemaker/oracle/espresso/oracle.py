@@ -10,29 +10,13 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.data import atomic_numbers, covalent_radii
 
 from pyacemaker.oracle.base import Oracle, OracleFailure
+from pyacemaker.oracle.checks import close_contact
 from pyacemaker.oracle.espresso import pw
 from pyacemaker.plugins import ORACLES
 
 ISOLATED_BOX_A = 10.0  # vacuum box for isolated-atom reference energies
-
-
-def close_contact(atoms: Atoms, factor: float) -> str | None:
-    """Why a structure is unphysical (two atoms closer than ``factor`` x the sum of covalent radii), or None."""
-    if len(atoms) < 2 or factor <= 0:
-        return None
-    d = atoms.get_all_distances(mic=any(atoms.pbc))
-    np.fill_diagonal(d, np.inf)
-    radii = np.array([covalent_radii[atomic_numbers[s]] for s in atoms.get_chemical_symbols()])
-    limit = factor * (radii[:, None] + radii[None, :])
-    bad = np.argwhere(d < limit)
-    if bad.size == 0:
-        return None
-    i, j = min(bad.tolist(), key=lambda ij: d[ij[0], ij[1]] / limit[ij[0], ij[1]])
-    return (f"atoms {i} ({atoms[i].symbol}) and {j} ({atoms[j].symbol}) are {d[i, j]:.2f} A apart, below "
-            f"{factor} x covalent radii sum = {limit[i, j]:.2f} A: unphysical, rejected before any DFT")  # fmt: skip
 
 
 def _error_line(directory: Path) -> str:
@@ -59,6 +43,16 @@ class EspressoOracle(Oracle):
                 "(as root: apt-get install quantum-espresso quantum-espresso-data) or set oracle.command"
             )
         return [*shlex.split(self.config.mpi_command or ""), exe]
+
+    def check_ready(self) -> None:
+        self.command()
+        from pyacemaker.oracle.espresso.pseudos import pseudo_dirs
+
+        for el, name in (self.config.pseudopotentials or {}).items():
+            if not any((d / name).is_file() for d in pseudo_dirs(self.config.pseudo_dir)):
+                raise OracleFailure(
+                    f"pseudopotential {name!r} for {el} not found (oracle.pseudo_dir, $ESPRESSO_PSEUDO)"
+                )
 
     @property
     def settings(self) -> dict[str, Any]:

@@ -1,0 +1,169 @@
+"""The VASP oracle: MatPES-style static inputs (pymatgen), Custodian's VaspJob with numeric handlers only.
+
+VASP is licensed software and cannot run on the development machines: the inputs and the parsing of recorded
+outputs are tested; a real run needs ``vasp_std`` and the PAW POTCARs (``$PMG_VASP_PSP_DIR``).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from pyacemaker.oracle.base import Oracle, OracleFailure
+from pyacemaker.oracle.checks import close_contact
+from pyacemaker.plugins import ORACLES
+
+# Errors of custodian's VaspErrorHandler whose fixes change numerics only (algorithms, mixing, bands,
+# projection). Left out on purpose: smearing/tetrahedron fixes (tet, dentet, algo_tet, tetirr), k-point and
+# symmetry changes (ksymm, brmix, pricel, ibzkpt, incorrect_shift, ...), ionic-step fixes (brions, zbrent, zpotrf).
+NUMERIC_VASP_ERRORS = [
+    "subspacematrix", "real_optlay", "rspher", "too_few_bands", "pssyevx", "pdsyevx", "eddrmm", "edddav",
+    "grad_not_orth", "nicht_konv", "zheev", "eddiag", "rhosyg", "posmap", "point_group", "symprec_noise",
+    "nbands_not_sufficient", "auto_nbands", "amin", "coef",
+]  # fmt: skip
+
+
+def potcar_root(cfg) -> Path | None:
+    root = cfg.potcar_dir or os.environ.get("PMG_VASP_PSP_DIR")
+    return Path(root).expanduser() if root else None
+
+
+def resolve_vasp(cfg, elements: list[str]):
+    """POTCAR labels (pymatgen's PBE_64 choices) and the INCAR of MatPESStaticSet, with notes."""
+    import yaml
+    from pymatgen.io.vasp import sets
+
+    out = cfg.model_copy(deep=True)
+    notes: dict[str, str] = {}
+    if out.potcars is None:
+        base = yaml.safe_load((Path(sets.__file__).parent / "PBE64Base.yaml").read_text())["POTCAR"]
+        out.potcars = {el: base.get(el, el) for el in elements}
+        notes["potcars"] = "pymatgen's PBE_64 recommendations (PBE64Base.yaml)"
+    root = potcar_root(out)
+    notes["potcar_dir"] = (f"{root}" if root and root.is_dir() else
+                           "not found: set potcar_dir or $PMG_VASP_PSP_DIR before running VASP")  # fmt: skip
+    notes["incar"] = (
+        "on top of MatPESStaticSet: ENCUT 680, PREC Accurate, ISMEAR 0, SIGMA 0.05, KSPACING 0.22, LREAL False"
+    )
+    return out, notes
+
+
+def input_set(atoms: Atoms, cfg):
+    """pymatgen's MatPESStaticSet for this structure with the configured INCAR on top."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+    from pymatgen.io.vasp.sets import MatPESStaticSet
+
+    structure = AseAtomsAdaptor.get_structure(atoms)
+    return MatPESStaticSet(structure, user_incar_settings=dict(cfg.incar), user_potcar_settings=cfg.potcars,
+                           user_potcar_functional="PBE_64")  # fmt: skip
+
+
+def write_inputs(directory: Path, atoms: Atoms, cfg) -> None:
+    """INCAR and POSCAR always; POTCAR from the PAW library (OracleFailure with the fix when it is missing)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    vis = input_set(atoms, cfg)
+    vis.incar.write_file(directory / "INCAR")
+    vis.poscar.write_file(directory / "POSCAR")
+    root = potcar_root(cfg)
+    if root is None or not root.is_dir():
+        raise OracleFailure(
+            "VASP POTCARs not found: set oracle.potcar_dir or $PMG_VASP_PSP_DIR to your PAW library"
+        )
+    parts = []
+    for label in vis.potcar_symbols:
+        candidates = [
+            root / sub / label / "POTCAR" for sub in ("potpaw_PBE_64", "POT_PAW_PBE_64", "potpaw_PBE", "")
+        ]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise OracleFailure(
+                f"POTCAR {label!r} not found under {root} (looked in {', '.join(map(str, candidates))})"
+            )
+        parts.append(found.read_text())
+    (directory / "POTCAR").write_text("".join(parts))
+
+
+def handlers():
+    from custodian.vasp.handlers import (
+        NonConvergingErrorHandler,
+        StdErrHandler,
+        UnconvergedErrorHandler,
+        VaspErrorHandler,
+        WalltimeHandler,
+    )
+
+    return [VaspErrorHandler(errors_subset_to_catch=NUMERIC_VASP_ERRORS), UnconvergedErrorHandler(),
+            NonConvergingErrorHandler(), StdErrHandler(), WalltimeHandler()]  # fmt: skip
+
+
+def parse(directory: Path) -> tuple[float, np.ndarray, np.ndarray | None]:
+    """Free energy (consistent with the forces), forces and Voigt stress from vasprun.xml (ASE's reader)."""
+    from ase.io import read
+
+    atoms = read(directory / "vasprun.xml", format="vasp-xml", index=-1)
+    stress = atoms.get_stress(voigt=True) if all(atoms.pbc) else None
+    return float(atoms.get_potential_energy(force_consistent=True)), atoms.get_forces(), stress
+
+
+@ORACLES.register("vasp")
+class VaspOracleImpl(Oracle):
+    name = "vasp"
+
+    def check_ready(self) -> None:
+        cmd = shlex.split(self.config.command)
+        if shutil.which(cmd[-1]) is None and shutil.which(cmd[0]) is None:
+            raise OracleFailure(
+                f"VASP executable {self.config.command!r} not found on PATH (set oracle.command)"
+            )
+        root = potcar_root(self.config)
+        if root is None or not root.is_dir():
+            raise OracleFailure(
+                "VASP POTCARs not found: set oracle.potcar_dir or $PMG_VASP_PSP_DIR to your PAW library"
+            )
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        keep = {"command", "potcar_dir", "min_distance_factor", "max_corrections"}
+        return {k: v for k, v in self.config.model_dump(mode="json").items() if k not in keep}
+
+    def compute(self, atoms: Atoms, workdir: Path):
+        from custodian import Custodian
+        from custodian.custodian import CustodianError
+        from custodian.vasp.jobs import VaspJob
+        from custodian.vasp.validators import VasprunXMLValidator
+
+        reason = close_contact(atoms, self.config.min_distance_factor)
+        if reason:
+            raise OracleFailure(reason)
+        cmd = shlex.split(self.config.command)
+        if shutil.which(cmd[-1]) is None and shutil.which(cmd[0]) is None:
+            raise OracleFailure(
+                f"VASP executable {self.config.command!r} not found on PATH (set oracle.command)"
+            )
+        write_inputs(workdir, atoms, self.config)
+        c = Custodian(handlers(), [VaspJob(cmd, auto_npar=False)], validators=[VasprunXMLValidator()],
+                      max_errors=self.config.max_corrections + 1, directory=str(workdir))  # fmt: skip
+        try:
+            log = c.run()
+        except CustodianError as exc:
+            raise OracleFailure(f"VASP failed and was not healed: {exc}") from None
+        corrections = [
+            {"handler": type(corr["handler"]).__name__, "error": ", ".join(map(str, corr.get("errors", []))),
+             "action": {k: v for a in corr.get("actions") or [] for k, v in a.get("action", {}).get("_set", {}).items()}}
+            for run in log for corr in run.get("corrections", []) if corr.get("actions")
+        ]  # fmt: skip
+        energy, forces, stress = parse(workdir)
+        return energy, forces, stress, corrections
+
+    def reference_energy(self, element: str, workdir: Path) -> float:
+        box = Atoms(
+            element, positions=[[5.0, 5.5, 6.0]], cell=[10.0, 11.0, 12.0], pbc=True
+        )  # symmetry-broken box
+        energy, _, _, _ = self.compute(box, workdir / f"isolated_{element}")
+        return energy
