@@ -401,9 +401,14 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
         "basis per element = clip(structures x functions_per_structure, min_functions, max_functions)"
     )
 
+    dft = cfg.oracle.type in ("espresso", "vasp")
     if out.seeds.supercell_atoms is None:
-        out.seeds.supercell_atoms = 32
-        notes["seeds.supercell_atoms"] = "small cells: cheap labels, several environments per cell"
+        out.seeds.supercell_atoms = 8 if dft else 32
+        notes["seeds.supercell_atoms"] = (
+            "DFT labels: the smallest cells that hold a few environments"
+            if dft
+            else "small cells: cheap labels, several environments per cell"
+        )
     if out.seeds.volume_strains is None:
         out.seeds.volume_strains = [-0.08, -0.04, 0.0, 0.04, 0.08]
         notes["seeds.volume_strains"] = "+-8 % volume brackets the equation of state near equilibrium"

@@ -125,10 +125,23 @@ def test_metal_with_fixed_occupations_is_rejected_as_a_settings_error(tmp_path):
         al.compute(bulk("Al"), tmp_path / "r")
 
 
-def test_out_of_memory_is_rejected_with_its_reason(si, si8, tmp_path):
-    with pytest.raises(OracleFailure) as exc:
-        si.run_pw(si8, tmp_path / "r", memory_limit_mb=200)
-    assert "memory" in str(exc.value).lower() or "allocat" in str(exc.value).lower(), str(exc.value)
+def test_out_of_memory_is_healed_or_rejected_never_mislabelled(si, si8, si8_reference, tmp_path):
+    """An address-space cap makes pw.x fail to allocate for real. Whether the lighter cg diagonaliser then fits
+    depends on where the allocation fails (it varies between runs), so both outcomes are accepted; a label that
+    differs from the clean run is not."""
+    try:
+        res, corr = si.run_pw(si8, tmp_path / "r", memory_limit_mb=200)
+    except OracleFailure as exc:
+        msg = str(exc).lower()
+        assert "memory" in msg or "allocat" in msg, str(exc)
+    else:
+        assert [c["handler"] for c in corr] == ["MemoryHandler"] and corr[0]["action"] == {
+            "diagonalization": "cg"
+        }
+        _same_label(res, si8_reference)
+    assert "out_of_memory" in pw.detect_errors(tmp_path / "r") or list(
+        (tmp_path / "r").glob("error.*.tar.gz")
+    )
 
 
 def test_missing_pseudopotential(tmp_path, monkeypatch):
