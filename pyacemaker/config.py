@@ -231,12 +231,47 @@ class DatabaseConfig(Strict):
     name: str | None = Field(None, description="database name (default: pyacemaker)")
 
 
+class ZBLBaseline(Strict):
+    """Ziegler-Biersack-Littmark screened repulsion, switched off between ``inner`` and ``outer`` (LAMMPS pair zbl)."""
+
+    type: Literal["zbl"] = "zbl"
+    inner: float | None = Field(None, gt=0, le=5, description="switching starts, A")
+    outer: float | None = Field(None, gt=0, le=6, description="baseline is zero beyond, A")
+
+    @model_validator(mode="after")
+    def _order(self) -> ZBLBaseline:
+        if self.inner is not None and self.outer is not None and self.inner >= self.outer:
+            raise ValueError(f"inner ({self.inner}) must be below outer ({self.outer})")
+        return self
+
+
+class LJBaseline(Strict):
+    """Lennard-Jones (LAMMPS lj/cut, arithmetic mixing of sigma, geometric of epsilon between elements)."""
+
+    type: Literal["lj"] = "lj"
+    epsilon: float | None = Field(None, gt=0, le=10, description="well depth, eV")
+    sigma: dict[str, float] | None = Field(None, description="element -> sigma, A")
+    cutoff: float | None = Field(None, gt=0, le=15, description="A")
+
+
+class NoBaseline(Strict):
+    """Fit the labels directly (pacemaker's own ZBL core below ``train.inner_cutoff`` keeps contacts repulsive)."""
+
+    type: Literal["none"] = "none"
+
+
+BaselineConfig = Annotated[ZBLBaseline | LJBaseline | NoBaseline, Field(discriminator="type")]
+BASELINE_MODELS: dict[str, type[BaseModel]] = {"zbl": ZBLBaseline, "lj": LJBaseline, "none": NoBaseline}
+UNION_TAGS: dict[str, dict[str, type[BaseModel]]] = {"oracle": ORACLE_MODELS, "baseline": BASELINE_MODELS}
+
+
 class CampaignConfig(Strict):
     """Everything a campaign needs. Only ``elements`` and ``oracle`` are required."""
 
     name: str | None = Field(None, description="campaign name (default: the config file's stem)")
     elements: list[str]
     oracle: OracleConfig
+    baseline: BaselineConfig = ZBLBaseline()
     seeds: SeedConfig = SeedConfig()
     train: TrainConfig = TrainConfig()
     explore: ExploreConfig = ExploreConfig()
@@ -284,17 +319,18 @@ class CampaignConfig(Strict):
 # ----------------------------------------------------------------------------------------------- loading
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model class that owns the field at ``loc`` (for suggesting the nearest valid key)."""
-    model: type[BaseModel] = CampaignConfig
+    model: type[BaseModel] | None = CampaignConfig
     for part in loc[:-1]:
-        if part in ORACLE_MODELS:  # discriminated-union tag inserted by pydantic into the location
-            model = ORACLE_MODELS[part]
+        tags = {k: v for d in UNION_TAGS.values() for k, v in d.items()}
+        if part in tags:  # discriminated-union tag inserted by pydantic into the location
+            model = tags[part]
             continue
-        field = model.model_fields.get(str(part))
+        field = model.model_fields.get(str(part)) if model else None
         ann = field.annotation if field else None
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann
-        elif str(part) == "oracle":
-            model = EMTOracle
+        elif str(part) in UNION_TAGS:
+            model = None  # the next part of the location is the union's tag
         else:
             return None
     return model
@@ -302,7 +338,8 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
 
 def _format_error(err: dict[str, Any]) -> str:
     loc = tuple(err.get("loc", ()))
-    dotted = ".".join(str(p) for p in loc if p not in ORACLE_MODELS) or "(top level)"
+    tags = {k for d in UNION_TAGS.values() for k in d}
+    dotted = ".".join(str(p) for i, p in enumerate(loc) if not (i == 1 and p in tags)) or "(top level)"
     if err["type"] == "extra_forbidden":
         key = str(loc[-1])
         owner = _model_at(loc)
@@ -317,9 +354,8 @@ def _format_error(err: dict[str, Any]) -> str:
     if err["type"] == "missing":
         return f"missing required key {dotted!r}"
     if err["type"] == "union_tag_invalid":
-        return (
-            f"{dotted}: unknown type {err.get('input', {}).get('type')!r}; known: {', '.join(ORACLE_MODELS)}"
-        )
+        known = UNION_TAGS.get(str(loc[0]) if loc else "", ORACLE_MODELS)
+        return f"{dotted}: unknown type {err.get('input', {}).get('type')!r}; known: {', '.join(known)}"
     msg = err.get("msg", "invalid value").removeprefix("Value error, ")
     return f"{dotted}: {msg}" if loc else msg
 
@@ -388,6 +424,8 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
     nn_max = max(d for d, _ in nn.values())
     nn_src = ", ".join(f"{el}: {d:.3f} A from {src}" for el, (d, src) in nn.items())
 
+    if cfg.baseline.type == "lj" and cfg.baseline.sigma and set(cfg.baseline.sigma) != set(cfg.elements):
+        raise ConfigError(f"baseline.sigma must give a value for each element {cfg.elements}")
     if out.name is None:
         out.name = "-".join(cfg.elements) + "-" + cfg.oracle.type
         notes["name"] = "elements and oracle"
@@ -396,7 +434,34 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
         notes["train.cutoff"] = f"2 x largest nearest-neighbour distance, within [4, 7] A ({nn_src})"
     if out.train.inner_cutoff is None:
         out.train.inner_cutoff = round(0.6 * nn_min, 2)
-        notes["train.inner_cutoff"] = "0.6 x smallest nearest-neighbour distance: ZBL core below it"
+        notes["train.inner_cutoff"] = (
+            "0.6 x smallest nearest-neighbour distance: pacemaker's own ZBL core below it (used only with baseline: none)"
+        )
+    b = out.baseline
+    if b.type == "zbl":
+        if b.inner is None:
+            b.inner = round(0.45 * nn_min, 2)
+            notes["baseline.inner"] = (
+                "0.45 x smallest nearest-neighbour distance: full ZBL repulsion below it"
+            )
+        if b.outer is None:
+            b.outer = round(0.75 * nn_min, 2)
+            notes["baseline.outer"] = (
+                "0.75 x smallest nearest-neighbour distance: no baseline in the bonding region"
+            )
+        notes["baseline.type"] = (
+            "delta learning: ACE fits labels minus this baseline; pacemaker's core repulsion is off"
+        )
+    elif b.type == "lj":
+        if b.sigma is None:
+            b.sigma = {el: round(d / 2 ** (1 / 6), 3) for el, (d, _) in nn.items()}
+            notes["baseline.sigma"] = "minimum of LJ at each element's nearest-neighbour distance"
+        if b.epsilon is None:
+            b.epsilon = 0.1
+            notes["baseline.epsilon"] = "0.1 eV: a weak pair term, ACE learns the rest"
+        if b.cutoff is None:
+            b.cutoff = out.train.cutoff
+            notes["baseline.cutoff"] = "the ACE cutoff"
     notes["train.min_functions"] = (
         "basis per element = clip(structures x functions_per_structure, min_functions, max_functions)"
     )

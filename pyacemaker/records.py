@@ -178,22 +178,29 @@ def write_extxyz(records: Sequence[StructureRecord], path: str | Path) -> Path:
     return path
 
 
-def to_dataframe(records: Sequence[StructureRecord], reference_energies: dict[str, float]):
-    """Pacemaker's training DataFrame: ase_atoms, energy, forces, energy_corrected (minus isolated atoms)."""
+def to_dataframe(records: Sequence[StructureRecord], reference_energies: dict[str, float], baseline=None):
+    """Pacemaker's training DataFrame: ase_atoms, energy, forces, energy_corrected (minus isolated atoms).
+
+    With a ``baseline`` (delta learning) its energy and forces are subtracted: ACE learns the remainder.
+    """
     import pandas as pd
+
+    from pyacemaker.train.baseline import baseline_arrays
 
     rows = []
     for r in records:
         if r.labels is None:
             raise ValueError(f"record {r.id} has no labels and cannot enter a training set")
         e_ref = sum(reference_energies[s] for s in r.atoms.symbols)
+        atoms = r.to_atoms(with_labels=False)
+        e_base, f_base, _ = baseline_arrays(atoms, baseline)
         rows.append(
             {
                 "name": r.id,
-                "ase_atoms": r.to_atoms(with_labels=False),
-                "energy": r.labels.energy,
-                "forces": np.array(r.labels.forces),
-                "energy_corrected": r.labels.energy - e_ref,
+                "ase_atoms": atoms,
+                "energy": r.labels.energy - e_base,
+                "forces": np.array(r.labels.forces) - f_base,
+                "energy_corrected": r.labels.energy - e_ref - e_base,
                 # explicit weights: pacemaker uses them as given (normalised) instead of its own policy
                 "w_energy": r.weight,
                 "w_forces": np.array(r.force_weights if r.force_weights is not None else [1.0] * r.natoms),
@@ -205,10 +212,10 @@ def to_dataframe(records: Sequence[StructureRecord], reference_energies: dict[st
 
 
 def write_pacemaker_pickle(
-    records: Sequence[StructureRecord], reference_energies: dict[str, float], path: str | Path
+    records: Sequence[StructureRecord], reference_energies: dict[str, float], path: str | Path, baseline=None
 ) -> Path:
     """The ``.pckl.gzip`` pacemaker reads (pandas pickle, protocol 4)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    to_dataframe(records, reference_energies).to_pickle(path, compression="gzip", protocol=4)
+    to_dataframe(records, reference_energies, baseline).to_pickle(path, compression="gzip", protocol=4)
     return path

@@ -39,6 +39,13 @@ class Context:
             "workdir": str(self.workdir),
         }
 
+    @property
+    def baseline(self):
+        """The pair baseline of delta learning (None when ``baseline: {type: none}``)."""
+        from pyacemaker.train.baseline import make_baseline
+
+        return make_baseline(self.config.baseline, self.config.elements)
+
     def iter_dir(self, iteration: int, *parts: str) -> Path:
         d = self.workdir / f"iter_{iteration:03d}"
         for p in parts:
@@ -140,12 +147,14 @@ def train_stage(db: Database, ctx: Context, iteration: int) -> dict[str, Any]:
         db.set_iteration(ctx.campaign, iteration, {"train": out})
         return out
     refs = reference_energies(db, ctx)
-    res = fit(records, ctx.config.elements, refs, ctx.config.train, ctx.iter_dir(iteration, "train"))
+    res = fit(records, ctx.config.elements, refs, ctx.config.train, ctx.iter_dir(iteration, "train"),
+              baseline=ctx.baseline)  # fmt: skip
     pot_id = f"{ctx.campaign}:pot{iteration:03d}"
     doc = {
         "_id": pot_id, "campaign": ctx.campaign, "iteration": iteration, "n_structures": res.n_structures,
         "n_functions": res.n_functions, "dataset_ids": [r.id for r in records], "metrics": res.metrics,
         "reference_energies": refs, "fit_wall_time_s": res.wall_time_s, "elements": ctx.config.elements,
+        "baseline": ctx.config.baseline.model_dump(mode="json"),
     }  # fmt: skip
     db.save_potential(doc, {"yaml": res.yaml, "yace": res.yace, "asi": res.asi})
     out = {"skipped": False, "potential_id": pot_id, "iteration": iteration, "n_structures": res.n_structures,
@@ -195,7 +204,7 @@ def explore_stage(db: Database, ctx: Context, iteration: int, train_out: dict, i
     e = ctx.config.explore
     wd = ctx.iter_dir(iteration, f"md_{index}")
     out = run_md(
-        atoms, calculator(files["yaml"], files["asi"]), cond["temperature_K"], e.steps, e.timestep_fs, e.friction,
+        atoms, calculator(files["yaml"], files["asi"], ctx.baseline), cond["temperature_K"], e.steps, e.timestep_fs, e.friction,
         e.gamma_check_interval, e.gamma_collect, e.gamma_halt, e.max_frames, e.seed + 1000 * iteration + index, wd,
     )  # fmt: skip
     cands: list[StructureRecord] = []
@@ -336,7 +345,7 @@ def test_set_stage(db: Database, ctx: Context, potential_id: str) -> dict[str, A
     rng = np.random.default_rng(12345)
     for i, cond in enumerate(conds):
         atoms = supercell_to(start.to_atoms(with_labels=False), ctx.config.seeds.supercell_atoms or 32)
-        atoms.calc = calculator(files["yaml"])
+        atoms.calc = calculator(files["yaml"], None, ctx.baseline)
         MaxwellBoltzmannDistribution(atoms, temperature_K=cond["temperature_K"], rng=rng)
         dyn = Langevin(atoms, ctx.config.explore.timestep_fs * units.fs, temperature_K=cond["temperature_K"],
                        friction=ctx.config.explore.friction / units.fs, rng=rng)  # fmt: skip
@@ -355,5 +364,6 @@ def test_set_stage(db: Database, ctx: Context, potential_id: str) -> dict[str, A
     if todo:
         db.update_campaign(ctx.campaign, inc={"oracle_calls": len(todo), "test_oracle_calls": len(todo)})
     labelled = [r for r in db.get_records([r.id for r in recs]) if r.labels is not None]
-    metrics = evaluate(files["yaml"], labelled, reference_energies(db, ctx)) if labelled else {}
+    refs = reference_energies(db, ctx)
+    metrics = evaluate(files["yaml"], labelled, refs, ctx.baseline) if labelled else {}
     return {f"test_{k}": val for k, val in metrics.items()}

@@ -122,3 +122,84 @@ class BaselineCalculator(Calculator):
             virial = 0.5 * np.einsum("p,pa,pb->ab", de_pair / d, vec, vec)
             stress = virial / a.get_volume()
             self.results["stress"] = stress.flat[[0, 4, 8, 5, 2, 1]]
+
+
+def make_baseline(cfg, elements: list[str]) -> Baseline | None:
+    """The Baseline of a resolved ``baseline:`` config section (None for ``type: none``)."""
+    if cfg.type == "none":
+        return None
+    if cfg.type == "zbl":
+        return Baseline("zbl", cfg.inner, cfg.outer)
+    params = []
+    for k, a in enumerate(elements):
+        for b in elements[k:]:
+            params.append((a, b, float(cfg.epsilon), 0.5 * (cfg.sigma[a] + cfg.sigma[b])))
+    return Baseline("lj", 0.0, cfg.cutoff, tuple(params))
+
+
+def baseline_arrays(atoms, baseline: Baseline | None) -> tuple[float, np.ndarray, np.ndarray | None]:
+    """Baseline energy, forces and (for periodic cells) stress of a structure; zeros without a baseline."""
+    if baseline is None:
+        return 0.0, np.zeros((len(atoms), 3)), None
+    a = atoms.copy()
+    a.calc = BaselineCalculator(baseline)
+    stress = a.get_stress() if a.cell.rank == 3 and all(a.pbc) else None
+    return float(a.get_potential_energy()), a.get_forces(), stress
+
+
+class AcePlusBaseline(Calculator):
+    """ACE + pair baseline (what delta learning fitted), passing ACE's per-atom ``gamma`` through for MD halts."""
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress", "gamma"]
+
+    def __init__(
+        self, ace, baseline: Baseline | None, energy_offset: dict[str, float] | None = None, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.ace, self.baseline = ace, baseline
+        self.energy_offset = energy_offset or {}
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        a = self.atoms.copy()
+        a.calc = self.ace
+        e = a.get_potential_energy() + sum(self.energy_offset.get(s, 0.0) for s in a.get_chemical_symbols())
+        f = a.get_forces()
+        periodic = a.cell.rank == 3 and all(a.pbc)
+        s = a.get_stress() if periodic else None
+        gamma = self.ace.results.get("gamma")
+        eb, fb, sb = baseline_arrays(a, self.baseline)
+        self.results = {"energy": e + eb, "free_energy": e + eb, "forces": f + fb}
+        if periodic:
+            self.results["stress"] = s + (sb if sb is not None else 0.0)
+        if gamma is not None:
+            self.results["gamma"] = np.asarray(gamma)
+
+
+def lammps_pair_lines(elements: list[str], potential_file: str, baseline: Baseline | None,
+                      ace_style: str = "pace") -> list[str]:  # fmt: skip
+    """``pair_style``/``pair_coeff`` lines for ACE (+ baseline) with atom types numbered in ``elements`` order.
+
+    ``ace_style`` is ``pace`` for a .yace file, or ``pace/extrapolation`` (needs the .yaml and .asi).
+    """
+    species = " ".join(elements)
+    ace_coeff = f"pair_coeff * * {ace_style} {potential_file} {species}"
+    if baseline is None:
+        return [f"pair_style {ace_style}", ace_coeff.replace(f" {ace_style} ", " ", 1)]
+    lines = []
+    if baseline.kind == "zbl":
+        lines.append(f"pair_style hybrid/overlay {ace_style} zbl {baseline.inner} {baseline.outer}")
+        lines.append(ace_coeff)
+        for i, a in enumerate(elements, 1):
+            for j, b in enumerate(elements, 1):
+                if j >= i:
+                    lines.append(f"pair_coeff {i} {j} zbl {atomic_numbers[a]} {atomic_numbers[b]}")
+    else:
+        lines.append(f"pair_style hybrid/overlay {ace_style} lj/cut {baseline.outer}")
+        lines.append(ace_coeff)
+        for i, a in enumerate(elements, 1):
+            for j, b in enumerate(elements, 1):
+                if j >= i:
+                    eps, sig = next((e, s) for x, y, e, s in baseline.lj_params if {x, y} == {a, b})
+                    lines.append(f"pair_coeff {i} {j} lj/cut {eps} {sig}")
+    return lines

@@ -45,14 +45,15 @@ class FitResult:
 
 
 def pacemaker_input(
-    elements: Sequence[str],
-    train: TrainConfig,
-    n_functions: int,
-    data_file: str,
-    output: str = "potential.yaml",
+    elements: Sequence[str], train: TrainConfig, n_functions: int, data_file: str, core_repulsion: bool = True
 ) -> dict[str, Any]:
-    """The input.yaml dictionary: one radial cutoff, a ZBL inner core below ``inner_cutoff``, a tiny basis."""
+    """The input.yaml dictionary: one radial cutoff, a small basis, and pacemaker's own ZBL inner core below
+    ``inner_cutoff`` only when ``core_repulsion`` (off in delta learning: the baseline repels, never twice)."""
     nrad = train.radial_functions
+    bonds: dict[str, Any] = {"radbase": "SBessel", "radparameters": [5.25], "rcut": train.cutoff, "dcut": 0.01,
+                             "NameOfCutoffFunction": "cos"}  # fmt: skip
+    if core_repulsion:
+        bonds.update({"r_in": train.inner_cutoff, "delta_in": 0.1, "inner_cutoff_type": "zbl"})
     return {
         "seed": train.seed,
         "cutoff": train.cutoff,  # informational; pacemaker reads the bond rcut below
@@ -67,18 +68,7 @@ def pacemaker_input(
                     "ndensity": train.embedding_ndensity,
                 }
             },
-            "bonds": {
-                "ALL": {
-                    "radbase": "SBessel",
-                    "radparameters": [5.25],
-                    "rcut": train.cutoff,
-                    "dcut": 0.01,
-                    "NameOfCutoffFunction": "cos",
-                    "r_in": train.inner_cutoff,
-                    "delta_in": 0.1,
-                    "inner_cutoff_type": "zbl",
-                }
-            },
+            "bonds": {"ALL": bonds},
             "functions": {
                 "number_of_functions_per_element": int(n_functions),
                 "UNARY": {"nradmax_by_orders": [nrad, 3, 2, 1], "lmax_by_orders": [0, 2, 2, 1]},
@@ -119,17 +109,21 @@ def fit(
     train: TrainConfig,
     workdir: Path,
     timeout: float | None = None,
+    baseline=None,
 ) -> FitResult:
-    """Fit a potential on ``records`` in ``workdir``; return its .yaml/.yace/.asi and training-set errors."""
+    """Fit a potential on ``records`` in ``workdir``; return its .yaml/.yace/.asi and training-set errors.
+
+    With a ``baseline`` (delta learning) pacemaker fits labels minus the baseline and has no core of its own.
+    """
     import time
 
     t0 = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
     if not records:
         raise FitError("no labelled structures to fit")
-    data = write_pacemaker_pickle(records, reference_energies, workdir / "dataset.pckl.gzip")
+    data = write_pacemaker_pickle(records, reference_energies, workdir / "dataset.pckl.gzip", baseline)
     n_func = derived_basis_size(len(records), train)
-    spec = pacemaker_input(elements, train, n_func, data.name)
+    spec = pacemaker_input(elements, train, n_func, data.name, core_repulsion=baseline is None)
     (workdir / "input.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     log = workdir / "pacemaker.log"
     _run(["pacemaker", "input.yaml", "--no-predict"], workdir, log, timeout)
@@ -142,7 +136,7 @@ def fit(
     asi = workdir / "output_potential.asi"
     if not asi.exists():
         raise FitError(f"pace_activeset wrote no active set in {workdir}")
-    metrics = evaluate(pot, records, reference_energies)
+    metrics = evaluate(pot, records, reference_energies, baseline)
     return FitResult(
         pot, workdir / "output_potential.yace", asi, len(records), n_func,
         {f"train_{k}": v for k, v in metrics.items()}, time.perf_counter() - t0,
@@ -155,30 +149,39 @@ def _check_finite(pot: Path) -> None:
         raise FitError(f"the fitted potential {pot} contains NaN coefficients (diverged fit)")
 
 
-def calculator(potential_yaml: Path, active_set: Path | None = None):
-    """An ASE calculator for a fitted potential; with the active set it also reports per-atom gamma."""
+def calculator(
+    potential_yaml: Path,
+    active_set: Path | None = None,
+    baseline=None,
+    reference_energies: dict[str, float] | None = None,
+):
+    """ASE calculator of a fitted potential: ACE (+ baseline) (+ isolated-atom energies, for absolute energies).
+
+    With the active set it also reports per-atom ``gamma`` (the extrapolation grade) in ``results``.
+    """
     from pyace import PyACECalculator
 
-    calc = PyACECalculator(str(potential_yaml))
+    from pyacemaker.train.baseline import AcePlusBaseline
+
+    ace = PyACECalculator(str(potential_yaml))
     if active_set is not None:
-        calc.set_active_set(str(active_set))
-    return calc
+        ace.set_active_set(str(active_set))
+    return AcePlusBaseline(ace, baseline, reference_energies)
 
 
 def evaluate(
-    potential_yaml: Path, records: Sequence[StructureRecord], reference_energies: dict[str, float]
+    potential_yaml: Path,
+    records: Sequence[StructureRecord],
+    reference_energies: dict[str, float],
+    baseline=None,
 ) -> dict[str, float]:
-    """RMSE and MAE of energy (meV/atom) and forces (meV/A) of a potential against labelled records.
-
-    The potential was fitted to energies minus isolated-atom references, so those are added back here.
-    """
-    calc = calculator(potential_yaml)
+    """RMSE and MAE of energy (meV/atom) and forces (meV/A) of a potential (+ baseline) against labelled records."""
+    calc = calculator(potential_yaml, None, baseline, reference_energies)
     de, df = [], []
     for r in records:
         atoms = r.to_atoms(with_labels=False)
         atoms.calc = calc
-        e_ref = sum(reference_energies[s] for s in r.atoms.symbols)
-        de.append((atoms.get_potential_energy() + e_ref - r.labels.energy) / len(atoms))
+        de.append((atoms.get_potential_energy() - r.labels.energy) / len(atoms))
         df.append((atoms.get_forces() - np.array(r.labels.forces)).ravel())
     de_a, df_a = np.array(de) * 1000, np.concatenate(df) * 1000
     return {
