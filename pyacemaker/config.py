@@ -195,9 +195,9 @@ class ExploreConfig(Strict):
 
 
 class SelectConfig(Strict):
-    """D-optimal (MaxVol) selection of halted frames for labelling."""
+    """Which candidates get labelled: D-optimal (MaxVol), or random / highest-gamma for comparison."""
 
-    method: Literal["maxvol"] = "maxvol"
+    method: Literal["maxvol", "random", "gamma"] = "maxvol"
     budget: int = Field(12, ge=1, description="structures labelled per iteration at most")
     gamma_tolerance: float = Field(1.01, ge=1.0)
 

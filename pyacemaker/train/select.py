@@ -1,22 +1,52 @@
-"""D-optimal choice of structures to label: MaxVol on top of the current potential's active set (pyace)."""
+"""Choosing structures to label. D-optimal (MaxVol on top of the current active set, ``pyace.aceselect``) is the
+default; random and highest-gamma selectors share the interface so the three can be compared on one pool.
+
+Every selector gets candidates already deduplicated by content hash and against the training set
+(:func:`dedupe`), a budget, and returns at most that many.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from pyacemaker.records import StructureRecord
+from pyacemaker.plugins import Registry
+from pyacemaker.records import StructureRecord, unique
+
+SELECTORS = Registry("selector")
+Selector = Callable[..., list[StructureRecord]]
 
 
+def dedupe(candidates: Sequence[StructureRecord], known_hashes: set[str]) -> list[StructureRecord]:
+    """Candidates with duplicate hashes removed, and without anything already in the training set."""
+    return [c for c in unique(candidates) if c.hash not in known_hashes]
+
+
+def extrapolation_grades(
+    candidates: Sequence[StructureRecord], potential_yaml: Path, active_set: Path
+) -> np.ndarray:
+    """Max per-atom gamma of each candidate under the current potential and active set (PyACECalculator)."""
+    from pyace import PyACECalculator
+
+    calc = PyACECalculator(str(potential_yaml))
+    calc.set_active_set(str(active_set))
+    out = []
+    for c in candidates:
+        atoms = c.to_atoms(with_labels=False)
+        atoms.calc = calc
+        atoms.get_potential_energy()
+        out.append(float(np.max(calc.results["gamma"])))
+    return np.array(out)
+
+
+@SELECTORS.register("maxvol")
 def select_maxvol(
-    candidates: Sequence[StructureRecord],
-    potential_yaml: Path,
-    active_set: Path | None,
-    budget: int,
-    gamma_tolerance: float = 1.01,
-) -> list[StructureRecord]:
+    candidates: Sequence[StructureRecord], potential_yaml: Path, active_set: Path | None, budget: int,
+    gamma_tolerance: float = 1.01, seed: int = 0,
+) -> list[StructureRecord]:  # fmt: skip
     """Up to ``budget`` candidates that most enlarge the active set (the most informative ones).
 
     ``pyace.aceselect.select_structures_maxvol`` orders by the number of atoms that entered the active set;
@@ -39,3 +69,31 @@ def select_maxvol(
     )
     by_id = {c.id: c for c in candidates}
     return [by_id[rid] for rid in chosen["rid"]][:budget]
+
+
+@SELECTORS.register("random")
+def select_random(
+    candidates: Sequence[StructureRecord], potential_yaml: Path, active_set: Path | None, budget: int,
+    gamma_tolerance: float = 1.01, seed: int = 0,
+) -> list[StructureRecord]:  # fmt: skip
+    """A uniform random subset (the baseline any informed selector must beat)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(candidates))[:budget]
+    return [candidates[i] for i in sorted(idx)]
+
+
+@SELECTORS.register("gamma")
+def select_gamma(
+    candidates: Sequence[StructureRecord], potential_yaml: Path, active_set: Path | None, budget: int,
+    gamma_tolerance: float = 1.01, seed: int = 0,
+) -> list[StructureRecord]:  # fmt: skip
+    """The ``budget`` candidates with the highest extrapolation grade (ignores redundancy between them)."""
+    if not candidates or active_set is None:
+        return list(candidates)[:budget]
+    g = extrapolation_grades(candidates, potential_yaml, Path(active_set))
+    order = np.argsort(-g)
+    return [candidates[i] for i in order[:budget] if g[i] > gamma_tolerance]
+
+
+def select(method: str, candidates, potential_yaml, active_set, budget, gamma_tolerance=1.01, seed=0):
+    return SELECTORS.get_plugin(method)(candidates, potential_yaml, active_set, budget, gamma_tolerance, seed)

@@ -133,3 +133,28 @@ def test_lammps_lines_reproduce_the_baseline_in_lammps(fitted):
     a.calc = BaselineCalculator(Baseline("zbl", base.inner, base.outer))
     assert a.get_potential_energy() > 0
     assert e_lmp == pytest.approx(a.get_potential_energy(), abs=1e-8, rel=1e-10)
+
+
+def test_selection_prefers_extrapolative_structures(fitted):
+    from pyacemaker.train.select import dedupe, extrapolation_grades, select
+
+    cfg, recs, refs, base, res, wd = fitted
+    pool = []
+    for k in range(4):  # in-domain: like the training cells
+        a = bulk("Cu", cubic=True).repeat((2, 1, 1))
+        a.rattle(0.03, seed=100 + k)
+        pool.append(StructureRecord.new(a, "d", Provenance(origin="md_frame")))
+    for k in range(2):  # extrapolative: far outside the training set
+        a = bulk("Cu", cubic=True).repeat((2, 1, 1))
+        a.set_cell(a.cell * 0.8, scale_atoms=True)
+        a.rattle(0.25, seed=200 + k)
+        pool.append(StructureRecord.new(a, "d", Provenance(origin="md_halt")))
+    pool.append(recs[0])  # already in the training set: never chosen again
+    cands = dedupe(pool + pool[:2], {r.hash for r in recs})
+    assert len(cands) == 6
+    g = extrapolation_grades(cands, res.yaml, res.asi)
+    assert g[4:].min() > g[:4].max()
+    for method in ("maxvol", "gamma"):
+        chosen = select(method, cands, res.yaml, res.asi, budget=2)
+        assert {c.provenance.origin for c in chosen} == {"md_halt"}, method
+    assert len(select("random", cands, res.yaml, res.asi, budget=2, seed=1)) == 2
