@@ -132,6 +132,18 @@ class TrainConfig(Strict):
     )
     max_fit_iterations: int = Field(150, ge=1, le=100000, description="BFGS iterations per fit")
     kappa: float = Field(0.3, ge=0.0, le=1.0, description="force weight in the loss (pacemaker's kappa)")
+    test_fraction: float = Field(
+        0.1, ge=0, lt=1, description="share of structure families held out for test errors"
+    )
+    warm_start: bool = Field(True, description="refits start from the previous iteration's potential")
+    refit_iterations: int | None = Field(None, ge=1, description="BFGS iterations of a warm refit")
+    divergence_factor: float = Field(
+        5.0, gt=1, description="a refit whose errors exceed this x the previous is rejected"
+    )
+    ladder_step: int | None = Field(
+        None, ge=1, description="pacemaker ladder fitting: functions added per step"
+    )
+    ladder_type: Literal["body_order", "power_order"] = "body_order"
     embedding_ndensity: int = Field(1, ge=1, le=4)
     radial_functions: int = Field(6, ge=1, le=20, description="nradmax for pair functions")
     seed: int = 42
@@ -462,6 +474,11 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
         if b.cutoff is None:
             b.cutoff = out.train.cutoff
             notes["baseline.cutoff"] = "the ACE cutoff"
+    if out.train.refit_iterations is None:
+        out.train.refit_iterations = max(1, out.train.max_fit_iterations // 2)
+        notes["train.refit_iterations"] = (
+            "half the first fit's iterations: a warm start begins near the optimum"
+        )
     notes["train.min_functions"] = (
         "basis per element = clip(structures x functions_per_structure, min_functions, max_functions)"
     )

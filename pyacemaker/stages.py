@@ -133,35 +133,73 @@ def reference_energies(db: Database, ctx: Context) -> dict[str, float]:
 
 # ----------------------------------------------------------------------------------------------- training
 def train_stage(db: Database, ctx: Context, iteration: int) -> dict[str, Any]:
-    """Fit on every labelled record of the campaign; skip (and say so) when nothing new arrived."""
+    """Fit on the campaign's labelled records (train side of a family split), warm-started from the previous
+    potential. Nothing new: skipped. A failed or diverged refit: reported, and the previous potential stays."""
     from pyacemaker.oracle import make_oracle
-    from pyacemaker.train.pacemaker import fit
+    from pyacemaker.train.dataset import split, summary
+    from pyacemaker.train.pacemaker import FitError, evaluate, fit
 
     db.update_campaign(ctx.campaign, {"stage": "train", "iteration": iteration})
     oracle = make_oracle(ctx.config.oracle)
     records = db.training_records(ctx.campaign, oracle.settings_hash)
     prev = db.latest_potential(ctx.campaign)
-    if prev is not None and prev["n_structures"] >= len(records) and prev["iteration"] < iteration:
+    if (
+        prev is not None
+        and prev.get("n_labelled", prev["n_structures"]) >= len(records)
+        and prev["iteration"] < iteration
+    ):
         out = {"skipped": True, "reason": "no new labelled structures", "potential_id": prev["_id"],
                "iteration": iteration, "n_structures": len(records)}  # fmt: skip
         db.set_iteration(ctx.campaign, iteration, {"train": out})
         return out
+    t = ctx.config.train
+    train_set, test_set = split(records, t.test_fraction, salt=ctx.campaign)
     refs = reference_energies(db, ctx)
-    res = fit(records, ctx.config.elements, refs, ctx.config.train, ctx.iter_dir(iteration, "train"),
-              baseline=ctx.baseline)  # fmt: skip
+    warm = None
+    if t.warm_start and prev is not None:
+        warm = potential_files(db, ctx, prev["_id"])["yaml"]
+    wd = ctx.iter_dir(iteration, "train")
+    try:
+        res = fit(train_set, ctx.config.elements, refs, t, wd, baseline=ctx.baseline, initial_potential=warm,
+                  max_iterations=t.refit_iterations if warm else None)  # fmt: skip
+        test_metrics = evaluate(res.yaml, test_set, refs, ctx.baseline) if test_set else {}
+        metrics = {**res.metrics, **{f"test_{k}": v for k, v in test_metrics.items()}}
+        if prev is not None:
+            diverged = refit_diverged(prev.get("metrics", {}), metrics, t.divergence_factor)
+            if diverged:
+                raise FitError(diverged)
+    except FitError as exc:
+        if prev is None:
+            raise  # nothing to fall back on: the job fails with the reason
+        out = {"skipped": True, "failed": True, "reason": str(exc)[:2000], "potential_id": prev["_id"],
+               "iteration": iteration, "n_structures": len(records)}  # fmt: skip
+        db.set_iteration(ctx.campaign, iteration, {"train": out})
+        log.warning("fit of iteration %d rejected, keeping %s: %s", iteration, prev["_id"], exc)
+        return out
     pot_id = f"{ctx.campaign}:pot{iteration:03d}"
     doc = {
         "_id": pot_id, "campaign": ctx.campaign, "iteration": iteration, "n_structures": res.n_structures,
-        "n_functions": res.n_functions, "dataset_ids": [r.id for r in records], "metrics": res.metrics,
-        "reference_energies": refs, "fit_wall_time_s": res.wall_time_s, "elements": ctx.config.elements,
-        "baseline": ctx.config.baseline.model_dump(mode="json"),
+        "n_labelled": len(records), "n_functions": res.n_functions, "dataset_ids": [r.id for r in train_set],
+        "test_ids": [r.id for r in test_set], "metrics": metrics, "reference_energies": refs,
+        "fit_wall_time_s": res.wall_time_s, "elements": ctx.config.elements, "warm_start_from": prev["_id"] if warm else None,
+        "baseline": ctx.config.baseline.model_dump(mode="json"), "dataset": summary(records),
     }  # fmt: skip
     db.save_potential(doc, {"yaml": res.yaml, "yace": res.yace, "asi": res.asi})
     out = {"skipped": False, "potential_id": pot_id, "iteration": iteration, "n_structures": res.n_structures,
-           "n_functions": res.n_functions, "metrics": res.metrics, "wall_time_s": res.wall_time_s}  # fmt: skip
-    db.set_iteration(ctx.campaign, iteration, {"train": out})
+           "n_test": len(test_set), "n_functions": res.n_functions, "metrics": metrics,
+           "wall_time_s": res.wall_time_s, "warm_start": warm is not None}  # fmt: skip
+    db.set_iteration(ctx.campaign, iteration, {"train": out, "dataset": summary(records)})
     db.update_campaign(ctx.campaign, {"current_potential": pot_id, "current_potential_path": str(res.yace)})
     return out
+
+
+def refit_diverged(previous: dict[str, float], current: dict[str, float], factor: float) -> str | None:
+    """Why a refit is worse than useless (errors ``factor`` x the previous iteration's), or None."""
+    for key in ("train_energy_rmse_meV_atom", "train_forces_rmse_meV_A"):
+        old, new = previous.get(key), current.get(key)
+        if old and new is not None and (not np.isfinite(new) or new > factor * max(old, 1e-3)):
+            return f"{key} rose from {old:.3g} to {new:.3g} (more than {factor}x): diverged fit"
+    return None
 
 
 def potential_files(db: Database, ctx: Context, potential_id: str) -> dict[str, Path]:

@@ -7,6 +7,7 @@ cannot take a worker down, and the log is kept in the fit directory.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -110,6 +111,8 @@ def fit(
     workdir: Path,
     timeout: float | None = None,
     baseline=None,
+    initial_potential: Path | None = None,
+    max_iterations: int | None = None,
 ) -> FitResult:
     """Fit a potential on ``records`` in ``workdir``; return its .yaml/.yace/.asi and training-set errors.
 
@@ -124,6 +127,21 @@ def fit(
     data = write_pacemaker_pickle(records, reference_energies, workdir / "dataset.pckl.gzip", baseline)
     n_func = derived_basis_size(len(records), train)
     spec = pacemaker_input(elements, train, n_func, data.name, core_repulsion=baseline is None)
+    if initial_potential is not None:
+        # Warm start from the previous potential. A larger basis: pacemaker's ladder scheme extends it and fits;
+        # the same basis: continue fitting its coefficients (the ladder would stop at once, "no new function").
+        from pyace import BBasisConfiguration
+
+        prev_total = BBasisConfiguration(str(initial_potential)).total_number_of_functions
+        if n_func * len(elements) > prev_total:
+            spec["potential"]["initial_potential"] = str(Path(initial_potential).resolve())
+        else:
+            spec["potential"] = {"filename": str(Path(initial_potential).resolve())}
+    if max_iterations is not None:
+        spec["fit"]["maxiter"] = int(max_iterations)
+    if train.ladder_step is not None:
+        spec["fit"]["ladder_step"] = train.ladder_step
+        spec["fit"]["ladder_type"] = train.ladder_type
     (workdir / "input.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     log = workdir / "pacemaker.log"
     _run(["pacemaker", "input.yaml", "--no-predict"], workdir, log, timeout)
@@ -131,16 +149,41 @@ def fit(
     if not pot.exists():
         raise FitError(f"pacemaker finished without output_potential.yaml in {workdir}")
     _check_finite(pot)
+    losses = fit_losses(workdir)
+    if losses and not np.isfinite(losses[-1]):
+        raise FitError(f"the fit diverged: loss {losses[-1]} (NaN or infinite) in {workdir}")
     _run(["pace_yaml2yace", pot.name, "-o", "output_potential.yace"], workdir, log)
     _run(["pace_activeset", "-d", "fitting_data_info.pckl.gzip", pot.name], workdir, log)
     asi = workdir / "output_potential.asi"
     if not asi.exists():
         raise FitError(f"pace_activeset wrote no active set in {workdir}")
     metrics = evaluate(pot, records, reference_energies, baseline)
+    if losses:
+        metrics.update(loss_initial=float(losses[0]), loss_final=float(losses[-1]))
     return FitResult(
         pot, workdir / "output_potential.yace", asi, len(records), n_func,
         {f"train_{k}": v for k, v in metrics.items()}, time.perf_counter() - t0,
     )  # fmt: skip
+
+
+def fit_losses(workdir: Path) -> list[float]:
+    """The total training loss of the last fit at each iteration pacemaker reported (its log, which ladder and
+    plain fits both write; ``metrics.txt`` stays empty in ladder mode)."""
+    text = (
+        (workdir / "pacemaker.log").read_text(errors="replace")
+        if (workdir / "pacemaker.log").exists()
+        else ""
+    )
+    found = re.findall(r"Iteration:\s+#(\d+)\s+Loss:\s+Total:\s+(\S+)", text)
+    out: list[float] = []
+    for it, val in found:
+        if int(it) == 0:
+            out = []  # a new fit (or ladder step) starts: keep the last one
+        try:
+            out.append(float(val))
+        except ValueError:
+            out.append(float("nan"))
+    return out
 
 
 def _check_finite(pot: Path) -> None:

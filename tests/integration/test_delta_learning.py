@@ -158,3 +158,24 @@ def test_selection_prefers_extrapolative_structures(fitted):
         chosen = select(method, cands, res.yaml, res.asi, budget=2)
         assert {c.provenance.origin for c in chosen} == {"md_halt"}, method
     assert len(select("random", cands, res.yaml, res.asi, budget=2, seed=1)) == 2
+
+
+def test_warm_start_begins_at_a_lower_loss_than_a_cold_start(fitted, tmp_path):
+    cfg, recs, refs, base, res, wd = fitted
+    more = []
+    for k in range(4):
+        a = bulk("Cu", cubic=True).repeat((2, 1, 1))
+        a.rattle(0.08, seed=300 + k)
+        a.calc = EMT()
+        r = StructureRecord.new(a, "d", Provenance(origin="md_frame", run_id="d:it000:md0"), "labelled")
+        r.labels = Labels(energy=a.get_potential_energy(), forces=a.get_forces().tolist(), oracle="emt",
+                          settings_hash="emt")  # fmt: skip
+        more.append(r)
+    data = recs + more
+    cold = fit(data, cfg.elements, refs, cfg.train, tmp_path / "cold", baseline=base, max_iterations=3)
+    warm = fit(data, cfg.elements, refs, cfg.train, tmp_path / "warm", baseline=base, max_iterations=3,
+               initial_potential=res.yaml)  # fmt: skip
+    spec = yaml.safe_load((tmp_path / "warm" / "input.yaml").read_text())
+    start = spec["potential"].get("initial_potential") or spec["potential"].get("filename")
+    assert start.endswith("output_potential.yaml")
+    assert warm.metrics["train_loss_initial"] < 0.5 * cold.metrics["train_loss_initial"]

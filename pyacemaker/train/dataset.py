@@ -1,0 +1,64 @@
+"""The training set: families of related structures, a leak-free train/test split, and a summary.
+
+Structures derived from one another (a strained seed and its rattled copies, the frames and perturbations of one
+MD run) are strongly correlated: if some went to training and others to testing, test errors would flatter the
+potential. Each record therefore belongs to a *family*, and whole families go to one side of the split. The split
+is a hash of the family name, so a family stays on its side as the dataset grows from iteration to iteration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from pyacemaker.records import StructureRecord
+
+
+def family(record: StructureRecord) -> str:
+    """The family a record belongs to: its MD run, else its seed cell (rattled copies included)."""
+    p = record.provenance
+    if p.run_id:
+        return f"run:{p.run_id}"
+    if p.builder:
+        return "seed:" + re.sub(r", rattle .*$", "", p.builder)
+    return f"record:{record.id}"
+
+
+def _in_test(name: str, fraction: float, salt: str) -> bool:
+    h = int(hashlib.sha256(f"{salt}:{name}".encode()).hexdigest()[:8], 16)
+    return (h % 10_000) < fraction * 10_000
+
+
+def split(
+    records: Sequence[StructureRecord], test_fraction: float, salt: str = "pyacemaker"
+) -> tuple[list[StructureRecord], list[StructureRecord]]:
+    """(train, test) with whole families on one side; at least one family trains, whatever the fraction."""
+    if test_fraction <= 0:
+        return list(records), []
+    fams = sorted({family(r) for r in records})
+    test_fams = {f for f in fams if _in_test(f, test_fraction, salt)}
+    if len(test_fams) == len(fams):
+        test_fams.discard(fams[0])
+    train = [r for r in records if family(r) not in test_fams]
+    test = [r for r in records if family(r) in test_fams]
+    return train, test
+
+
+def summary(records: Sequence[StructureRecord]) -> dict[str, Any]:
+    """Size and composition of a dataset: structures, atoms, atoms per element, origins, iterations, families."""
+    atoms = Counter()
+    for r in records:
+        atoms.update(r.atoms.symbols)
+    return {
+        "structures": len(records),
+        "atoms": sum(r.natoms for r in records),
+        "atoms_per_element": dict(sorted(atoms.items())),
+        "by_origin": dict(Counter(r.provenance.origin for r in records)),
+        "by_iteration": {
+            str(k): v for k, v in sorted(Counter(r.provenance.iteration for r in records).items())
+        },
+        "families": len({family(r) for r in records}),
+    }

@@ -1,0 +1,62 @@
+"""Dataset families, the leak-free split, and the summary; the divergence guard of refits."""
+
+from ase.build import bulk
+
+from pyacemaker.records import Provenance, StructureRecord
+from pyacemaker.stages import refit_diverged
+from pyacemaker.train.dataset import family, split, summary
+
+
+def _rec(seed, **prov):
+    a = bulk("Cu", cubic=True)
+    a.rattle(0.05, seed=seed)
+    return StructureRecord.new(a, "c", Provenance(**prov))
+
+
+def _pool():
+    recs = []
+    for v in range(6):
+        recs.append(_rec(v, origin="seed", builder=f"bulk Cu cubic, volume {v}%"))
+        recs.append(_rec(100 + v, origin="seed", builder=f"bulk Cu cubic, volume {v}%, rattle 0.1 A #1"))
+    for run in range(6):
+        for step in range(3):
+            recs.append(_rec(1000 + 10 * run + step, origin="md_frame", iteration=1, run_id=f"c:it000:md{run}",
+                             step=step))  # fmt: skip
+    return recs
+
+
+def test_families_group_rattled_copies_and_md_runs():
+    recs = _pool()
+    assert family(recs[0]) == family(recs[1])  # a strained cell and its rattled copy
+    assert len({family(r) for r in recs}) == 12
+
+
+def test_split_keeps_families_together_and_is_stable():
+    recs = _pool()
+    train, test = split(recs, 0.3, salt="c")
+    assert train and test
+    assert not {family(r) for r in train} & {family(r) for r in test}
+    # growing the dataset never moves an existing family across the split
+    bigger = recs + [_rec(5000, origin="md_frame", iteration=2, run_id="c:it001:md0", step=1)]
+    train2, test2 = split(bigger, 0.3, salt="c")
+    assert {r.id for r in test} <= {r.id for r in test2}
+    assert split(recs, 0.0)[1] == [] and split(recs[:2], 0.99)[0]  # at least one family trains
+
+
+def test_summary_counts():
+    s = summary(_pool())
+    assert s["structures"] == 30 and s["atoms"] == 120 and s["atoms_per_element"] == {"Cu": 120}
+    assert s["by_origin"] == {"seed": 12, "md_frame": 18} and s["families"] == 12
+
+
+def test_refit_divergence_guard():
+    prev = {"train_energy_rmse_meV_atom": 2.0, "train_forces_rmse_meV_A": 50.0}
+    assert (
+        refit_diverged(prev, {"train_energy_rmse_meV_atom": 3.0, "train_forces_rmse_meV_A": 60.0}, 5) is None
+    )
+    assert "diverged" in refit_diverged(
+        prev, {"train_energy_rmse_meV_atom": 40.0, "train_forces_rmse_meV_A": 60.0}, 5
+    )
+    assert refit_diverged(
+        prev, {"train_energy_rmse_meV_atom": float("nan"), "train_forces_rmse_meV_A": 1.0}, 5
+    )
