@@ -236,15 +236,30 @@ def _print_summary(s: dict[str, Any]) -> None:
         + (f" ({s['end_reason']})" if s.get("end_reason") else "")
     )
     # short headers: the table must fit an 80-column terminal; the caption explains them
-    for col in ("it", "data", "halts", "γ max", "sel", "calls", "E rmse", "F rmse", "decision"):
+    for col in (
+        "it",
+        "data",
+        "halts",
+        "γ max",
+        "sel",
+        "calls",
+        "E rmse",
+        "F rmse",
+        "E test",
+        "fit s",
+        "decision",
+    ):
         t.add_column(col, no_wrap=True)
-    t.caption = ("data: labelled structures; sel: chosen by MaxVol; calls: oracle calls; "
-                 "training errors E in meV/atom, F in meV/A")  # fmt: skip
+    t.caption = ("data: labelled structures; sel: chosen by the selector; calls: oracle calls; RMSE on the "
+                 "training set (E meV/atom, F meV/A); E test: held-out families; fit s: wall time, * warm start")  # fmt: skip
     for it in s["iterations"]:
         m = it["train_metrics"]
         t.add_row(str(it["iteration"]), str(it["dataset_size"] or "-"), str(it["halts"]),
                   f"{it['max_gamma']:.2f}" if it["max_gamma"] else "-", str(it["selected"] if it["selected"] is not None else "-"),
                   str(it["oracle_calls"]), _f(m.get("train_energy_rmse_meV_atom")), _f(m.get("train_forces_rmse_meV_A")),
+                  _f(it["test_metrics"].get("energy_rmse_meV_atom")),
+                  ("-" if it["fit_wall_time_s"] is None else f"{it['fit_wall_time_s']:.0f}" + ("*" if it["warm_start"] else ""))
+                  + (" failed" if it["fit_failed"] else ""),
                   it["decision"] or "-")  # fmt: skip
     console.print(t)
     tm = s.get("test_metrics") or {}

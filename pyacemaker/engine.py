@@ -220,7 +220,12 @@ def campaign_status(db: Database, doc: dict[str, Any], lp=None) -> dict[str, Any
             "iteration": int(k),
             "dataset_size": train.get("n_structures"),
             "potential_id": train.get("potential_id"),
-            "train_metrics": train.get("metrics", {}),
+            "train_metrics": {k: v for k, v in train.get("metrics", {}).items() if not k.startswith("test_")},
+            "test_metrics": {k[5:]: v for k, v in train.get("metrics", {}).items() if k.startswith("test_")},
+            "n_test": train.get("n_test", 0),
+            "fit_wall_time_s": train.get("wall_time_s"),
+            "warm_start": train.get("warm_start"),
+            "fit_failed": bool(train.get("failed")),
             "halts": sum(1 for e in explore.values() if e.get("halted")),
             "halts_by_condition": {f"{e['condition']['temperature_K']:.0f}K": bool(e.get("halted"))
                                    for e in explore.values() if e.get("condition")},
