@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from pyacemaker.config import TrainConfig, derived_basis_size
+from pyacemaker.config import TrainConfig
+from pyacemaker.defaults import derived_basis_size
 from pyacemaker.records import StructureRecord, write_pacemaker_pickle
 
 QUIET_ENV = {
