@@ -136,6 +136,10 @@ class TrainConfig(Strict):
     divergence_factor: float = Field(
         5.0, gt=1, description="a refit whose errors exceed this x the previous is rejected"
     )
+    final_fit: bool = Field(True, description="end the campaign with one fit of all labels at a larger basis")
+    final_functions: int | None = Field(
+        None, ge=1, description="basis functions per element of the final fit"
+    )
     ladder_step: int | None = Field(
         None, ge=1, description="pacemaker ladder fitting: functions added per step"
     )

@@ -86,6 +86,11 @@ def resolve_defaults(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str
         if b.cutoff is None:
             b.cutoff = out.train.cutoff
             notes["baseline.cutoff"] = "the ACE cutoff"
+    if out.train.final_functions is None:
+        out.train.final_functions = out.train.max_functions
+        notes["train.final_functions"] = (
+            "max_functions: the final fit uses the full basis (capped by the data: 2 per structure)"
+        )
     if out.train.refit_iterations is None:
         out.train.refit_iterations = max(1, out.train.max_fit_iterations // 2)
         notes["train.refit_iterations"] = (

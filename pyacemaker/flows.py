@@ -83,6 +83,7 @@ def decide_job(ctx: dict[str, Any], iteration: int, explore_outs: list[dict], tr
 @job(name="summary")
 def summary_job(ctx: dict[str, Any], state: str, reason: str, potential_id: str) -> dict[str, Any]:
     db, c = _db(), Context.from_dict(ctx)
+    potential_id = stages.final_fit_stage(db, c, potential_id)
     test = stages.test_set_stage(db, c, potential_id)
     pot = db.potentials.find_one({"_id": potential_id}) or {}
     path = (pot.get("files", {}).get("yace") or {}).get("path")

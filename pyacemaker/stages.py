@@ -193,6 +193,46 @@ def train_stage(db: Database, ctx: Context, iteration: int) -> dict[str, Any]:
     return out
 
 
+def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
+    """One last fit of every labelled structure at the full basis (warm-started from ``potential_id``); returns the
+    id of the potential the campaign hands over. A failed or diverged final fit leaves ``potential_id``."""
+    from pyacemaker.oracle import make_oracle
+    from pyacemaker.train.dataset import summary
+    from pyacemaker.train.pacemaker import FitError, fit
+
+    t = ctx.config.train
+    if not t.final_fit:
+        return potential_id
+    db.update_campaign(ctx.campaign, {"stage": "final fit"})
+    records = db.training_records(ctx.campaign, make_oracle(ctx.config.oracle).settings_hash)
+    prev = db.potentials.find_one({"_id": potential_id}) or {}
+    n_func = max(min(t.final_functions or t.max_functions, 2 * len(records)), prev.get("n_functions", 1))
+    refs = reference_energies(db, ctx)
+    try:
+        res = fit(records, ctx.config.elements, refs, t, ctx.workdir / "final_fit", baseline=ctx.baseline,
+                  initial_potential=potential_files(db, ctx, potential_id)["yaml"], n_functions=n_func)  # fmt: skip
+        diverged = refit_diverged(prev.get("metrics", {}), res.metrics, t.divergence_factor)
+        if diverged:
+            raise FitError(diverged)
+    except FitError as exc:
+        db.update_campaign(ctx.campaign, {"final_fit": {"failed": True, "reason": str(exc)[:2000]}})
+        log.warning("final fit rejected, keeping %s: %s", potential_id, exc)
+        return potential_id
+    pot_id = f"{ctx.campaign}:final"
+    doc = {
+        "_id": pot_id, "campaign": ctx.campaign, "iteration": int(prev.get("iteration", 0)) + 1, "final": True,
+        "n_structures": res.n_structures, "n_labelled": len(records), "n_functions": res.n_functions,
+        "dataset_ids": [r.id for r in records], "test_ids": [], "metrics": res.metrics, "reference_energies": refs,
+        "fit_wall_time_s": res.wall_time_s, "elements": ctx.config.elements, "warm_start_from": potential_id,
+        "baseline": ctx.config.baseline.model_dump(mode="json"), "dataset": summary(records),
+    }  # fmt: skip
+    db.save_potential(doc, {"yaml": res.yaml, "yace": res.yace, "asi": res.asi})
+    db.update_campaign(ctx.campaign, {"current_potential": pot_id, "current_potential_path": str(res.yace),
+                                      "final_fit": {"potential_id": pot_id, "n_functions": res.n_functions,
+                                                    "metrics": res.metrics, "wall_time_s": res.wall_time_s}})  # fmt: skip
+    return pot_id
+
+
 def refit_diverged(previous: dict[str, float], current: dict[str, float], factor: float) -> str | None:
     """Why a refit is worse than useless (errors ``factor`` x the previous iteration's), or None."""
     for key in ("train_energy_rmse_meV_atom", "train_forces_rmse_meV_A"):

@@ -31,6 +31,9 @@ QUIET_ENV = {
 }
 
 
+EV_A3_TO_GPA = 160.21766208  # 1 eV/A^3 in GPa
+
+
 class FitError(RuntimeError):
     """Pacemaker did not produce a usable potential (message has the log tail)."""
 
@@ -114,6 +117,7 @@ def fit(
     baseline=None,
     initial_potential: Path | None = None,
     max_iterations: int | None = None,
+    n_functions: int | None = None,
 ) -> FitResult:
     """Fit a potential on ``records`` in ``workdir``; return its .yaml/.yace/.asi and training-set errors.
 
@@ -126,7 +130,7 @@ def fit(
     if not records:
         raise FitError("no labelled structures to fit")
     data = write_pacemaker_pickle(records, reference_energies, workdir / "dataset.pckl.gzip", baseline)
-    n_func = derived_basis_size(len(records), train)
+    n_func = n_functions or derived_basis_size(len(records), train)
     spec = pacemaker_input(elements, train, n_func, data.name, core_repulsion=baseline is None)
     if initial_potential is not None:
         # Warm start from the previous potential. A larger basis: pacemaker's ladder scheme extends it and fits;
@@ -221,17 +225,25 @@ def evaluate(
 ) -> dict[str, float]:
     """RMSE and MAE of energy (meV/atom) and forces (meV/A) of a potential (+ baseline) against labelled records."""
     calc = calculator(potential_yaml, None, baseline, reference_energies)
-    de, df = [], []
+    de, df, ds = [], [], []
     for r in records:
         atoms = r.to_atoms(with_labels=False)
         atoms.calc = calc
         de.append((atoms.get_potential_energy() - r.labels.energy) / len(atoms))
         df.append((atoms.get_forces() - np.array(r.labels.forces)).ravel())
+        if r.labels.stress is not None and all(atoms.pbc):
+            ds.append(atoms.get_stress() - np.array(r.labels.stress))
     de_a, df_a = np.array(de) * 1000, np.concatenate(df) * 1000
-    return {
+    out = {
         "energy_rmse_meV_atom": float(np.sqrt(np.mean(de_a**2))),
         "energy_mae_meV_atom": float(np.mean(np.abs(de_a))),
         "forces_rmse_meV_A": float(np.sqrt(np.mean(df_a**2))),
         "forces_mae_meV_A": float(np.mean(np.abs(df_a))),
         "n_structures": float(len(records)),
     }
+    if ds:
+        ds_a = np.concatenate(ds) * EV_A3_TO_GPA
+        out.update(
+            stress_rmse_GPa=float(np.sqrt(np.mean(ds_a**2))), stress_mae_GPa=float(np.mean(np.abs(ds_a)))
+        )
+    return out

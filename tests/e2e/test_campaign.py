@@ -50,6 +50,13 @@ def test_run_completes_with_a_potential(campaign):
     assert doc["state"] in ("converged", "stalled", "budget")
     assert Path(doc["summary"]["potential_path"]).exists()
     assert doc["test_metrics"]["test_n_structures"] == 3  # held-out oracle-labelled MD snapshots
+    # the campaign ends with a fit of all labels at a larger basis, warm-started from the last iteration
+    final = campaign["db"].potentials.find_one({"_id": "tiny_cu:final"})
+    last = campaign["db"].potentials.find_one(
+        {"_id": doc["final_fit"]["potential_id"].replace("final", "pot001")}
+    )
+    assert doc["summary"]["potential_id"] == "tiny_cu:final" and final["warm_start_from"] == "tiny_cu:pot001"
+    assert final["n_functions"] > last["n_functions"] and final["n_structures"] >= last["n_labelled"]
 
 
 def test_decide_appended_the_second_iteration(campaign):

@@ -17,7 +17,9 @@ def test_missing_pacemaker_fails_clearly_then_the_campaign_continues(tmp_path):
 
     cfg = tmp_path / "fail.yaml"
     cfg.write_text(
-        TINY.replace("name: tiny_cu", "name: fail_cu").replace("max_iterations: 2", "max_iterations: 1")
+        TINY.replace("name: tiny_cu", "name: fail_cu")
+        .replace("max_iterations: 2", "max_iterations: 1")
+        .replace("train: {", "train: {final_fit: false, ")
     )
     data = {"PYACEMAKER_DATA_DIR": str(tmp_path / "data")}
     exe = str(Path(sys.executable).with_name("pyacemaker"))

@@ -22,7 +22,9 @@ def test_interrupted_run_continues_without_repeating_work(tmp_path):
 
     cfg = tmp_path / "resume.yaml"
     cfg.write_text(
-        TINY.replace("name: tiny_cu", "name: resume_cu").replace("max_iterations: 2", "max_iterations: 1")
+        TINY.replace("name: tiny_cu", "name: resume_cu")
+        .replace("max_iterations: 2", "max_iterations: 1")
+        .replace("train: {", "train: {final_fit: false, ")
     )
     env = {**os.environ, "PYACEMAKER_DATA_DIR": str(tmp_path / "data")}
     exe = shutil.which("pyacemaker") or str(Path(sys.executable).with_name("pyacemaker"))
