@@ -29,8 +29,9 @@ def test_si_qe_campaign_runs_two_iterations_with_real_dft(tmp_path):
         assert {r.labels.settings_hash for r in recs} == {recs[0].labels.settings_hash}  # one settings set
         assert any(r.provenance.origin != "seed" for r in recs)  # learned from MD halts with DFT labels
         assert list((tmp_path / "w").glob("iter_000/label/*/pw.out"))
-        pot = db.latest_potential("si_qe")
-        assert pot["iteration"] == 1 and Path(pot["files"]["yace"]["path"]).exists()
+        assert db.potentials.find_one({"_id": "si_qe:pot001"}) is not None
+        pot = db.latest_potential("si_qe")  # the final fit of all DFT labels at the full basis
+        assert pot["_id"] == "si_qe:final" and Path(pot["files"]["yace"]["path"]).exists()
         assert doc["test_metrics"]["test_n_structures"] == 2
     finally:
         run_cli("db", "stop", env=env, timeout=120)
