@@ -60,8 +60,13 @@ def input_set(atoms: Atoms, cfg):
     from pymatgen.io.vasp.sets import MatPESStaticSet
 
     structure = AseAtomsAdaptor.get_structure(atoms)
-    return MatPESStaticSet(structure, user_incar_settings=dict(cfg.incar), user_potcar_settings=cfg.potcars,
-                           user_potcar_functional="PBE_64")  # fmt: skip
+    vis = MatPESStaticSet(structure, user_incar_settings=dict(cfg.incar))
+    changed = {
+        el: label for el, label in (cfg.potcars or {}).items() if vis.CONFIG["POTCAR"].get(el) != label
+    }
+    if changed:  # only a real deviation from the set's POTCAR choice is passed (pymatgen warns about it)
+        vis = MatPESStaticSet(structure, user_incar_settings=dict(cfg.incar), user_potcar_settings=changed)
+    return vis
 
 
 def write_inputs(directory: Path, atoms: Atoms, cfg) -> None:
