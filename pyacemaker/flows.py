@@ -17,6 +17,7 @@ from jobflow import CURRENT_JOB, Flow, JobConfig, Response, job
 from pyacemaker import stages
 from pyacemaker.db import Database
 from pyacemaker.stages import Context
+from pyacemaker.validate.test_set import test_set_stage as held_out_errors
 
 
 def _db() -> Database:
@@ -84,7 +85,7 @@ def decide_job(ctx: dict[str, Any], iteration: int, explore_outs: list[dict], tr
 def summary_job(ctx: dict[str, Any], state: str, reason: str, potential_id: str) -> dict[str, Any]:
     db, c = _db(), Context.from_dict(ctx)
     potential_id = stages.final_fit_stage(db, c, potential_id)
-    test = stages.test_set_stage(db, c, potential_id)
+    test = held_out_errors(db, c, potential_id)
     pot = db.potentials.find_one({"_id": potential_id}) or {}
     path = (pot.get("files", {}).get("yace") or {}).get("path")
     out = {"state": state, "reason": reason, "potential_id": potential_id, "potential_path": path,
