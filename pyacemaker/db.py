@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,13 +51,12 @@ class DbTarget:
     launchpad_file: str | None = None
     embedded_root: Path | None = None
     has_credentials: bool = False
-    client_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def client(self, timeout_ms: int = 5000) -> MongoClient:
         if self.launchpad_file:
             lp = self.launchpad()
             return lp.connection
-        return MongoClient(self.uri, serverSelectionTimeoutMS=timeout_ms, **self.client_kwargs)
+        return MongoClient(self.uri, serverSelectionTimeoutMS=timeout_ms)
 
     def launchpad(self):
         """A FireWorks LaunchPad on this database."""

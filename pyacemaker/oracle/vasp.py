@@ -146,11 +146,8 @@ class VaspOracleImpl(Oracle):
         reason = close_contact(atoms, self.config.min_distance_factor)
         if reason:
             raise OracleFailure(reason)
+        self.check_ready()
         cmd = shlex.split(self.config.command)
-        if shutil.which(cmd[-1]) is None and shutil.which(cmd[0]) is None:
-            raise OracleFailure(
-                f"VASP executable {self.config.command!r} not found on PATH (set oracle.command)"
-            )
         write_inputs(workdir, atoms, self.config)
         c = Custodian(handlers(), [VaspJob(cmd, auto_npar=False)], validators=[VasprunXMLValidator()],
                       max_errors=self.config.max_corrections + 1, directory=str(workdir))  # fmt: skip

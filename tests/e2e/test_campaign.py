@@ -27,6 +27,15 @@ validation: {test_structures: 3, test_md_steps: 30}
 """
 
 
+def tiny_variant(name: str) -> str:
+    """TINY renamed, one iteration and no final fit: the shortest campaign that still fits and explores."""
+    return (
+        TINY.replace("name: tiny_cu", f"name: {name}")
+        .replace("max_iterations: 2", "max_iterations: 1")
+        .replace("train: {", "train: {final_fit: false, ")
+    )
+
+
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory):
     base = tmp_path_factory.mktemp("e2e")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.e2e.test_campaign import TINY
+from tests.e2e.test_campaign import tiny_variant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -16,11 +16,7 @@ def test_missing_pacemaker_fails_clearly_then_the_campaign_continues(tmp_path):
     from pyacemaker.db import Database, resolve_target
 
     cfg = tmp_path / "fail.yaml"
-    cfg.write_text(
-        TINY.replace("name: tiny_cu", "name: fail_cu")
-        .replace("max_iterations: 2", "max_iterations: 1")
-        .replace("train: {", "train: {final_fit: false, ")
-    )
+    cfg.write_text(tiny_variant("fail_cu"))
     data = {"PYACEMAKER_DATA_DIR": str(tmp_path / "data")}
     exe = str(Path(sys.executable).with_name("pyacemaker"))
     # a PATH without the environment's bin directory: the `pacemaker` executable cannot be found by the worker

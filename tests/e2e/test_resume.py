@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.e2e.test_campaign import TINY
+from tests.e2e.test_campaign import tiny_variant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -21,11 +21,7 @@ def test_interrupted_run_continues_without_repeating_work(tmp_path):
     from pyacemaker.db import Database, resolve_target
 
     cfg = tmp_path / "resume.yaml"
-    cfg.write_text(
-        TINY.replace("name: tiny_cu", "name: resume_cu")
-        .replace("max_iterations: 2", "max_iterations: 1")
-        .replace("train: {", "train: {final_fit: false, ")
-    )
+    cfg.write_text(tiny_variant("resume_cu"))
     env = {**os.environ, "PYACEMAKER_DATA_DIR": str(tmp_path / "data")}
     exe = shutil.which("pyacemaker") or str(Path(sys.executable).with_name("pyacemaker"))
     args = [exe, "run", str(cfg), "--workdir", str(tmp_path / "work"), "--workers", "2"]

@@ -106,7 +106,7 @@ class EspressoOracle(Oracle):
         try:
             c.run()
         except CustodianError as exc:
-            tried = [a for corr in _corrections(workdir) for a in [corr["handler"]]]
+            tried = [corr["handler"] for corr in _corrections(workdir)]
             raise OracleFailure(
                 f"{_error_line(workdir)}; not healed"
                 + (f" after {len(tried)} correction(s) ({', '.join(tried)})" if tried else "")
