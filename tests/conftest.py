@@ -56,3 +56,48 @@ def run_cli(
         cwd=cwd,
         timeout=timeout,
     )
+
+
+def emt_records(cfg, campaign: str = "t"):
+    """The config's seed structures labelled by EMT (a cheap, real oracle)."""
+    from ase.calculators.emt import EMT
+
+    from pyacemaker.explore.seeds import build_seeds
+    from pyacemaker.records import Labels, Provenance, StructureRecord
+
+    recs = []
+    for atoms, desc in build_seeds(cfg):
+        a = atoms.copy()
+        a.calc = EMT()
+        r = StructureRecord.new(a, campaign, Provenance(origin="seed", builder=desc), "labelled")
+        r.labels = Labels(energy=a.get_potential_energy(), forces=a.get_forces().tolist(),
+                          stress=a.get_stress().tolist(), oracle="emt", settings_hash="emt")  # fmt: skip
+        recs.append(r)
+    return recs
+
+
+@pytest.fixture(scope="session")
+def tiny_cu_potential(tmp_path_factory):
+    """A real, tiny ACE potential for Cu (EMT labels, ZBL baseline), fitted once per test session.
+
+    Returns a dict: cfg, records, refs, baseline, yaml, yace, asi (paths), and ``calc()`` building a fresh
+    ACE + baseline calculator that reports per-atom ``gamma``.
+    """
+    from pyacemaker.config import parse_config, resolve
+    from pyacemaker.train.baseline import make_baseline
+    from pyacemaker.train.pacemaker import calculator, fit
+
+    cfg, _ = resolve(parse_config({
+        "elements": ["Cu"], "oracle": {"type": "emt"},
+        "seeds": {"supercell_atoms": 8, "volume_strains": [-0.1, 0.0, 0.08], "rattled_per_strain": 2},
+        "train": {"max_fit_iterations": 60, "min_functions": 16},
+    }))  # fmt: skip
+    recs = emt_records(cfg)
+    refs = {"Cu": 0.0}
+    base = make_baseline(cfg.baseline, cfg.elements)
+    res = fit(recs, cfg.elements, refs, cfg.train, tmp_path_factory.mktemp("tiny_cu"), baseline=base)
+    return {
+        "cfg": cfg, "records": recs, "refs": refs, "baseline": base,
+        "yaml": res.yaml, "yace": res.yace, "asi": res.asi,
+        "calc": lambda: calculator(res.yaml, res.asi, base, refs),
+    }  # fmt: skip

@@ -2,50 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from ase import Atoms, units
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 
-
-@dataclass
-class Frame:
-    """A snapshot worth labelling: where it was taken and how extrapolative it was."""
-
-    atoms: Atoms
-    step: int
-    gamma: float  # max over atoms
-    per_atom_gamma: np.ndarray | None = None
-
-
-@dataclass
-class MDOutcome:
-    """The summary of one exploration run (what ``decide`` reads)."""
-
-    halted: bool
-    steps_done: int
-    simulated_time_fs: float
-    max_gamma: float
-    halt_step: int | None
-    frames: list[Frame] = field(default_factory=list)
-    thermo: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "halted": self.halted,
-            "steps_done": self.steps_done,
-            "simulated_time_fs": self.simulated_time_fs,
-            "max_gamma": self.max_gamma,
-            "halt_step": self.halt_step,
-            "n_frames": len(self.frames),
-            "thermo": self.thermo,
-            "error": self.error,
-        }
+from pyacemaker.dynamics.outcome import Frame, MDOutcome
 
 
 def run_md(

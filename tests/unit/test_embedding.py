@@ -68,7 +68,7 @@ def test_small_cell_is_refused(snapshot):
 
 def test_large_halted_frames_become_weighted_clusters(snapshot, tmp_path):
     from pyacemaker.config import parse_config, resolve
-    from pyacemaker.dynamics.ase_md import Frame
+    from pyacemaker.dynamics.outcome import Frame
     from pyacemaker.stages import Context, candidate_record
 
     a, gamma = snapshot
