@@ -109,6 +109,22 @@ class SeedConfig(Strict):
     )
     rattle_amplitude: float | None = Field(None, ge=0, le=1.0, description="Gaussian rattle, Angstrom")
     rattled_per_strain: int = Field(2, ge=0, le=50, description="rattled copies per strained cell")
+    shear_strains: list[float] | None = Field(
+        None, description="engineering shear strains (xy) of the seed cells"
+    )
+    structures: list[str] = Field(
+        default_factory=list, description="your own structure files (CIF, POSCAR, extxyz) added as seed cells"
+    )
+    cold_start: Literal["auto", "chgnet", "none"] = Field(
+        "auto",
+        description="relax seeds and run short MD with CHGNet for a physical first pool (auto: if installed)",
+    )
+    cold_start_steps: int = Field(
+        100, ge=1, le=100000, description="CHGNet MD steps per seed cell and temperature"
+    )
+    cold_start_labels: int | None = Field(
+        None, ge=0, description="cold-start snapshots picked (D-optimal) for the first labels"
+    )
     seed: int = Field(42, description="random seed for rattles")
 
 
@@ -159,10 +175,71 @@ class TrainConfig(Strict):
         return self
 
 
+class ConditionConfig(Strict):
+    """One exploration condition: a driver run from a start structure, repeated (and escalated) every iteration."""
+
+    name: str | None = Field(None, description="label in status and reports (default: built from the fields)")
+    driver: Literal["md", "kmc", "eon"] = Field("md", description="md, built-in kMC, or EON's kMC")
+    start: Literal["bulk", "vacancy", "interstitial", "surface"] = Field(
+        "bulk", description="start structure, built from the seeds"
+    )
+    ensemble: Literal["nvt", "npt"] = "nvt"
+    temperature_K: float = Field(gt=0, le=20000)
+    pressure_GPa: float = Field(0.0, ge=-20, le=500, description="NPT target pressure")
+    swap: bool = Field(False, description="atom-swap Monte Carlo between unlike atoms (alloys)")
+    steps: int | None = Field(
+        None, ge=1, description="MD steps (kMC: kMC steps); default explore.steps/kmc_steps"
+    )
+
+    @model_validator(mode="after")
+    def _named(self) -> ConditionConfig:
+        if self.name is None:
+            parts = [self.start, f"{self.temperature_K:.0f}K"]
+            if self.driver != "md":
+                parts.insert(0, self.driver)
+            elif self.ensemble == "npt":
+                parts.append(f"NPT {self.pressure_GPa:g}GPa")
+            if self.swap:
+                parts.append("swap")
+            self.name = " ".join(parts)
+        return self
+
+
 class ExploreConfig(Strict):
-    """MD exploration: one Langevin NVT run per temperature, halted when gamma exceeds ``gamma_halt``."""
+    """Exploration: the policy turns the material into conditions (MD or kMC runs that halt when gamma exceeds
+    ``gamma_halt``); conditions that stop halting escalate (hotter, higher pressure, longer)."""
 
     temperatures: list[float] | None = Field(None, description="MD temperature ladder, K")
+    conditions: list[ConditionConfig] | None = Field(
+        None, description="explicit conditions (default: from the exploration policy)"
+    )
+    npt: bool | None = Field(None, description="bulk runs at constant pressure (cell breathes)")
+    swap: bool | None = Field(None, description="atom-swap Monte Carlo in bulk runs of alloys")
+    defects: bool | None = Field(None, description="a vacancy condition and vacancy seeds")
+    surfaces: bool | None = Field(None, description="a surface-slab condition and slab seeds")
+    kmc: bool = Field(False, description="add a kinetic Monte Carlo condition (vacancy hops)")
+    engine: Literal["ase", "lammps"] = Field(
+        "ase", description="MD engine: ASE + pyace, or LAMMPS with ML-PACE (falls back to ASE without it)"
+    )
+    lammps_command: str = Field("lmp", description='LAMMPS executable, e.g. "mpirun -np 8 lmp"')
+    escalate: bool = Field(
+        True, description="conditions that stop halting get hotter, higher pressure, longer"
+    )
+    temperature_factor: float = Field(1.2, ge=1.0, le=3.0, description="temperature x this per escalation")
+    max_temperature: float | None = Field(None, gt=0, description="escalation cap, K")
+    pressure_step_GPa: float = Field(2.0, ge=0, le=100, description="NPT pressure + this per escalation")
+    max_pressure_GPa: float | None = Field(None, ge=0, le=500, description="escalation cap, GPa")
+    steps_factor: float = Field(1.5, ge=1.0, le=4.0, description="steps x this per escalation")
+    max_steps_factor: float = Field(4.0, ge=1.0, le=100, description="escalated steps <= this x the base")
+    converge_windows: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description="halt-free runs in a row each condition needs before the campaign converges",
+    )
+    swap_interval: int = Field(20, ge=1, description="MD steps between atom-swap Monte Carlo sweeps")
+    kmc_steps: int = Field(4, ge=1, le=10000, description="kMC steps per kMC condition and iteration")
+    kmc_searches: int = Field(4, ge=1, le=1000, description="saddle searches per kMC state")
     steps: int = Field(
         2000, ge=1, description="MD steps per condition and iteration (the convergence window)"
     )
@@ -195,6 +272,17 @@ class ExploreConfig(Strict):
     def _positive(cls, v: list[float] | None) -> list[float] | None:
         if v is not None and (not v or any(t <= 0 for t in v)):
             raise ValueError("temperatures must be a non-empty list of positive values in K")
+        return v
+
+    @field_validator("conditions")
+    @classmethod
+    def _unique(cls, v: list[ConditionConfig] | None) -> list[ConditionConfig] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("give at least one condition, or leave conditions out for the policy's")
+            names = [c.name for c in v]
+            if len(set(names)) != len(names):
+                raise ValueError(f"condition names must be unique: {names}")
         return v
 
     @model_validator(mode="after")

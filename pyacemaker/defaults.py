@@ -131,6 +131,24 @@ def resolve_defaults(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str
             notes["explore.temperatures"] = (
                 "no solid-element melting point known: generic 300/600/900 K ladder"
             )
+    from pyacemaker.explore.policy import MaterialProfile, decisions, initial_conditions
+
+    profile = MaterialProfile.from_elements(cfg.elements)
+    for key, (value, why) in decisions(profile).items():
+        if getattr(out.explore, key) is None:
+            setattr(out.explore, key, value)
+            notes[f"explore.{key}"] = f"policy: {why}"
+    if out.explore.conditions is None:
+        out.explore.conditions = initial_conditions(out)
+        notes["explore.conditions"] = (
+            "policy: bulk at each ladder temperature, plus vacancy/surface/kMC runs as switched on above"
+        )
+    if out.seeds.shear_strains is None:
+        out.seeds.shear_strains = [0.03]
+        notes["seeds.shear_strains"] = "one 3 % shear per base cell: shear moduli are in the first labels"
+    if out.seeds.cold_start_labels is None:
+        out.seeds.cold_start_labels = out.select.budget
+        notes["seeds.cold_start_labels"] = "select.budget: cold-start snapshots chosen by D-optimality"
     if out.explore.timestep_fs is None:
         light = min(cfg.elements, key=lambda e: atomic_numbers[e])
         out.explore.timestep_fs = (
@@ -184,6 +202,8 @@ def dump_resolved(cfg: CampaignConfig, notes: dict[str, str]) -> str:
                     cm.yaml_add_eol_comment(note, k, column=40)
             return cm
         if isinstance(obj, list):
+            if any(isinstance(x, dict) for x in obj):  # e.g. explore.conditions: one block per item
+                return CommentedSeq([convert(x, prefix) for x in obj])
             seq = CommentedSeq(obj)
             seq.fa.set_flow_style()
             return seq

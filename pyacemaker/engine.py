@@ -209,6 +209,11 @@ def stop_workers(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- status
+def _condition_name(cond: dict[str, Any]) -> str:
+    """A condition's display name (campaigns from before named conditions: its temperature)."""
+    return cond.get("name") or f"{cond.get('temperature_K', 0):.0f}K"
+
+
 def campaign_status(db: Database, doc: dict[str, Any], lp=None) -> dict[str, Any]:
     """The stable status document of one campaign (the schema of ``pyacemaker status --json``)."""
     iters = []
@@ -227,8 +232,15 @@ def campaign_status(db: Database, doc: dict[str, Any], lp=None) -> dict[str, Any
             "warm_start": train.get("warm_start"),
             "fit_failed": bool(train.get("failed")),
             "halts": sum(1 for e in explore.values() if e.get("halted")),
-            "halts_by_condition": {f"{e['condition']['temperature_K']:.0f}K": bool(e.get("halted"))
+            "halts_by_condition": {_condition_name(e["condition"]): bool(e.get("halted"))
                                    for e in explore.values() if e.get("condition")},
+            "conditions": [{k: e.get(k) for k in ("halted", "steps_done", "simulated_time_fs", "max_gamma", "driver",
+                                                   "notice", "error")}
+                           | {"name": _condition_name(e["condition"]), "level": e["condition"].get("level", 0),
+                              "temperature_K": e["condition"].get("temperature_K"),
+                              "pressure_GPa": e["condition"].get("pressure_GPa")}
+                           for _, e in sorted(explore.items(), key=lambda kv: int(kv[0])) if e.get("condition")],
+            "quiet_windows": {c["name"]: c.get("quiet_windows", 0) for c in it.get("conditions", [])},
             "max_gamma": max((e.get("max_gamma") or 0 for e in explore.values()), default=None),
             "selected": (it.get("selection") or {}).get("chosen"),
             "oracle_calls": it.get("oracle_calls", 0),

@@ -48,8 +48,10 @@ def train_job(ctx: dict[str, Any], iteration: int, label_outputs: list[dict]) ->
 
 
 @job(name="explore", data="candidate_ids")  # candidate lists go to the GridFS store
-def explore_job(ctx: dict[str, Any], iteration: int, train_out: dict, index: int) -> dict[str, Any]:
-    return stages.explore_stage(_db(), Context.from_dict(ctx), iteration, train_out, index)
+def explore_job(
+    ctx: dict[str, Any], iteration: int, train_out: dict, index: int, condition: dict | None = None
+) -> dict[str, Any]:
+    return stages.explore_stage(_db(), Context.from_dict(ctx), iteration, train_out, index, condition)
 
 
 @job(name="select")
@@ -60,20 +62,35 @@ def select_job(
 
 
 @job(name="decide")
-def decide_job(ctx: dict[str, Any], iteration: int, explore_outs: list[dict], train_out: dict) -> Response:
-    """Append the next iteration to the live workflow, or end the campaign and append the summary."""
+def decide_job(
+    ctx: dict[str, Any],
+    iteration: int,
+    explore_outs: list[dict],
+    train_out: dict,
+    active: list[dict] | None = None,
+) -> Response:
+    """Adapt the conditions (halted ones stay, quiet ones escalate), then append the next iteration to the live
+    workflow, or end the campaign and append the summary."""
+    from pyacemaker.explore.policy import ActiveCondition, adapt, start
+
     db, c = _db(), Context.from_dict(ctx)
     calls = int((db.campaign(c.campaign) or {}).get("oracle_calls", 0))
-    verdict, reason = stages.decide_outcome(iteration, explore_outs, train_out, c.config, calls)
-    halts = {o["run_id"]: bool(o.get("halted")) for o in explore_outs}
-    db.set_iteration(
-        c.campaign, iteration, {"decision": verdict, "decision_reason": reason, "halts": sum(halts.values())}
+    now = [ActiveCondition.model_validate(a) for a in active] if active else start(c.config)
+    nxt_conditions = adapt(now, explore_outs, c.config)
+    verdict, reason = stages.decide_outcome(
+        iteration, explore_outs, train_out, c.config, calls, nxt_conditions
     )
+    halts = {o["run_id"]: bool(o.get("halted")) for o in explore_outs}
+    db.set_iteration(c.campaign, iteration, {
+        "decision": verdict, "decision_reason": reason, "halts": sum(halts.values()),
+        "conditions": [{**a.effective(c.config), "quiet_windows": a.quiet_windows} for a in nxt_conditions],
+    })  # fmt: skip
     if verdict == "continue":
         db.update_campaign(c.campaign, {"stage": "decide", "iteration": iteration + 1})
         nxt = iteration_flow(
-            ctx, iteration + 1, explore_outs=explore_outs, potential_id=train_out["potential_id"]
-        )
+            ctx, iteration + 1, explore_outs=explore_outs, potential_id=train_out["potential_id"],
+            active=[a.model_dump(mode="json") for a in nxt_conditions],
+        )  # fmt: skip
         return Response(output={"decision": verdict, "reason": reason}, addition=nxt)
     db.update_campaign(c.campaign, {"state": verdict, "end_reason": reason, "stage": "summary",
                                     "final_iteration": iteration})  # fmt: skip
@@ -112,20 +129,30 @@ def iteration_flow(
     iteration: int,
     explore_outs: list[dict] | None = None,
     potential_id: str | None = None,
+    active: list[dict] | None = None,
 ) -> Flow:
-    """One active-learning iteration as a Flow: (seed | select) -> label x B -> train -> explore x C -> decide."""
+    """One active-learning iteration as a Flow: (seed | select) -> label x B -> train -> explore x C -> decide.
+
+    ``active`` are the conditions as adapted by the previous ``decide`` (default: the policy's initial ones).
+    """
+    from pyacemaker.explore.policy import ActiveCondition, start
+
     cfg = ctx["config"]
+    c = Context.from_dict(ctx).config
+    conds = [ActiveCondition.model_validate(a) for a in active] if active else start(c)
     first = seed_job(ctx) if iteration == 0 else select_job(ctx, iteration, explore_outs or [], potential_id)
     n_b = cfg["workers"]["label_batches"]
     labels = [label_job(ctx, first.output, b, n_b, iteration) for b in range(n_b)]
     for b, j in enumerate(labels):
         j.name = f"label {b + 1}/{n_b} (it {iteration})"
     train = train_job(ctx, iteration, [j.output for j in labels])
-    n_c = len(cfg["explore"]["temperatures"])
-    explores = [explore_job(ctx, iteration, train.output, i) for i in range(n_c)]
-    for i, j in enumerate(explores):
-        j.name = f"explore {cfg['explore']['temperatures'][i]:.0f} K (it {iteration})"
-    decide = decide_job(ctx, iteration, [j.output for j in explores], train.output)
+    effective = [a.effective(c) for a in conds]
+    explores = [explore_job(ctx, iteration, train.output, i, cond) for i, cond in enumerate(effective)]
+    for cond, j in zip(effective, explores, strict=True):
+        level = f", level {cond['level']}: {cond['temperature_K']:.0f} K" if cond["level"] else ""
+        j.name = f"explore {cond['name']}{level} (it {iteration})"
+    decide = decide_job(ctx, iteration, [j.output for j in explores], train.output,
+                        [a.model_dump(mode="json") for a in conds])  # fmt: skip
     first.name = f"{first.name} (it {iteration})"
     train.name, decide.name = f"train (it {iteration})", f"decide (it {iteration})"
     jobs = [first, *labels, train, *explores, decide]

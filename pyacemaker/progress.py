@@ -99,6 +99,7 @@ def print_summary(s: dict[str, Any]) -> None:
                   + (" failed" if it["fit_failed"] else ""),
                   it["decision"] or "-")  # fmt: skip
     console.print(t)
+    print_conditions(s)
     tm = s.get("test_metrics") or {}
     if tm:
         console.print(f"held-out test set ({tm.get('test_n_structures', 0):.0f} oracle-labelled MD snapshots): "
@@ -109,6 +110,34 @@ def print_summary(s: dict[str, Any]) -> None:
         + (f" ({s['oracle_calls_this_run']} in this run)" if "oracle_calls_this_run" in s else "")
     )
     console.print(f"potential: {s['potential_path'] or '-'}")
+
+
+def print_conditions(s: dict[str, Any]) -> None:
+    """Halts per exploration condition and iteration: H = halted (step), . = ran its window without a halt."""
+    names: list[str] = []
+    for it in s["iterations"]:
+        names += [c["name"] for c in it.get("conditions", []) if c["name"] not in names]
+    if not names:
+        return
+    t = Table(title="exploration conditions")
+    t.add_column("condition", no_wrap=True)
+    for it in s["iterations"]:
+        t.add_column(f"it {it['iteration']}", no_wrap=True)
+    t.add_column("halts", no_wrap=True)
+    t.add_column("quiet", no_wrap=True)
+    t.caption = "each cell: H = halted on gamma, . = no halt; T at the condition's escalation level; quiet: halt-free runs in a row"
+    last = s["iterations"][-1]
+    for name in names:
+        cells, n = [], 0
+        for it in s["iterations"]:
+            c = next((c for c in it.get("conditions", []) if c["name"] == name), None)
+            if c is None:
+                cells.append("")
+                continue
+            n += bool(c.get("halted"))
+            cells.append(("H" if c.get("halted") else ".") + f" {c.get('temperature_K') or 0:.0f}K")
+        t.add_row(name, *cells, str(n), str(last.get("quiet_windows", {}).get(name, "-")))
+    console.print(t)
 
 
 def fmt(v) -> str:

@@ -15,7 +15,9 @@ import numpy as np
 from ase import Atoms
 from pydantic import BaseModel, ConfigDict, Field
 
-Origin = Literal["seed", "md_halt", "md_frame", "kmc_halt", "perturbation", "test_set"]
+Origin = Literal[
+    "seed", "cold_start", "md_halt", "md_frame", "kmc_halt", "kmc_frame", "perturbation", "test_set", "validation"
+]
 Status = Literal["candidate", "selected", "labelled", "rejected", "test"]
 
 HASH_DECIMALS = 3  # positions and cell rounded to 1e-3 A before hashing: equal within numerical noise

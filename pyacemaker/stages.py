@@ -55,8 +55,10 @@ class Context:
 
 
 def conditions(cfg: CampaignConfig) -> list[dict[str, Any]]:
-    """The exploration conditions, one MD job each."""
-    return [{"temperature_K": float(t), "ensemble": "nvt"} for t in cfg.explore.temperatures or []]
+    """The exploration conditions of iteration 0 (effective values: temperature, pressure, steps), one job each."""
+    from pyacemaker.explore.policy import start
+
+    return [c.effective(cfg) for c in start(cfg)]
 
 
 # ----------------------------------------------------------------------------------------------- seeds
@@ -70,13 +72,42 @@ def seed_stage(db: Database, ctx: Context) -> dict[str, Any]:
         )
         for atoms, desc in build_seeds(ctx.config)
     ]
-    new = db.insert_records(recs)
+    cold = cold_start_records(ctx)
+    recs += cold["chosen"]
+    new = db.insert_records(recs + cold["pool"])
     if not (db.campaign(ctx.campaign) or {}).get("config"):  # submitted without `pyacemaker run`/`submit`
         db.update_campaign(ctx.campaign, {"config": ctx.config.model_dump(mode="json"), "workdir": str(ctx.workdir),
                                           "state": "running"})  # fmt: skip
-    db.set_iteration(ctx.campaign, 0, {"seeds": len(recs)})
+    db.set_iteration(ctx.campaign, 0, {"seeds": len(recs), "cold_start": cold["report"]})
     db.update_campaign(ctx.campaign, {"stage": "seed"})
     return {"ids": [r.id for r in recs], "n_new": len(new)}
+
+
+def cold_start_records(ctx: Context) -> dict[str, Any]:
+    """Cold-start snapshots (universal potential) as records: the D-optimal ``chosen`` ones to label
+    (status selected) and the rest of the ``pool`` (status candidate, kept for provenance)."""
+    from pyacemaker.explore.cold_start import cold_start_pool, select_first_labels, universal_calculator
+    from pyacemaker.explore.seeds import base_cells
+
+    s = ctx.config.seeds
+    calc = universal_calculator(s.cold_start)
+    if calc is None:
+        return {"chosen": [], "pool": [], "report": {"used": False, "setting": s.cold_start}}
+    temps = ctx.config.explore.temperatures or [300.0]
+    rng = np.random.default_rng(s.seed + 1)
+    snaps = cold_start_pool(base_cells(ctx.config, rng), lambda: calc, float(temps[len(temps) // 2]),
+                            s.cold_start_steps, 4, rng)  # fmt: skip
+    pool = [
+        StructureRecord.new(a, ctx.campaign, Provenance(origin="cold_start", iteration=0, builder=d))
+        for a, d in snaps
+    ]
+    chosen = select_first_labels(pool, ctx.config.elements, ctx.config.train, s.cold_start_labels,
+                                 ctx.workdir / "cold_start")  # fmt: skip
+    for r in chosen:
+        r.status = "selected"
+    ids = {r.id for r in chosen}
+    report = {"used": True, "calculator": type(calc).__name__, "pool": len(pool), "chosen": len(chosen)}
+    return {"chosen": chosen, "pool": [r for r in pool if r.id not in ids], "report": report}
 
 
 # ----------------------------------------------------------------------------------------------- labelling
@@ -257,63 +288,42 @@ def potential_files(db: Database, ctx: Context, potential_id: str) -> dict[str, 
 def md_start(db: Database, ctx: Context) -> StructureRecord:
     """The structure every MD run starts from: the unstrained, unrattled seed (its record is the parent)."""
     seeds = db.find_records({"campaign": ctx.campaign, "provenance.origin": "seed"})
-    plain = [
-        s
-        for s in seeds
-        if "rattle" not in (s.provenance.builder or "") and "+0%" in (s.provenance.builder or "")
-    ]
-    return (plain or seeds)[-1 if len(ctx.config.elements) > 1 else 0]
+    plain = [s for s in seeds if (s.provenance.builder or "").endswith("volume +0%")]
+    # the user's own structure first; else the alloy for several elements; else the element's crystal
+    for prefix in ("file ", "random alloy" if len(ctx.config.elements) > 1 else "bulk "):
+        found = [s for s in plain if (s.provenance.builder or "").startswith(prefix)]
+        if found:
+            return found[0]
+    return (plain or seeds)[0]
 
 
-def explore_stage(db: Database, ctx: Context, iteration: int, train_out: dict, index: int) -> dict[str, Any]:
-    """One MD run at condition ``index``; halted and extrapolative frames become candidate records."""
-    from pyacemaker.dynamics.ase_md import run_md
-    from pyacemaker.explore.seeds import supercell_to
-    from pyacemaker.train.pacemaker import calculator
+def explore_stage(
+    db: Database, ctx: Context, iteration: int, train_out: dict, index: int, cond: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One exploration run (MD or kMC) of condition ``cond`` (default: iteration 0's condition ``index``); the
+    halted frame, its local perturbations and other extrapolative frames become candidate records."""
+    from pyacemaker.dynamics.drivers import Potential, run_condition
+    from pyacemaker.explore.starts import start_structure
 
-    cond = conditions(ctx.config)[index]
-    run_id = f"{ctx.campaign}:it{iteration:03d}:md{index}"
-    if train_out.get("skipped") and iteration > 0:
+    cond = cond or conditions(ctx.config)[index]
+    kind = "kmc" if cond.get("driver", "md") != "md" else "md"
+    run_id = f"{ctx.campaign}:it{iteration:03d}:{kind}{index}"
+    if not train_out.get("potential_id"):
         return {"run_id": run_id, "condition": cond, "skipped": True, "halted": False, "candidate_ids": []}
     db.update_campaign(ctx.campaign, {"stage": "explore"})
     files = potential_files(db, ctx, train_out["potential_id"])
-    start = md_start(db, ctx)
-    atoms = supercell_to(start.to_atoms(with_labels=False), ctx.config.explore.supercell_atoms)
     e = ctx.config.explore
-    wd = ctx.iter_dir(iteration, f"md_{index}")
-    out = run_md(
-        atoms, calculator(files["yaml"], files["asi"], ctx.baseline), cond["temperature_K"], e.steps, e.timestep_fs, e.friction,
-        e.gamma_check_interval, e.gamma_collect, e.gamma_halt, e.max_frames, e.seed + 1000 * iteration + index, wd,
-    )  # fmt: skip
-    cands: list[StructureRecord] = []
-    rng = np.random.default_rng(e.seed + index)
-    for k, fr in enumerate(out.frames):
-        is_halt = out.halted and k == len(out.frames) - 1 and fr.step == out.halt_step
-        prov = Provenance(origin="md_halt" if is_halt else "md_frame", iteration=iteration + 1, parent=start.id,
-                          run_id=run_id, condition=cond, step=fr.step, gamma=fr.gamma)  # fmt: skip
-        rec = candidate_record(fr, prov, ctx)
-        cands.append(rec)
-        if is_halt:
-            for j in range(e.perturbations):
-                p = rec.to_atoms(with_labels=False)
-                p.positions += rng.normal(0, e.perturbation_amplitude, p.positions.shape)
-                pert = StructureRecord.new(
-                    p,
-                    ctx.campaign,
-                    Provenance(
-                        origin="perturbation",
-                        iteration=iteration + 1,
-                        parent=rec.id,
-                        run_id=run_id,
-                        condition=cond,
-                        step=fr.step,
-                        builder=f"rattle {e.perturbation_amplitude} A #{j + 1} of the halted frame",
-                    ),
-                )
-                pert.force_weights = rec.force_weights
-                cands.append(pert)
+    seed = e.seed + 1000 * iteration + index
+    parent = md_start(db, ctx)
+    atoms, how = start_structure(parent.to_atoms(with_labels=False), cond.get("start", "bulk"), ctx.config,
+                                 np.random.default_rng(seed))  # fmt: skip
+    pot = Potential(files["yaml"], files["asi"], files.get("yace"), ctx.baseline, ctx.config.elements)
+    out = run_condition(atoms, pot, cond, ctx.config, seed, ctx.iter_dir(iteration, f"{kind}_{index}"))
+    if out.notice:
+        log.warning("%s: %s", run_id, out.notice)
+    cands = halt_candidates(out, ctx, iteration, run_id, cond, parent.id, kind, np.random.default_rng(seed))
     db.insert_records(cands)
-    summary = {"run_id": run_id, "condition": cond, "skipped": False, **out.summary(),
+    summary = {"run_id": run_id, "condition": cond, "start": how, "skipped": False, **out.summary(),
                "candidate_ids": [c.id for c in cands]}  # fmt: skip
     db.set_iteration(
         ctx.campaign,
@@ -322,6 +332,42 @@ def explore_stage(db: Database, ctx: Context, iteration: int, train_out: dict, i
     )
     db.update_campaign(ctx.campaign, {"latest_max_gamma": out.max_gamma})
     return summary
+
+
+def halt_candidates(out, ctx: Context, iteration: int, run_id: str, cond: dict, parent: str, kind: str,
+                    rng: np.random.Generator) -> list[StructureRecord]:  # fmt: skip
+    """Candidates of one run: every kept frame (an embedded cluster for big cells), and for the halted frame
+    ``explore.perturbations`` local rattles of the atoms within the cutoff of its highest-gamma atom."""
+    from pyacemaker.explore.builders import local_rattle
+
+    e = ctx.config.explore
+    cands: list[StructureRecord] = []
+    for k, fr in enumerate(out.frames):
+        is_halt = out.halted and k == len(out.frames) - 1 and fr.step == out.halt_step
+        origin = f"{kind}_halt" if is_halt else f"{kind}_frame"
+        prov = Provenance(origin=origin, iteration=iteration + 1, parent=parent, run_id=run_id, condition=cond,
+                          step=fr.step, gamma=fr.gamma)  # fmt: skip
+        rec = candidate_record(fr, prov, ctx)
+        cands.append(rec)
+        if not is_halt:
+            continue
+        halted = rec.to_atoms(with_labels=False)
+        if rec.force_weights is not None:  # an embedded cluster: its centre is the first fully weighted atom
+            centre = int(np.argmax(np.asarray(rec.force_weights) > 0))
+        else:
+            centre = int(np.argmax(fr.per_atom_gamma)) if fr.per_atom_gamma is not None else 0
+        for j in range(e.perturbations):
+            p = local_rattle(halted, centre, ctx.config.train.cutoff, e.perturbation_amplitude, rng)
+            pert = StructureRecord.new(
+                p, ctx.campaign,
+                Provenance(origin="perturbation", iteration=iteration + 1, parent=rec.id, run_id=run_id,
+                           condition=cond, step=fr.step,
+                           builder=f"rattle {e.perturbation_amplitude} A of the atoms within the cutoff of atom "
+                                   f"{centre} #{j + 1} (halted frame)"),
+            )  # fmt: skip
+            pert.force_weights = rec.force_weights
+            cands.append(pert)
+    return cands
 
 
 def candidate_record(frame, prov: Provenance, ctx: Context) -> StructureRecord:
@@ -386,17 +432,32 @@ END_STATES = ("converged", "stalled", "budget")
 
 
 def decide_outcome(
-    iteration: int, explore_outs: list[dict], train_out: dict, cfg: CampaignConfig, oracle_calls: int
+    iteration: int, explore_outs: list[dict], train_out: dict, cfg: CampaignConfig, oracle_calls: int,
+    active: list | None = None,
 ) -> tuple[str, str]:
-    """``continue`` or an end state, with the reason. Pure logic: unit-tested without a database."""
+    """``continue`` or an end state, with the reason. Pure logic: unit-tested without a database.
+
+    ``active`` are the conditions after :func:`pyacemaker.explore.policy.adapt` (their halt-free windows in a row
+    are the convergence signal); without them one halt-free iteration converges.
+    """
+    from pyacemaker.explore.policy import converged
+
     halts = [o for o in explore_outs if o.get("halted")]
+    if not halts:
+        quiet = ", ".join(
+            f"{(o.get('condition') or {}).get('name', i)} {float(o.get('simulated_time_fs') or 0) / 1000:.2f} ps"
+            for i, o in enumerate(explore_outs)
+        )
+        if active is None or converged(active, cfg):
+            return "converged", f"no halts at any of {len(explore_outs)} conditions ({quiet})"
+        if iteration + 1 >= cfg.budget.max_iterations:
+            return "budget", f"reached max_iterations={cfg.budget.max_iterations} before every condition had " \
+                             f"{cfg.explore.converge_windows} halt-free runs"  # fmt: skip
+        return "continue", (
+            f"no halts ({quiet}); conditions escalate until each has {cfg.explore.converge_windows} halt-free runs"
+        )
     if train_out.get("skipped") and iteration > 0:
         return "stalled", "MD halted but no new structure survived selection and labelling"
-    if not halts:
-        return "converged", (
-            f"no halts over {cfg.explore.steps} steps ({cfg.explore.steps * cfg.explore.timestep_fs / 1000:.2f} ps)"
-            f" at each of {len(explore_outs)} conditions"
-        )
     if not any(o.get("candidate_ids") for o in halts):
         return "stalled", "MD halted but produced no candidate structures"
     if iteration + 1 >= cfg.budget.max_iterations:

@@ -1,4 +1,9 @@
-"""Langevin NVT molecular dynamics with an ACE potential that stops when the extrapolation grade is too high."""
+"""ASE molecular dynamics with an ACE potential that stops when the extrapolation grade is too high.
+
+Langevin NVT, or Langevin NPT (``LangevinBAOAB``, hydrostatic cell) at a target pressure; optionally atom-swap
+Monte Carlo between unlike atoms every ``swap_interval`` steps (alloys: samples chemical order that MD alone
+reaches only over diffusion time scales). ASE has no swap move of its own; LAMMPS' ``fix atom/swap`` is the model.
+"""
 
 from __future__ import annotations
 
@@ -25,8 +30,12 @@ def run_md(
     max_frames: int,
     seed: int,
     workdir: Path | None = None,
+    *,
+    ensemble: str = "nvt",
+    pressure_GPa: float = 0.0,
+    swap_interval: int = 0,
 ) -> MDOutcome:
-    """Run Langevin NVT until ``steps`` or until max gamma exceeds ``gamma_halt``.
+    """Run Langevin NVT (or NPT) until ``steps`` or until max gamma exceeds ``gamma_halt``.
 
     ``calc`` must report per-atom ``gamma`` in its results (PyACECalculator with an active set). Frames over
     ``gamma_collect`` are kept (the latest ``max_frames``, the halted one always among them).
@@ -36,10 +45,21 @@ def run_md(
     rng = np.random.default_rng(seed)
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
     Stationary(atoms)
-    dyn = Langevin(
-        atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=friction / units.fs, rng=rng,
-        logfile=str(workdir / "md.log") if workdir else None, loginterval=max(1, gamma_check_interval),
-    )  # fmt: skip
+    log = {
+        "logfile": str(workdir / "md.log") if workdir else None,
+        "loginterval": max(1, gamma_check_interval),
+    }
+    if ensemble == "npt":
+        from ase.md.langevinbaoab import LangevinBAOAB
+
+        dyn = LangevinBAOAB(
+            atoms, timestep_fs * units.fs, temperature_K=temperature_K, T_tau=1 / friction * units.fs,
+            externalstress=-pressure_GPa * units.GPa, hydrostatic=True, rng=rng, **log,
+        )  # fmt: skip
+    else:
+        dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=friction / units.fs,
+                       rng=rng, **log)  # fmt: skip
+    swaps = {"tried": 0, "accepted": 0}
     frames: list[Frame] = []
     temps: list[float] = []
     epots: list[float] = []
@@ -63,6 +83,18 @@ def run_md(
             raise Halt
 
     dyn.attach(check, interval=gamma_check_interval)
+    if swap_interval and len(set(atoms.get_chemical_symbols())) > 1:
+
+        def sweep() -> None:
+            before = swaps["accepted"]
+            swap_sweep(atoms, temperature_K, rng, swaps)
+            if swaps["accepted"] > before and hasattr(dyn, "_update_accel"):
+                # LangevinBAOAB keeps the last step's forces (and cell force) for its next half-kick: refresh them
+                dyn._update_accel()
+                if getattr(dyn, "externalstress", None) is not None:
+                    dyn._update_force_eps()
+
+        dyn.attach(sweep, interval=swap_interval)
     halted, error = False, None
     try:
         dyn.run(steps)
@@ -77,7 +109,35 @@ def run_md(
         "temperature_mean_K": float(np.mean(temps)) if temps else float("nan"),
         "epot_mean_eV_atom": float(np.mean(epots)) if epots else float("nan"),
         "epot_std_eV_atom": float(np.std(epots)) if epots else float("nan"),
+        "volume_A3_atom": float(atoms.get_volume() / len(atoms)),
     }
+    if swap_interval:
+        thermo.update({"swaps_tried": swaps["tried"], "swaps_accepted": swaps["accepted"]})
     return MDOutcome(
         halted, done, done * timestep_fs, state["max_gamma"], state["halt_step"], frames, thermo, error
     )
+
+
+def swap_sweep(atoms: Atoms, temperature_K: float, rng: np.random.Generator, count: dict[str, int]) -> None:
+    """Metropolis atom swaps: ``len(atoms) // 10`` (at least one) attempts to exchange the positions of two unlike
+    atoms, each accepted with probability min(1, exp(-dE/kT)). Positions swap, so masses and momenta stay with
+    their atoms and the thermostat sees no velocity jump."""
+    symbols = np.array(atoms.get_chemical_symbols())
+    if len(set(symbols)) < 2:
+        return
+    e_old = atoms.get_potential_energy()
+    for _ in range(max(1, len(atoms) // 10)):
+        i = int(rng.integers(len(atoms)))
+        others = np.flatnonzero(symbols != symbols[i])
+        j = int(rng.choice(others))
+        pos = atoms.get_positions()
+        pos[[i, j]] = pos[[j, i]]
+        atoms.set_positions(pos)
+        e_new = atoms.get_potential_energy()
+        count["tried"] += 1
+        if e_new <= e_old or rng.random() < np.exp(-(e_new - e_old) / (units.kB * temperature_K)):
+            e_old = e_new
+            count["accepted"] += 1
+        else:
+            pos[[i, j]] = pos[[j, i]]
+            atoms.set_positions(pos)

@@ -1,47 +1,37 @@
-"""Iteration-0 structures from the elements alone: reference crystals, strained and rattled."""
+"""Iteration-0 structures from the elements alone: reference crystals (and the user's own files), strained,
+sheared and rattled; vacancy cells and surface slabs when the exploration policy turns defects and surfaces on."""
 
 from __future__ import annotations
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk
 
 from pyacemaker.config import CampaignConfig
+from pyacemaker.explore.builders import (
+    from_file,
+    rattle,
+    reference_cell,
+    shear_strain,
+    substitute,
+    supercell_to,
+    surface_slab,
+    vacancies,
+    volume_strain,
+)
 
+__all__ = ["alloy_cell", "base_cells", "build_seeds", "reference_cell", "supercell_to"]
 
-def reference_cell(element: str) -> Atoms:
-    """The element's ASE reference crystal (cubic cell where ASE offers one)."""
-    try:
-        return bulk(element, cubic=True)
-    except (ValueError, RuntimeError):
-        return bulk(element)
-
-
-def supercell_to(atoms: Atoms, target_atoms: int) -> Atoms:
-    """Repeat ``atoms`` isotropically (in lattice-vector counts) until it has at least ``target_atoms``."""
-    n = len(atoms)
-    reps = [1, 1, 1]
-    lengths = atoms.cell.lengths()
-    while n * int(np.prod(reps)) < target_atoms:
-        # grow the shortest repeated axis: keeps the cell as isotropic as the lattice allows
-        axis = int(np.argmin([lengths[i] * reps[i] for i in range(3)]))
-        reps[axis] += 1
-    return atoms.repeat(reps)
+SURFACE_MILLER = (1, 1, 1)
 
 
 def alloy_cell(elements: list[str], target_atoms: int, rng: np.random.Generator) -> Atoms:
     """A random substitutional alloy on the first element's lattice."""
-    cell = supercell_to(reference_cell(elements[0]), target_atoms)
-    symbols = [elements[i % len(elements)] for i in range(len(cell))]
-    rng.shuffle(symbols)
-    cell.set_chemical_symbols(symbols)
-    return cell
+    return substitute(supercell_to(reference_cell(elements[0]), target_atoms), elements, rng)
 
 
-def build_seeds(cfg: CampaignConfig) -> list[tuple[Atoms, str]]:
-    """Seed structures and a description of how each was built (stored as provenance)."""
+def base_cells(cfg: CampaignConfig, rng: np.random.Generator) -> list[tuple[Atoms, str]]:
+    """The unstrained bulk cells every seed derives from: one per element, a random alloy, the user's files."""
     s = cfg.seeds
-    rng = np.random.default_rng(s.seed)
     bases: list[tuple[Atoms, str]] = []
     for el in cfg.elements:
         ref = reference_cell(el)
@@ -52,15 +42,47 @@ def build_seeds(cfg: CampaignConfig) -> list[tuple[Atoms, str]]:
         bases.append(
             (alloy_cell(cfg.elements, s.supercell_atoms, rng), "random alloy " + "-".join(cfg.elements))
         )
+    for path in s.structures:
+        bases.append((supercell_to(from_file(path, cfg.elements), s.supercell_atoms), f"file {path}"))
+    return bases
+
+
+def build_seeds(cfg: CampaignConfig) -> list[tuple[Atoms, str]]:
+    """Seed structures and a description of how each was built (stored as provenance)."""
+    s, e = cfg.seeds, cfg.explore
+    rng = np.random.default_rng(s.seed)
     out: list[tuple[Atoms, str]] = []
+    bases = base_cells(cfg, rng)
     for base, desc in bases:
         for strain in s.volume_strains:
-            cell = base.copy()
-            cell.set_cell(cell.cell * (1.0 + strain) ** (1 / 3), scale_atoms=True)
+            cell = volume_strain(base, strain)
             label = f"{desc}, volume {strain:+.0%}"
             out.append((cell, label))
             for k in range(s.rattled_per_strain):
-                r = cell.copy()
-                r.positions += rng.normal(0.0, s.rattle_amplitude, r.positions.shape)
-                out.append((r, f"{label}, rattle {s.rattle_amplitude:.3f} A #{k + 1}"))
+                out.append(
+                    (
+                        rattle(cell, s.rattle_amplitude, rng),
+                        f"{label}, rattle {s.rattle_amplitude:.3f} A #{k + 1}",
+                    )
+                )
+        for shear in s.shear_strains or []:
+            out.append(
+                (
+                    rattle(shear_strain(base, shear), s.rattle_amplitude, rng),
+                    f"{desc}, shear xy {shear:+.0%}, rattled",
+                )
+            )
+    for base, desc in bases[: len(cfg.elements) + (len(cfg.elements) > 1)]:
+        if e.defects:
+            out.append(
+                (rattle(vacancies(base, rng), s.rattle_amplitude, rng), f"{desc}, one vacancy, rattled")
+            )
+        if e.surfaces:
+            el = base.get_chemical_symbols()[0] if desc.startswith("bulk") else cfg.elements[0]
+            slab = surface_slab(reference_cell(el), SURFACE_MILLER, 3, 6.0, s.supercell_atoms)
+            if not desc.startswith("bulk"):
+                slab = substitute(slab, cfg.elements, rng)
+            out.append(
+                (rattle(slab, s.rattle_amplitude, rng), f"{desc}, ({''.join(map(str, SURFACE_MILLER))}) slab")
+            )
     return out

@@ -20,7 +20,7 @@ def test_set_stage(db: Database, ctx: Context, potential_id: str) -> dict[str, A
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
-    from pyacemaker.explore.seeds import supercell_to
+    from pyacemaker.explore.starts import start_structure
     from pyacemaker.oracle import label, make_oracle
     from pyacemaker.train.pacemaker import calculator, evaluate
 
@@ -34,7 +34,10 @@ def test_set_stage(db: Database, ctx: Context, potential_id: str) -> dict[str, A
     recs: list[StructureRecord] = []
     rng = np.random.default_rng(12345)
     for i, cond in enumerate(conds):
-        atoms = supercell_to(start.to_atoms(with_labels=False), ctx.config.seeds.supercell_atoms or 32)
+        # the condition's own start (bulk, vacancy, slab) at the small labelling size
+        small = ctx.config.model_copy(update={"explore": ctx.config.explore.model_copy(
+            update={"supercell_atoms": ctx.config.seeds.supercell_atoms or 32})})  # fmt: skip
+        atoms, _ = start_structure(start.to_atoms(with_labels=False), cond.get("start", "bulk"), small, rng)
         atoms.calc = calculator(files["yaml"], None, ctx.baseline)
         MaxwellBoltzmannDistribution(atoms, temperature_K=cond["temperature_K"], rng=rng)
         dyn = Langevin(atoms, ctx.config.explore.timestep_fs * units.fs, temperature_K=cond["temperature_K"],

@@ -38,13 +38,16 @@ def test_workflow_file_is_accepted_by_lpad_add(tmp_path, launchpad_file):
     assert r.returncode == 0, r.stderr
     wf = yaml.safe_load((tmp_path / "wf.yaml").read_text())
     names = [fw["name"] for fw in wf["fws"]]
-    # seed, 2 label batches, train, one explore per temperature, decide
-    assert names[0] == "seed (it 0)" and sum(n.startswith("explore") for n in names) == 2 and len(names) == 7
+    # seed, 2 label batches, train, one explore per policy condition (bulk NPT at each temperature, a vacancy
+    # and a surface run for a metal), decide
+    explores = [n for n in names if n.startswith("explore")]
+    assert names[0] == "seed (it 0)" and len(explores) == 4 and len(names) == 9
+    assert any("vacancy" in n for n in explores) and any("surface" in n for n in explores)
     assert all(fw["spec"]["pyacemaker_campaign"] == "ni_wf" for fw in wf["fws"])
     added = _lpad("-l", str(launchpad_file), "add", str(tmp_path / "wf.yaml"))
     assert added.returncode == 0, added.stderr
     listed = _lpad("-l", str(launchpad_file), "get_fws", "-d", "count")
-    assert listed.stdout.strip() == "7"
+    assert listed.stdout.strip() == "9"
 
 
 def test_submit_adds_once_and_refuses_a_changed_config(tmp_path, launchpad_file):

@@ -1,0 +1,59 @@
+"""Exploration drivers by name: each runs one condition from a start structure with the current potential and
+returns an :class:`~pyacemaker.dynamics.outcome.MDOutcome`. A new driver registers here and is then selectable as
+``driver:`` of a condition (MD engines by ``explore.engine``)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ase import Atoms
+
+from pyacemaker.config import CampaignConfig
+from pyacemaker.dynamics.outcome import MDOutcome
+from pyacemaker.plugins import Registry
+
+log = logging.getLogger(__name__)
+
+DRIVERS = Registry("exploration driver")
+
+
+@dataclass
+class Potential:
+    """What a driver needs of the current potential: its files, and how to build its ASE calculator."""
+
+    yaml: Path
+    asi: Path
+    yace: Path | None
+    baseline: Any  # pyacemaker.train.baseline.Baseline or None
+    elements: list[str]
+
+    def calculator(self):
+        from pyacemaker.train.pacemaker import calculator
+
+        return calculator(self.yaml, self.asi, self.baseline)
+
+
+def run_condition(
+    atoms: Atoms, pot: Potential, cond: dict[str, Any], cfg: CampaignConfig, seed: int, workdir: Path
+) -> MDOutcome:
+    """Run ``cond`` (an effective condition: driver, ensemble, temperature_K, pressure_GPa, swap, steps)."""
+    name = cond.get("driver", "md")
+    if name == "md":
+        name = "md-lammps" if cfg.explore.engine == "lammps" else "md-ase"
+    return DRIVERS.get_plugin(name)(atoms, pot, cond, cfg, seed, workdir)
+
+
+@DRIVERS.register("md-ase")
+def ase_md(atoms: Atoms, pot: Potential, cond: dict[str, Any], cfg: CampaignConfig, seed: int, workdir: Path):
+    from pyacemaker.dynamics.ase_md import run_md
+
+    e = cfg.explore
+    return run_md(
+        atoms, pot.calculator(), cond["temperature_K"], cond["steps"], e.timestep_fs, e.friction,
+        e.gamma_check_interval, e.gamma_collect, e.gamma_halt, e.max_frames, seed, workdir,
+        ensemble=cond.get("ensemble", "nvt"), pressure_GPa=cond.get("pressure_GPa", 0.0),
+        swap_interval=e.swap_interval if cond.get("swap") else 0,
+    )  # fmt: skip
