@@ -30,13 +30,16 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP="$VENV/bin/python -m pip --disable-pip-version-check"
 stamp="$VENV/.pyacemaker-installed"
-want=$(cat requirements/*.txt pyproject.toml | sha256sum | cut -c1-16)
+want=$( (cat requirements/*.txt pyproject.toml; echo "coldstart=${PYACEMAKER_COLDSTART:-1}") | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo ">> installing Python packages (first time: a few minutes)"
   $PIP install -q -r requirements/base.txt -r requirements/dev.txt
   # tensorpotential and tf_keras: --no-deps, or pip pulls CUDA wheels / swaps tensorflow-cpu out (TOOLCHAIN.md).
   $PIP install -q --no-deps -r requirements/nodeps.txt
   $PIP install -q --no-deps -e .
+  if [ "${PYACEMAKER_COLDSTART:-1}" != 0 ]; then
+    $PIP install -q -r requirements/coldstart.txt  # CHGNet cold start (optional extra)
+  fi
   echo "$want" > "$stamp"
 fi
 "$VENV/bin/python" -c "import importlib.util as u, pyacemaker, pyace, fireworks, jobflow

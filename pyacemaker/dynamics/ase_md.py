@@ -52,10 +52,15 @@ def run_md(
     if ensemble == "npt":
         from ase.md.langevinbaoab import LangevinBAOAB
 
-        dyn = LangevinBAOAB(
-            atoms, timestep_fs * units.fs, temperature_K=temperature_K, T_tau=1 / friction * units.fs,
-            externalstress=-pressure_GPa * units.GPa, hydrostatic=True, rng=rng, **log,
-        )  # fmt: skip
+        import warnings
+
+        with warnings.catch_warnings():  # ASE notes its barostat-mass heuristic; the default is what we want
+            warnings.simplefilter("ignore", UserWarning)
+            dyn = LangevinBAOAB(
+                atoms, timestep_fs * units.fs, temperature_K=temperature_K, T_tau=1 / friction * units.fs,
+                P_tau=20 / friction * units.fs, externalstress=-pressure_GPa * units.GPa, hydrostatic=True, rng=rng,
+                **log,
+            )  # fmt: skip
     else:
         dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=friction / units.fs,
                        rng=rng, **log)  # fmt: skip

@@ -97,15 +97,14 @@ def _plain(atoms: Atoms) -> Atoms:
     return a
 
 
-def initial_basis(elements: Sequence[str], train, workdir: Path) -> Path:
+def initial_basis(elements: Sequence[str], train, workdir: Path, n_functions: int) -> Path:
     """An untrained ACE basis of the campaign's shape (pyace), written as YAML: D-optimality needs only the basis
     functions' projections, not fitted coefficients, so it can rank structures before the first fit."""
     from pyace.multispecies_basisextension import create_multispecies_basis_config
 
-    from pyacemaker.defaults import derived_basis_size
     from pyacemaker.train.pacemaker import pacemaker_input
 
-    spec = pacemaker_input(elements, train, derived_basis_size(50, train), "none")["potential"]
+    spec = pacemaker_input(elements, train, n_functions, "none")["potential"]
     path = workdir / "initial_basis.yaml"
     workdir.mkdir(parents=True, exist_ok=True)
     create_multispecies_basis_config(spec).save(str(path))
@@ -118,4 +117,10 @@ def select_first_labels(candidates, elements: Sequence[str], train, budget: int,
 
     if not candidates or budget <= 0:
         return []
-    return select_maxvol(candidates, initial_basis(elements, train, workdir), None, budget)
+    # MaxVol needs at least as many atomic environments per element as basis functions: a small pool gets a
+    # small basis (the ranking only needs a basis, not the final one)
+    envs = min(
+        sum(c.to_atoms(with_labels=False).get_chemical_symbols().count(el) for c in candidates) for el in elements
+    )
+    n_functions = max(2, min(train.min_functions, envs // 2))
+    return select_maxvol(candidates, initial_basis(elements, train, workdir, n_functions), None, budget)

@@ -1,0 +1,50 @@
+"""Cold start with the real CHGNet universal potential (weights from its wheel): relaxed, physical, diverse
+snapshots, and a D-optimal choice of the first labels stored by the seed stage in a real database."""
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from pyacemaker.config import parse_config, resolve
+from pyacemaker.explore.cold_start import chgnet_calculator, cold_start_pool, select_first_labels
+from pyacemaker.records import Provenance, StructureRecord
+from pyacemaker.stages import Context, seed_stage
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def chgnet():
+    return chgnet_calculator()
+
+
+def test_chgnet_pool_is_relaxed_and_diverse(chgnet, tmp_path):
+    squeezed = bulk("Cu", "fcc", a=3.3, cubic=True).repeat((2, 1, 1))  # 9 % too small in a
+    pool = cold_start_pool([(squeezed, "Cu squeezed")], lambda: chgnet, 600.0, 12, 3, np.random.default_rng(0),
+                           relax_steps=25)  # fmt: skip
+    relaxed = pool[0][0]
+    a = (relaxed.get_volume() / len(relaxed) * 4) ** (1 / 3)
+    assert 3.5 < a < 3.75  # the cell relaxed towards copper's lattice constant (3.61 A)
+    assert [d for _, d in pool][1:] == [f"cold start: Cu squeezed, MD 600 K step {k * 4}" for k in (1, 2, 3)]
+    disp = [np.abs(s.positions - relaxed.positions).max() for s, _ in pool[1:]]
+    assert min(disp) > 0.01  # MD moved the atoms: snapshots differ from the relaxed cell and each other
+    recs = [StructureRecord.new(s, "c", Provenance(origin="cold_start", builder=d)) for s, d in pool]
+    cfg, _ = resolve(parse_config({"elements": ["Cu"], "oracle": {"type": "emt"}}))
+    chosen = select_first_labels(recs, ["Cu"], cfg.train, 2, tmp_path)
+    assert 1 <= len(chosen) <= 2 and len({c.id for c in chosen}) == len(chosen)
+
+
+def test_seed_stage_labels_seeds_plus_d_optimal_cold_start_snapshots(db, tmp_path):
+    cfg, _ = resolve(parse_config({
+        "name": "cold", "elements": ["Cu"], "oracle": {"type": "emt"},
+        "seeds": {"supercell_atoms": 4, "volume_strains": [0.0], "rattled_per_strain": 0, "shear_strains": [],
+                  "cold_start": "chgnet", "cold_start_steps": 8, "cold_start_labels": 2},
+        "explore": {"defects": False, "surfaces": False, "temperatures": [500]},
+    }))  # fmt: skip
+    out = seed_stage(db, Context("cold", cfg, tmp_path))
+    cold = db.find_records({"campaign": "cold", "provenance.origin": "cold_start"})
+    chosen = [r for r in cold if r.status == "selected"]
+    assert len(cold) == 5 and 1 <= len(chosen) <= 2  # relaxed + 4 MD snapshots; MaxVol picks at most 2
+    assert {r.id for r in chosen} <= set(out["ids"]) and len(out["ids"]) == 1 + len(chosen)
+    report = db.campaign("cold")["iterations"]["0"]["cold_start"]
+    assert report["used"] and report["pool"] == 5 and report["calculator"] == "CHGNetCalculator"

@@ -1,0 +1,41 @@
+"""ASE MD engine: NPT follows the target pressure, swap Monte Carlo obeys Metropolis (real EMT, seconds)."""
+
+import numpy as np
+from ase.calculators.emt import EMT
+
+from pyacemaker.dynamics.ase_md import run_md, swap_sweep
+from pyacemaker.explore.seeds import alloy_cell, reference_cell, supercell_to
+
+
+def _md(atoms, **kw):
+    return run_md(atoms, EMT(), 500.0, 150, 2.0, 0.02, 10, 1.0, 2.0, 2, 3, None, **kw)
+
+
+def test_npt_compresses_under_pressure_and_nvt_keeps_the_cell():
+    cu = supercell_to(reference_cell("Cu"), 32)
+    v0 = cu.get_volume() / len(cu)
+    squeezed = _md(cu, ensemble="npt", pressure_GPa=30.0).thermo["volume_A3_atom"]
+    free = _md(cu, ensemble="npt", pressure_GPa=0.0).thermo["volume_A3_atom"]
+    nvt = _md(cu).thermo["volume_A3_atom"]
+    assert squeezed < free and squeezed < 0.95 * v0 and abs(nvt - v0) < 1e-9
+
+
+def test_swap_monte_carlo_is_downhill_when_cold_and_keeps_composition():
+    rng = np.random.default_rng(4)
+    alloy = alloy_cell(["Cu", "Au"], 32, rng)
+    alloy.calc = EMT()
+    e0 = alloy.get_potential_energy()
+    symbols = alloy.get_chemical_symbols()
+    count = {"tried": 0, "accepted": 0}
+    for _ in range(5):
+        swap_sweep(alloy, 1.0, rng, count)
+    assert count["tried"] == 15 and alloy.get_potential_energy() <= e0 + 1e-9
+    assert alloy.get_chemical_symbols() == symbols  # atoms keep their species; positions were exchanged
+    hot = {"tried": 0, "accepted": 0}
+    swap_sweep(alloy, 1e7, rng, hot)
+    assert hot["accepted"] == hot["tried"]  # at a huge temperature Metropolis accepts everything
+
+
+def test_md_with_swaps_reports_them():
+    out = _md(alloy_cell(["Cu", "Au"], 32, np.random.default_rng(0)), ensemble="npt", swap_interval=25)
+    assert out.thermo["swaps_tried"] > 0 and not out.halted and out.steps_done == 150
