@@ -50,9 +50,9 @@ def run_md(
         "loginterval": max(1, gamma_check_interval),
     }
     if ensemble == "npt":
-        from ase.md.langevinbaoab import LangevinBAOAB
-
         import warnings
+
+        from ase.md.langevinbaoab import LangevinBAOAB
 
         with warnings.catch_warnings():  # ASE notes its barostat-mass heuristic; the default is what we want
             warnings.simplefilter("ignore", UserWarning)
