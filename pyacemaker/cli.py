@@ -112,7 +112,11 @@ def _open_campaign(args, announce: bool = False):
 
 
 def _check_oracle(cfg) -> None:
-    """Local workers run the oracle here: fail before anything is created if they could not."""
+    """Local workers run the oracle and the exploration drivers here: fail before anything is created if they
+    could not."""
+    import shlex
+    import shutil
+
     from pyacemaker.oracle import OracleFailure, make_oracle
 
     try:
@@ -121,6 +125,15 @@ def _check_oracle(cfg) -> None:
         raise CliError(
             f"the {cfg.oracle.type} oracle cannot run on this machine: {exc}", EXIT_INPUT
         ) from None
+    eon = cfg.explore.eon_command
+    if any(c.driver == "eon" for c in cfg.explore.conditions or []) and not shutil.which(
+        shlex.split(eon)[-1]
+    ):
+        raise CliError(
+            f"a condition uses driver: eon but {eon!r} is not on PATH: install EON (eon-akmc; the PyPI package "
+            "'eon' is unrelated), set explore.eon_command, or use driver: kmc (built in)",
+            EXIT_INPUT,
+        )
 
 
 def cmd_submit(args) -> int:
@@ -252,6 +265,42 @@ def cmd_provenance(args) -> int:
     return 0
 
 
+def cmd_release(args) -> int:
+    from pyacemaker.release import ReleaseError, make_release
+    from pyacemaker.report import write_report
+
+    target = _target(args.launchpad, start=True)
+    db = _connect(target)
+    doc = db.campaign(args.campaign)
+    if doc is None:
+        raise CliError(f"no campaign named {args.campaign!r} in {target.describe}", EXIT_INPUT)
+    out = Path(args.output or Path(doc.get("workdir") or ".") / "releases")
+    report = write_report(db, args.campaign, out / f"report_v{args.version}.html")
+    try:
+        path = make_release(db, args.campaign, args.version, out, force=args.force, author=args.author,
+                            report=report)  # fmt: skip
+    except ReleaseError as exc:
+        raise CliError(str(exc), EXIT_INPUT) from None
+    finally:
+        report.unlink(missing_ok=True)
+    console.print(f"release written: {path}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from pyacemaker.report import write_report
+
+    target = _target(args.launchpad, start=True)
+    db = _connect(target)
+    doc = db.campaign(args.campaign)
+    if doc is None:
+        raise CliError(f"no campaign named {args.campaign!r} in {target.describe}", EXIT_INPUT)
+    out = Path(args.output or Path(doc.get("workdir") or ".") / "report.html")
+    path = write_report(db, args.campaign, out)
+    console.print(f"report written: {path}")
+    return 0
+
+
 def cmd_db(args) -> int:
     import yaml
 
@@ -352,6 +401,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     add_lp(sp)
     sp.set_defaults(func=cmd_provenance)
+
+    sp = sub.add_parser("report", help="write report.html (one self-contained file) for a campaign, at any time")
+    sp.add_argument("campaign")
+    sp.add_argument("-o", "--output", help="default: CAMPAIGN_WORKDIR/report.html")
+    add_lp(sp)
+    sp.set_defaults(func=cmd_report)
+
+    sp = sub.add_parser(
+        "release", help="package the campaign's potential as release_vX.Y.Z.zip (files, manifest, report, snippets)"
+    )
+    sp.add_argument("campaign")
+    sp.add_argument("--version", default="1.0.0", help="X.Y.Z (default 1.0.0)")
+    sp.add_argument("--force", action="store_true", help="release a potential that failed validation (recorded)")
+    sp.add_argument("--author", help="default: your user name")
+    sp.add_argument("-o", "--output", help="directory (default: CAMPAIGN_WORKDIR/releases)")
+    add_lp(sp)
+    sp.set_defaults(func=cmd_release)
 
     sp = sub.add_parser("db", help="the embedded database server: start, stop, status")
     sp.add_argument("action", choices=["start", "stop", "status"])

@@ -16,6 +16,8 @@ import yaml
 from ase.data import atomic_numbers, chemical_symbols
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pyacemaker.validate.gate import GateSettings, ValidationThresholds
+
 __all__ = [
     "CampaignConfig",
     "ConfigError",
@@ -120,7 +122,7 @@ class SeedConfig(Strict):
         description="relax seeds and run short MD with CHGNet for a physical first pool (auto: if installed)",
     )
     cold_start_steps: int = Field(
-        100, ge=1, le=100000, description="CHGNet MD steps per seed cell and temperature"
+        40, ge=1, le=100000, description="CHGNet MD steps per seed cell and temperature"
     )
     cold_start_labels: int | None = Field(
         None, ge=0, description="cold-start snapshots picked (D-optimal) for the first labels"
@@ -222,6 +224,7 @@ class ExploreConfig(Strict):
         "ase", description="MD engine: ASE + pyace, or LAMMPS with ML-PACE (falls back to ASE without it)"
     )
     lammps_command: str = Field("lmp", description='LAMMPS executable, e.g. "mpirun -np 8 lmp"')
+    eon_command: str = Field("eonclient", description="EON client executable (conditions with driver: eon)")
     escalate: bool = Field(
         True, description="conditions that stop halting get hotter, higher pressure, longer"
     )
@@ -318,10 +321,24 @@ class WorkerConfig(Strict):
 
 
 class ValidationConfig(Strict):
-    """Held-out test set: MD snapshots of the final potential labelled by the oracle (never trained on)."""
+    """The end of a campaign: a held-out test set (MD snapshots of the final potential labelled by the oracle,
+    never trained on) and the quality gate (EOS, elastic constants, phonons, MD stability against the oracle)."""
 
     test_structures: int = Field(8, ge=0, le=1000)
     test_md_steps: int = Field(200, ge=1)
+    gate: bool = Field(True, description="validate the final potential against the oracle (Go/No-Go)")
+    properties: list[Literal["eos", "elastic", "phonons", "stability"]] | None = Field(
+        None, description="properties the gate checks (default: all for cheap oracles; no phonons for DFT)"
+    )
+    structures: int = Field(2, ge=1, le=10, description="elements whose reference crystal is validated")
+    thresholds: ValidationThresholds = Field(default_factory=ValidationThresholds)
+    settings: GateSettings = Field(default_factory=GateSettings)
+    no_go_iterations: int = Field(
+        1,
+        ge=0,
+        le=20,
+        description="extra iterations a No-Go may add (targeted structures), within the budget",
+    )
 
 
 class DatabaseConfig(Strict):

@@ -179,6 +179,22 @@ def resolve_defaults(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str
         out.oracle, onotes = resolve_vasp(out.oracle, cfg.elements)
         notes.update({f"oracle.{k}": v for k, v in onotes.items()})
 
+    v = out.validation
+    if v.properties is None:
+        v.properties = ["eos", "elastic", "stability"] if dft else ["eos", "elastic", "phonons", "stability"]
+        notes["validation.properties"] = (
+            "DFT: phonon supercells are costly, add phonons when you can afford them" if dft
+            else "cheap oracle: every property is compared with the oracle"
+        )  # fmt: skip
+    if "md_temperature_K" not in v.settings.model_fields_set:
+        v.settings.md_temperature_K = float(max(out.explore.temperatures or [300.0]))
+        notes["validation.settings"] = "md_temperature_K: the highest exploration temperature"
+    if v.settings.md_min_distance is None and out.baseline.type == "zbl":
+        v.settings.md_min_distance = out.baseline.inner
+        notes["validation.settings"] = (
+            notes.get("validation.settings", "")
+            + "; md_min_distance: the ZBL inner cutoff (atoms inside the core)"
+        ).lstrip("; ")
     if out.database.name is None:
         out.database.name = "pyacemaker"
         notes["database.name"] = "default database name"

@@ -94,21 +94,51 @@ def decide_job(
         return Response(output={"decision": verdict, "reason": reason}, addition=nxt)
     db.update_campaign(c.campaign, {"state": verdict, "end_reason": reason, "stage": "summary",
                                     "final_iteration": iteration})  # fmt: skip
-    summary = _configured(summary_job(ctx, verdict, reason, train_out["potential_id"]), ctx)
+    summary = _configured(summary_job(ctx, verdict, reason, train_out["potential_id"], iteration), ctx)
     return Response(output={"decision": verdict, "reason": reason}, addition=Flow([summary], name="summary"))
 
 
 @job(name="summary")
-def summary_job(ctx: dict[str, Any], state: str, reason: str, potential_id: str) -> dict[str, Any]:
+def summary_job(
+    ctx: dict[str, Any], state: str, reason: str, potential_id: str, iteration: int = 0
+) -> Response:
+    """Final fit, held-out test set, quality gate. A No-Go within the budget appends another iteration that labels
+    the gate's targeted structures; otherwise the campaign ends here."""
+    from pyacemaker.validate.stage import validation_stage
+
     db, c = _db(), Context.from_dict(ctx)
     potential_id = stages.final_fit_stage(db, c, potential_id)
     test = held_out_errors(db, c, potential_id)
+    gate = validation_stage(db, c, potential_id, iteration + 1)
+    doc = db.campaign(c.campaign) or {}
+    rounds = int(doc.get("no_go_rounds", 0))
+    v, b = c.config.validation, c.config.budget
+    if (gate["verdict"] == "no-go" and gate["targeted_ids"] and rounds < v.no_go_iterations
+            and int(doc.get("oracle_calls", 0)) < b.max_oracle_calls):  # fmt: skip
+        db.update_campaign(c.campaign, {"state": "running", "stage": "validation: no-go", "iteration": iteration + 1,
+                                        "no_go_rounds": rounds + 1})  # fmt: skip
+        db.set_iteration(
+            c.campaign, iteration + 1, {"origin": "validation no-go", "targeted": len(gate["targeted_ids"])}
+        )
+        nxt = iteration_flow(ctx, iteration + 1, potential_id=potential_id, given_ids=gate["targeted_ids"])
+        return Response(output={"state": "no-go", "reasons": gate["reasons"]}, addition=nxt)
     pot = db.potentials.find_one({"_id": potential_id}) or {}
     path = (pot.get("files", {}).get("yace") or {}).get("path")
-    out = {"state": state, "reason": reason, "potential_id": potential_id, "potential_path": path,
-           "n_structures": pot.get("n_structures"), "test_metrics": test, "train_metrics": pot.get("metrics", {})}  # fmt: skip
+    from pyacemaker.release import lammps_ready
+
+    lmp_dir = lammps_ready(c.config.elements, c.baseline, stages.potential_files(db, c, potential_id),
+                           c.workdir / "lammps", float(max(c.config.explore.temperatures or [300.0])))  # fmt: skip
+    out = {"state": state, "lammps_dir": str(lmp_dir), "reason": reason, "potential_id": potential_id, "potential_path": path,
+           "n_structures": pot.get("n_structures"), "test_metrics": test, "train_metrics": pot.get("metrics", {}),
+           "validation": gate["verdict"], "validation_reasons": gate["reasons"]}  # fmt: skip
     db.update_campaign(c.campaign, {"stage": "done", "summary": out, "test_metrics": test})
-    return out
+    return Response(output=out)
+
+
+@job(name="targeted")
+def given_job(ids: list[str]) -> dict[str, Any]:
+    """The structures an iteration labels when they were chosen elsewhere (the quality gate's targeted set)."""
+    return {"ids": ids}
 
 
 # ----------------------------------------------------------------------------------------------- graph
@@ -130,6 +160,7 @@ def iteration_flow(
     explore_outs: list[dict] | None = None,
     potential_id: str | None = None,
     active: list[dict] | None = None,
+    given_ids: list[str] | None = None,
 ) -> Flow:
     """One active-learning iteration as a Flow: (seed | select) -> label x B -> train -> explore x C -> decide.
 
@@ -140,7 +171,12 @@ def iteration_flow(
     cfg = ctx["config"]
     c = Context.from_dict(ctx).config
     conds = [ActiveCondition.model_validate(a) for a in active] if active else start(c)
-    first = seed_job(ctx) if iteration == 0 else select_job(ctx, iteration, explore_outs or [], potential_id)
+    if given_ids is not None:
+        first = given_job(given_ids)
+    elif iteration == 0:
+        first = seed_job(ctx)
+    else:
+        first = select_job(ctx, iteration, explore_outs or [], potential_id)
     n_b = cfg["workers"]["label_batches"]
     labels = [label_job(ctx, first.output, b, n_b, iteration) for b in range(n_b)]
     for b, j in enumerate(labels):

@@ -126,7 +126,7 @@ def print_conditions(s: dict[str, Any]) -> None:
     t.add_column("halts", no_wrap=True)
     t.add_column("quiet", no_wrap=True)
     t.caption = "each cell: H = halted on gamma, . = no halt; T at the condition's escalation level; quiet: halt-free runs in a row"
-    last = s["iterations"][-1]
+    last = next((it for it in reversed(s["iterations"]) if it.get("quiet_windows")), {})
     for name in names:
         cells, n = [], 0
         for it in s["iterations"]:

@@ -249,7 +249,8 @@ def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
         db.update_campaign(ctx.campaign, {"final_fit": {"failed": True, "reason": str(exc)[:2000]}})
         log.warning("final fit rejected, keeping %s: %s", potential_id, exc)
         return potential_id
-    pot_id = f"{ctx.campaign}:final"
+    n_final = db.potentials.count_documents({"campaign": ctx.campaign, "final": True})
+    pot_id = f"{ctx.campaign}:final" + (f"{n_final + 1}" if n_final else "")  # a No-Go round fits again
     doc = {
         "_id": pot_id, "campaign": ctx.campaign, "iteration": int(prev.get("iteration", 0)) + 1, "final": True,
         "n_structures": res.n_structures, "n_labelled": len(records), "n_functions": res.n_functions,
@@ -298,7 +299,12 @@ def md_start(db: Database, ctx: Context) -> StructureRecord:
 
 
 def explore_stage(
-    db: Database, ctx: Context, iteration: int, train_out: dict, index: int, cond: dict[str, Any] | None = None
+    db: Database,
+    ctx: Context,
+    iteration: int,
+    train_out: dict,
+    index: int,
+    cond: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One exploration run (MD or kMC) of condition ``cond`` (default: iteration 0's condition ``index``); the
     halted frame, its local perturbations and other extrapolative frames become candidate records."""
@@ -432,7 +438,11 @@ END_STATES = ("converged", "stalled", "budget")
 
 
 def decide_outcome(
-    iteration: int, explore_outs: list[dict], train_out: dict, cfg: CampaignConfig, oracle_calls: int,
+    iteration: int,
+    explore_outs: list[dict],
+    train_out: dict,
+    cfg: CampaignConfig,
+    oracle_calls: int,
     active: list | None = None,
 ) -> tuple[str, str]:
     """``continue`` or an end state, with the reason. Pure logic: unit-tested without a database.

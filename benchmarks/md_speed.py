@@ -1,0 +1,151 @@
+"""MD speed benchmark: atom-steps per second of the exploration engines against system size.
+
+    python benchmarks/md_speed.py [--sizes 108 500 1372 4000] [--steps 200] [--ase-steps 20]
+                                  [--potential pot.yaml --asi pot.asi] [--lmp "lmp"] [--ase-eam]
+
+Rows, for fcc Cu supercells at 300 K (1 fs steps, gamma checked every 10 steps):
+
+- ASE Langevin + pyace: the ASE engine with an ACE potential (+ ZBL baseline) and its active set (gamma every
+  step). Without ``--potential`` a tiny Cu potential is fitted first on EMT labels (as the test fixture does).
+- ASE Langevin + EAM (``--ase-eam``): ASE's own EAM calculator on the reference EAM, the same potential in both
+  codes (slow: pure Python).
+- LAMMPS eam/alloy + zbl: the LAMMPS engine's generated input with the reference Gupta-type EAM in the place of
+  ACE (and a per-atom variable in the place of gamma); time of LAMMPS' MD loop, and the wall time with start-up.
+- LAMMPS pace/extrapolation + zbl: the real thing, when ``--lmp`` has ML-PACE (``n/a`` otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from ase.build import bulk
+from ase.calculators.eam import EAM
+from ase.calculators.emt import EMT
+from rich.console import Console
+from rich.table import Table
+
+from pyacemaker.config import parse_config, resolve
+from pyacemaker.dynamics.ase_md import run_md
+from pyacemaker.dynamics.lammps_md import LOG, has_ml_pace, parse_log, run_lammps_md, write_reference_eam
+from pyacemaker.records import Labels, Provenance, StructureRecord
+from pyacemaker.train.baseline import BaselineCalculator, make_baseline
+from pyacemaker.train.pacemaker import calculator, fit
+
+T_K, DT_FS, CHECK = 300.0, 1.0, 10
+
+
+def tiny_potential(root: Path):
+    """A small Cu ACE potential on EMT labels with the default ZBL baseline: (yaml, asi, baseline, n functions)."""
+    from pyacemaker.explore.seeds import build_seeds
+
+    cfg, _ = resolve(parse_config({
+        "elements": ["Cu"], "oracle": {"type": "emt"},
+        "seeds": {"supercell_atoms": 8, "volume_strains": [-0.1, 0.0, 0.08], "rattled_per_strain": 2},
+        "train": {"max_fit_iterations": 60, "min_functions": 16},
+    }))  # fmt: skip
+    recs = []
+    for atoms, desc in build_seeds(cfg):
+        a = atoms.copy()
+        a.calc = EMT()
+        r = StructureRecord.new(a, "bench", Provenance(origin="seed", builder=desc), "labelled")
+        r.labels = Labels(energy=a.get_potential_energy(), forces=a.get_forces().tolist(),
+                          stress=a.get_stress().tolist(), oracle="emt", settings_hash="emt")  # fmt: skip
+        recs.append(r)
+    base = make_baseline(cfg.baseline, cfg.elements)
+    res = fit(recs, cfg.elements, {"Cu": 0.0}, cfg.train, root / "fit", baseline=base)
+    return res.yaml, res.asi, base, res.n_functions
+
+
+def supercell(n_atoms: int):
+    """The cubic fcc Cu supercell (4 k^3 atoms) closest to ``n_atoms``."""
+    k = max(1, round((n_atoms / 4) ** (1 / 3)))
+    return bulk("Cu", "fcc", a=3.6, cubic=True).repeat(k)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[108, 500, 1372, 4000])
+    ap.add_argument("--steps", type=int, default=200, help="MD steps of the LAMMPS runs")
+    ap.add_argument("--ase-steps", type=int, default=20, help="MD steps of the ASE runs")
+    ap.add_argument("--potential", type=Path, help="an ACE .yaml (default: fit a tiny Cu one first)")
+    ap.add_argument("--asi", type=Path, help="its active set (default: the .yaml with suffix .asi)")
+    ap.add_argument("--lmp", default="lmp", help='LAMMPS command, e.g. "mpirun -np 2 lmp"')
+    ap.add_argument(
+        "--ase-eam", action="store_true", help="add ASE's own EAM rows (pure Python: ~10 ms/atom-step)"
+    )
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    root = Path(tempfile.mkdtemp(prefix="md_speed_"))
+    console = Console(width=150)
+    if args.potential:
+        yaml, asi = args.potential, args.asi or args.potential.with_suffix(".asi")
+        base = make_baseline(resolve(parse_config({"elements": ["Cu"], "oracle": {"type": "emt"}}))[0].baseline,
+                             ["Cu"])  # fmt: skip
+        ace_desc = yaml.name
+    else:
+        t0 = time.perf_counter()
+        yaml, asi, base, nf = tiny_potential(root)
+        ace_desc = f"tiny Cu ACE, {nf} functions, fitted in {time.perf_counter() - t0:.0f} s"
+    eam = write_reference_eam(root / "Cu.eam.alloy", ["Cu"])
+    pace = has_ml_pace(args.lmp)
+    table = Table(
+        title=f"MD speed, fcc Cu at {T_K:.0f} K, {DT_FS} fs steps ({ace_desc}; ZBL baseline) in {root}"
+    )
+    for col in ("engine", "atoms", "steps", "wall s", "MD loop s", "atom-steps/s", "us/atom-step"):
+        table.add_column(col, justify="right" if col != "engine" else "left")
+
+    def row(engine: str, n: int, steps: int, wall: float, loop: float | None = None) -> None:
+        t = loop if loop is not None else wall
+        table.add_row(engine, str(n), str(steps), f"{wall:.2f}", f"{loop:.2f}" if loop is not None else "",
+                      f"{n * steps / t:,.0f}", f"{1e6 * t / (n * steps):.2f}")  # fmt: skip
+
+    for size in args.sizes:
+        atoms = supercell(size)
+        n = len(atoms)
+        common = dict(temperature_K=T_K, steps=args.steps, timestep_fs=DT_FS, gamma_check_interval=CHECK,
+                      gamma_collect=1e5, gamma_halt=1e6, max_frames=1, seed=1, lmp_command=args.lmp)  # fmt: skip
+        t0 = time.perf_counter()
+        run_md(atoms, calculator(yaml, asi, base, {"Cu": 0.0}), T_K, args.ase_steps, DT_FS, 0.02, CHECK, 1e5, 1e6,
+               1, 1)  # fmt: skip
+        row("ASE Langevin + pyace (ACE+ZBL, gamma)", n, args.ase_steps, time.perf_counter() - t0)
+        if args.ase_eam:
+            from ase.calculators.mixing import SumCalculator
+
+            t0 = time.perf_counter()
+            calc = SumCalculator([EAM(potential=str(eam)), BaselineCalculator(base)])
+            run_md(atoms, calc, T_K, args.ase_steps, DT_FS, 0.02, CHECK, 1e5, 1e6, 1, 1)
+            row("ASE Langevin + ASE EAM (+ZBL)", n, args.ase_steps, time.perf_counter() - t0)
+        wd = root / f"lmp_eam_{n}"
+        t0 = time.perf_counter()
+        out = run_lammps_md(
+            atoms, ["Cu"], eam, None, base, wd, ace_style="eam/alloy", gamma_source="0*x", **common
+        )
+        wall = time.perf_counter() - t0
+        if out.error:
+            table.add_row("LAMMPS eam/alloy + zbl", str(n), "", "", "", out.error[:60], "")
+        else:
+            row("LAMMPS eam/alloy + zbl (NVT, gamma stand-in)", n, out.steps_done, wall,
+                parse_log((wd / LOG).read_text())["loop_time_s"])  # fmt: skip
+        if not pace:
+            table.add_row(
+                "LAMMPS pace/extrapolation + zbl", str(n), "", "", "", f"n/a: {args.lmp!r} has no ML-PACE", ""
+            )
+            continue
+        wd = root / f"lmp_pace_{n}"
+        t0 = time.perf_counter()
+        out = run_lammps_md(atoms, ["Cu"], yaml, asi, base, wd, **common)
+        wall = time.perf_counter() - t0
+        if out.error:
+            table.add_row("LAMMPS pace/extrapolation + zbl", str(n), "", "", "", out.error[:60], "")
+        else:
+            row("LAMMPS pace/extrapolation + zbl (NVT, gamma)", n, out.steps_done, wall,
+                parse_log((wd / LOG).read_text())["loop_time_s"])  # fmt: skip
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

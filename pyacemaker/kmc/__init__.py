@@ -1,0 +1,1 @@
+"""Adaptive kinetic Monte Carlo: a second exploration driver, interchangeable with MD."""
