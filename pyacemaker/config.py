@@ -149,6 +149,9 @@ class TrainConfig(Strict):
     test_fraction: float = Field(
         0.1, ge=0, lt=1, description="share of structure families held out for test errors"
     )
+    energy_window: float | None = Field(
+        2.0, gt=0, description="structures more than this (eV/atom) above the lowest are not fitted"
+    )
     warm_start: bool = Field(True, description="refits start from the previous iteration's potential")
     refit_iterations: int | None = Field(None, ge=1, description="BFGS iterations of a warm refit")
     divergence_factor: float = Field(

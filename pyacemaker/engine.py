@@ -259,6 +259,11 @@ def campaign_status(db: Database, doc: dict[str, Any], lp=None) -> dict[str, Any
         "potential_id": pot["_id"] if pot else None,
         "potential_path": (pot["files"]["yace"]["path"] if pot else None),
         "test_metrics": doc.get("test_metrics", {}),
+        "validation": {
+            k: (doc.get("validation") or {}).get(k) for k in ("potential_id", "verdict", "reasons")
+        }
+        if doc.get("validation")
+        else None,
         "workdir": doc.get("workdir"),
         "workflow_state": None,
     }

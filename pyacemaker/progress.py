@@ -105,6 +105,11 @@ def print_summary(s: dict[str, Any]) -> None:
         console.print(f"held-out test set ({tm.get('test_n_structures', 0):.0f} oracle-labelled MD snapshots): "
                       f"energy RMSE {tm['test_energy_rmse_meV_atom']:.2f} meV/atom, "
                       f"forces RMSE {tm['test_forces_rmse_meV_A']:.1f} meV/A")  # fmt: skip
+    v = s.get("validation")
+    if v:
+        colour = "green" if v["verdict"] == "go" else "red"
+        console.print(f"validation of {v['potential_id']}: [{colour}]{v['verdict'].upper()}[/]"
+                      + "".join(f"\n  - {r}" for r in v.get("reasons") or []))  # fmt: skip
     console.print(
         f"oracle calls: {s['oracle_calls']}"
         + (f" ({s['oracle_calls_this_run']} in this run)" if "oracle_calls_this_run" in s else "")

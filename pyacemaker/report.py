@@ -46,6 +46,15 @@ th{background:#f3f3f3} td.l,th.l{text-align:left} .pass{color:#17803d;font-weigh
 """
 
 
+# Marks the page once loaded: how many images, how many failed to decode, and script errors (headless checks).
+CHECK_JS = (
+    "window.addEventListener('error',()=>{document.body.dataset.jsErrors=(+document.body.dataset.jsErrors||0)+1});"
+    "window.addEventListener('load',()=>{const i=[...document.images];document.body.dataset.images=i.length;"
+    "document.body.dataset.broken=i.filter(x=>!(x.complete&&x.naturalWidth>0)).length;"
+    "document.body.dataset.sections=document.querySelectorAll('section h2').length;});"
+)
+
+
 def _fig_html(fig, points: int, caption: str, name: str) -> str:
     import matplotlib.pyplot as plt
 
@@ -447,7 +456,7 @@ def build_report(db: Database, campaign: str) -> str:
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>pyacemaker report: '
             f'{html.escape(campaign)}</title><style>{CSS}</style></head><body><h1>Campaign {html.escape(campaign)}</h1>'
             f'<p class="muted">pyacemaker {__version__}, written {stamp}</p><nav>{nav}</nav>{"".join(parts)}'
-            "</body></html>")  # fmt: skip
+            f"<script>{CHECK_JS}</script></body></html>")  # fmt: skip
 
 
 def write_report(db: Database, campaign: str, out: Path) -> Path:

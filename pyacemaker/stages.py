@@ -167,7 +167,7 @@ def train_stage(db: Database, ctx: Context, iteration: int) -> dict[str, Any]:
     """Fit on the campaign's labelled records (train side of a family split), warm-started from the previous
     potential. Nothing new: skipped. A failed or diverged refit: reported, and the previous potential stays."""
     from pyacemaker.oracle import make_oracle
-    from pyacemaker.train.dataset import split, summary
+    from pyacemaker.train.dataset import split, summary, within_energy_window
     from pyacemaker.train.pacemaker import FitError, evaluate, fit
 
     db.update_campaign(ctx.campaign, {"stage": "train", "iteration": iteration})
@@ -184,8 +184,10 @@ def train_stage(db: Database, ctx: Context, iteration: int) -> dict[str, Any]:
         db.set_iteration(ctx.campaign, iteration, {"train": out})
         return out
     t = ctx.config.train
-    train_set, test_set = split(records, t.test_fraction, salt=ctx.campaign)
     refs = reference_energies(db, ctx)
+    n_all = len(records)  # what "nothing new" compares against next iteration
+    records, dropped = within_energy_window(records, refs, t.energy_window)
+    train_set, test_set = split(records, t.test_fraction, salt=ctx.campaign)
     warm = None
     if t.warm_start and prev is not None:
         warm = potential_files(db, ctx, prev["_id"])["yaml"]
@@ -210,7 +212,7 @@ def train_stage(db: Database, ctx: Context, iteration: int) -> dict[str, Any]:
     pot_id = f"{ctx.campaign}:pot{iteration:03d}"
     doc = {
         "_id": pot_id, "campaign": ctx.campaign, "iteration": iteration, "n_structures": res.n_structures,
-        "n_labelled": len(records), "n_functions": res.n_functions, "dataset_ids": [r.id for r in train_set],
+        "n_labelled": n_all, "n_functions": res.n_functions, "dataset_ids": [r.id for r in train_set],
         "test_ids": [r.id for r in test_set], "metrics": metrics, "reference_energies": refs,
         "fit_wall_time_s": res.wall_time_s, "elements": ctx.config.elements, "warm_start_from": prev["_id"] if warm else None,
         "baseline": ctx.config.baseline.model_dump(mode="json"), "dataset": summary(records),
@@ -218,7 +220,8 @@ def train_stage(db: Database, ctx: Context, iteration: int) -> dict[str, Any]:
     db.save_potential(doc, {"yaml": res.yaml, "yace": res.yace, "asi": res.asi})
     out = {"skipped": False, "potential_id": pot_id, "iteration": iteration, "n_structures": res.n_structures,
            "n_test": len(test_set), "n_functions": res.n_functions, "metrics": metrics,
-           "wall_time_s": res.wall_time_s, "warm_start": warm is not None}  # fmt: skip
+           "wall_time_s": res.wall_time_s, "warm_start": warm is not None,
+           "excluded_high_energy": [r.id for r in dropped]}  # fmt: skip
     db.set_iteration(ctx.campaign, iteration, {"train": out, "dataset": summary(records)})
     db.update_campaign(ctx.campaign, {"current_potential": pot_id, "current_potential_path": str(res.yace)})
     return out
@@ -228,7 +231,7 @@ def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
     """One last fit of every labelled structure at the full basis (warm-started from ``potential_id``); returns the
     id of the potential the campaign hands over. A failed or diverged final fit leaves ``potential_id``."""
     from pyacemaker.oracle import make_oracle
-    from pyacemaker.train.dataset import summary
+    from pyacemaker.train.dataset import summary, within_energy_window
     from pyacemaker.train.pacemaker import FitError, fit
 
     t = ctx.config.train
@@ -237,8 +240,9 @@ def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
     db.update_campaign(ctx.campaign, {"stage": "final fit"})
     records = db.training_records(ctx.campaign, make_oracle(ctx.config.oracle).settings_hash)
     prev = db.potentials.find_one({"_id": potential_id}) or {}
-    n_func = max(min(t.final_functions or t.max_functions, 2 * len(records)), prev.get("n_functions", 1))
     refs = reference_energies(db, ctx)
+    records, _ = within_energy_window(records, refs, t.energy_window)
+    n_func = max(min(t.final_functions or t.max_functions, 2 * len(records)), prev.get("n_functions", 1))
     try:
         res = fit(records, ctx.config.elements, refs, t, ctx.workdir / "final_fit", baseline=ctx.baseline,
                   initial_potential=potential_files(db, ctx, potential_id)["yaml"], n_functions=n_func)  # fmt: skip

@@ -32,7 +32,7 @@ S_TO_FS = 1e15
 NUMERIC_ERRORS = (RuntimeError, ValueError, FloatingPointError, np.linalg.LinAlgError)
 
 
-class GammaHalt(Exception):  # noqa: N818 - a signal, not an error; deliberately not a RuntimeError
+class GammaHalt(Exception):  # a signal, deliberately not a RuntimeError: searches swallow numeric errors
     """Raised by :class:`GammaWatchdog` on the first configuration above ``gamma_halt``; carries its frame."""
 
     def __init__(self, frame: Frame):
@@ -408,15 +408,16 @@ def run_kmc(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # ase.mep chatter about defaults
-            start, e0, _ = relax(atoms, watch, s.fmax, s.relax_steps)
+            start, e0, ok = relax(atoms, watch, s.fmax, s.relax_steps)
             state = State(start, e0)
             visited.append(state)
-            _log(wd, f"step 0 relaxed start E={e0:.4f} eV")
+            _log(wd, f"step 0 relaxed start E={e0:.4f} eV" + ("" if ok else " (not converged)"))
             while step < kmc_steps:
                 watch.step = step
                 for _ in range(s.search_rounds if state.searches == 0 else 0):  # a new state: search it
                     new = find_processes(state, watch, n_searches, rng, s, stats)
-                    _log(wd, f"step {step} searches {n_searches}: {new} new, {len(state.processes)} known")
+                    _log(wd, f"step {step} searches {n_searches}: {new} new, {len(state.processes)} known "
+                             f"(barriers {[round(p.barrier, 3) for p in state.processes]} eV)")  # fmt: skip
                     if state.processes:
                         break
                 if not state.processes:
@@ -454,7 +455,9 @@ def run_kmc(
         "saddles_found": float(len(barriers)),
         "searches": float(stats.attempted),
         "searches_not_converged": float(stats.not_converged + stats.errors),
-        "searches_returned": float(stats.returned + stats.disconnected),
+        "searches_returned": float(stats.returned),
+        "searches_disconnected": float(stats.disconnected),
+        "searches_too_high": float(stats.too_high),
         "neb_refined": float(stats.neb_refined),
         "mean_barrier_eV": float(np.mean(barriers)) if barriers else float("nan"),
         "min_barrier_eV": float(np.min(barriers)) if barriers else float("nan"),

@@ -62,3 +62,24 @@ def summary(records: Sequence[StructureRecord]) -> dict[str, Any]:
         },
         "families": len({family(r) for r in records}),
     }
+
+
+def within_energy_window(
+    records: Sequence[StructureRecord], reference_energies: dict[str, float], window_eV_atom: float | None
+) -> tuple[list[StructureRecord], list[StructureRecord]]:
+    """(kept, dropped): structures whose cohesive energy per atom lies more than ``window_eV_atom`` above the
+    dataset's lowest are left out of the fit. A saddle search or MD run with an immature potential can hand the
+    oracle a configuration several eV/atom up; fitted with the rest, it costs accuracy where it matters and buys
+    nothing (the baseline, not ACE, is what keeps MD out of such places)."""
+    if not window_eV_atom or not records:
+        return list(records), []
+
+    def e_coh(r: StructureRecord) -> float:
+        symbols = r.atoms.symbols
+        return (r.labels.energy - sum(reference_energies.get(s, 0.0) for s in symbols)) / len(symbols)
+
+    energies = [e_coh(r) for r in records]
+    cut = min(energies) + window_eV_atom
+    return [r for r, e in zip(records, energies, strict=True) if e <= cut], [
+        r for r, e in zip(records, energies, strict=True) if e > cut
+    ]

@@ -60,3 +60,21 @@ def test_refit_divergence_guard():
     assert refit_diverged(
         prev, {"train_energy_rmse_meV_atom": float("nan"), "train_forces_rmse_meV_A": 1.0}, 5
     )
+
+
+def test_energy_window_leaves_out_far_away_structures():
+    from ase.build import bulk
+
+    from pyacemaker.records import Labels, Provenance, StructureRecord
+    from pyacemaker.train.dataset import within_energy_window
+
+    def rec(e_atom, tag):
+        a = bulk("Cu", cubic=True)
+        r = StructureRecord.new(a, "w", Provenance(origin="seed", builder=tag), "labelled")
+        r.labels = Labels(energy=e_atom * 4 + 4 * -0.5, forces=[[0, 0, 0]] * 4, oracle="emt", settings_hash="x")
+        return r
+
+    recs = [rec(-3.5, "a"), rec(-3.2, "b"), rec(0.2, "kmc saddle gone wrong")]
+    kept, dropped = within_energy_window(recs, {"Cu": -0.5}, 2.0)
+    assert [r.provenance.builder for r in dropped] == ["kmc saddle gone wrong"] and len(kept) == 2
+    assert within_energy_window(recs, {"Cu": -0.5}, None) == (recs, [])

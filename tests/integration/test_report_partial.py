@@ -1,0 +1,58 @@
+"""report.html and release on a campaign that has only just started (real database): every section is there and
+says what is missing; a release is refused with a clear reason."""
+
+import pytest
+
+from pyacemaker.config import parse_config, resolve
+from pyacemaker.release import ReleaseError, make_release
+from pyacemaker.report import SECTIONS, build_report
+
+pytestmark = pytest.mark.integration
+
+
+def test_partial_campaign_report_and_release(db, tmp_path):
+    cfg, _ = resolve(parse_config({"name": "fresh", "elements": ["Cu"], "oracle": {"type": "emt"}}))
+    db.update_campaign(
+        "fresh", {"config": cfg.model_dump(mode="json"), "workdir": str(tmp_path), "state": "running"}
+    )
+    page = build_report(db, "fresh")
+    for sid, title in SECTIONS:
+        assert f'<section id="{sid}"><h2>{title}</h2>' in page
+    assert (
+        "could not be drawn" not in page
+        and "no potential trained yet" in page
+        and "not validated yet" in page
+    )
+    with pytest.raises(ReleaseError, match="no trained potential"):
+        make_release(db, "fresh", "1.0.0", tmp_path)
+    with pytest.raises(ReleaseError, match="X.Y.Z"):
+        make_release(db, "fresh", "one", tmp_path)
+    with pytest.raises(ReleaseError, match="no campaign"):
+        make_release(db, "nothing", "1.0.0", tmp_path)
+
+
+def test_no_go_potential_is_refused_unless_forced(db, tmp_path, tiny_cu_potential):
+    import hashlib
+    import json
+    import zipfile
+
+    p = tiny_cu_potential
+    cfg = p["cfg"].model_copy(update={"name": "nogo"})
+    db.update_campaign("nogo", {"config": cfg.model_dump(mode="json"), "workdir": str(tmp_path),
+                                "current_potential": "nogo:final",
+                                "validation": {"potential_id": "nogo:final", "verdict": "no-go",
+                                               "reasons": ["Cu: B0 error 13.5 % > 10 %"]}})  # fmt: skip
+    db.save_potential({"_id": "nogo:final", "campaign": "nogo", "iteration": 1, "n_structures": 9,
+                       "reference_energies": p["refs"], "metrics": {}}, {"yaml": p["yaml"], "yace": p["yace"], "asi": p["asi"]})  # fmt: skip
+    with pytest.raises(ReleaseError, match=r"No-Go: Cu: B0 error .*--force"):
+        make_release(db, "nogo", "0.1.0", tmp_path)
+    assert not list(tmp_path.glob("*.zip"))
+    z = make_release(db, "nogo", "0.1.0", tmp_path, force=True, author="a")
+    with zipfile.ZipFile(z) as zf:
+        m = json.loads(zf.read("nogo_v0.1.0/manifest.json"))
+        assert m["forced"] is True and m["validation"]["verdict"] == "no-go"
+        for name, digest in m["files"].items():
+            assert hashlib.sha256(zf.read(f"nogo_v0.1.0/{name}")).hexdigest() == digest
+        assert "pair_style hybrid/overlay pace zbl" in zf.read("nogo_v0.1.0/lammps_potential.in").decode()
+    with pytest.raises(ReleaseError, match="exists"):
+        make_release(db, "nogo", "0.1.0", tmp_path, force=True)
