@@ -265,15 +265,21 @@ def cmd_provenance(args) -> int:
     return 0
 
 
-def cmd_release(args) -> int:
-    from pyacemaker.release import ReleaseError, make_release
-    from pyacemaker.report import write_report
-
+def _campaign_doc(args):
+    """The database and the document of ``args.campaign`` (an input error when there is no such campaign)."""
     target = _target(args.launchpad, start=True)
     db = _connect(target)
     doc = db.campaign(args.campaign)
     if doc is None:
         raise CliError(f"no campaign named {args.campaign!r} in {target.describe}", EXIT_INPUT)
+    return db, doc
+
+
+def cmd_release(args) -> int:
+    from pyacemaker.release import ReleaseError, make_release
+    from pyacemaker.report import write_report
+
+    db, doc = _campaign_doc(args)
     out = Path(args.output or Path(doc.get("workdir") or ".") / "releases")
     report = write_report(db, args.campaign, out / f"report_v{args.version}.html")
     try:
@@ -290,11 +296,7 @@ def cmd_release(args) -> int:
 def cmd_report(args) -> int:
     from pyacemaker.report import write_report
 
-    target = _target(args.launchpad, start=True)
-    db = _connect(target)
-    doc = db.campaign(args.campaign)
-    if doc is None:
-        raise CliError(f"no campaign named {args.campaign!r} in {target.describe}", EXIT_INPUT)
+    db, doc = _campaign_doc(args)
     out = Path(args.output or Path(doc.get("workdir") or ".") / "report.html")
     path = write_report(db, args.campaign, out)
     console.print(f"report written: {path}")
@@ -402,18 +404,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_lp(sp)
     sp.set_defaults(func=cmd_provenance)
 
-    sp = sub.add_parser("report", help="write report.html (one self-contained file) for a campaign, at any time")
+    sp = sub.add_parser(
+        "report", help="write report.html (one self-contained file) for a campaign, at any time"
+    )
     sp.add_argument("campaign")
     sp.add_argument("-o", "--output", help="default: CAMPAIGN_WORKDIR/report.html")
     add_lp(sp)
     sp.set_defaults(func=cmd_report)
 
     sp = sub.add_parser(
-        "release", help="package the campaign's potential as release_vX.Y.Z.zip (files, manifest, report, snippets)"
+        "release",
+        help="package the campaign's potential as release_vX.Y.Z.zip (files, manifest, report, snippets)",
     )
     sp.add_argument("campaign")
     sp.add_argument("--version", default="1.0.0", help="X.Y.Z (default 1.0.0)")
-    sp.add_argument("--force", action="store_true", help="release a potential that failed validation (recorded)")
+    sp.add_argument(
+        "--force", action="store_true", help="release a potential that failed validation (recorded)"
+    )
     sp.add_argument("--author", help="default: your user name")
     sp.add_argument("-o", "--output", help="directory (default: CAMPAIGN_WORKDIR/releases)")
     add_lp(sp)

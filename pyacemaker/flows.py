@@ -85,6 +85,7 @@ def decide_job(
         "decision": verdict, "decision_reason": reason, "halts": sum(halts.values()),
         "conditions": [{**a.effective(c.config), "quiet_windows": a.quiet_windows} for a in nxt_conditions],
     })  # fmt: skip
+    db.update_campaign(c.campaign, {"active_conditions": [a.model_dump(mode="json") for a in nxt_conditions]})
     if verdict == "continue":
         db.update_campaign(c.campaign, {"stage": "decide", "iteration": iteration + 1})
         nxt = iteration_flow(
@@ -120,7 +121,13 @@ def summary_job(
         db.set_iteration(
             c.campaign, iteration + 1, {"origin": "validation no-go", "targeted": len(gate["targeted_ids"])}
         )
-        nxt = iteration_flow(ctx, iteration + 1, potential_id=potential_id, given_ids=gate["targeted_ids"])
+        nxt = iteration_flow(
+            ctx,
+            iteration + 1,
+            potential_id=potential_id,
+            given_ids=gate["targeted_ids"],
+            active=doc.get("active_conditions"),
+        )  # exploration goes on where decide left it
         return Response(output={"state": "no-go", "reasons": gate["reasons"]}, addition=nxt)
     pot = db.potentials.find_one({"_id": potential_id}) or {}
     path = (pot.get("files", {}).get("yace") or {}).get("path")

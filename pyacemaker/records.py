@@ -16,7 +16,15 @@ from ase import Atoms
 from pydantic import BaseModel, ConfigDict, Field
 
 Origin = Literal[
-    "seed", "cold_start", "md_halt", "md_frame", "kmc_halt", "kmc_frame", "perturbation", "test_set", "validation"
+    "seed",
+    "cold_start",
+    "md_halt",
+    "md_frame",
+    "kmc_halt",
+    "kmc_frame",
+    "perturbation",
+    "test_set",
+    "validation",
 ]
 Status = Literal["candidate", "selected", "labelled", "rejected", "test"]
 

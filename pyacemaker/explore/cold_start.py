@@ -120,7 +120,8 @@ def select_first_labels(candidates, elements: Sequence[str], train, budget: int,
     # MaxVol needs at least as many atomic environments per element as basis functions: a small pool gets a
     # small basis (the ranking only needs a basis, not the final one)
     envs = min(
-        sum(c.to_atoms(with_labels=False).get_chemical_symbols().count(el) for c in candidates) for el in elements
+        sum(c.to_atoms(with_labels=False).get_chemical_symbols().count(el) for c in candidates)
+        for el in elements
     )
     n_functions = max(2, min(train.min_functions, envs // 2))
     return select_maxvol(candidates, initial_basis(elements, train, workdir, n_functions), None, budget)

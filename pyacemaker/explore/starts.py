@@ -18,7 +18,9 @@ from pyacemaker.explore.builders import (
 from pyacemaker.explore.seeds import SURFACE_MILLER
 
 
-def start_structure(base: Atoms, start: str, cfg: CampaignConfig, rng: np.random.Generator) -> tuple[Atoms, str]:
+def start_structure(
+    base: Atoms, start: str, cfg: CampaignConfig, rng: np.random.Generator
+) -> tuple[Atoms, str]:
     """The structure a run of kind ``start`` begins from, and how it was made (for provenance).
 
     ``base`` is the unstrained bulk seed (an alloy for several elements); it is repeated to

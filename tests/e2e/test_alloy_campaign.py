@@ -47,23 +47,31 @@ def campaign(tmp_path_factory):
 def test_policy_swaps_escalates_and_learns_from_md_and_kmc_halts(campaign):
     r, db, doc = campaign["run"], campaign["db"], campaign["doc"]
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    it0, it1 = doc["iterations"]["0"], doc["iterations"]["1"]
+    it0 = doc["iterations"]["0"]
+    assert "1" in doc["iterations"]
     conds = {c["name"]: c for c in doc["config"]["explore"]["conditions"]}
     assert all(c["swap"] for n, c in conds.items() if n.startswith("bulk"))  # metallic alloy: swap MC on
     runs0 = list(it0["explore"].values())
     assert any(e["thermo"].get("swaps_tried", 0) > 0 for e in runs0)
     assert any(e["driver"] == "kmc" and e["halted"] for e in runs0)  # kMC halted on gamma
     assert any(e["driver"] == "ase" and e["halted"] for e in runs0)  # MD halted on gamma
-    # conditions that did not halt in iteration 0 run hotter in iteration 1; halting ones stay
-    for e in it1["explore"].values():
-        before = next(x for x in runs0 if x["condition"]["name"] == e["condition"]["name"])
-        if before["halted"]:
-            assert e["condition"]["level"] == 0
-        else:
-            assert (
-                e["condition"]["level"] == 1
-                and e["condition"]["temperature_K"] > before["condition"]["temperature_K"]
+    # decide adapts the conditions: those that ran their window without a halt escalate (hotter, longer),
+    # halting ones stay; the campaign escalated at least one condition on its way
+    for k, it in doc["iterations"].items():
+        for e in it.get("explore", {}).values():
+            nxt = next((c for c in it.get("conditions", []) if c["name"] == e["condition"]["name"]), None)
+            if nxt is None:
+                continue
+            assert nxt["level"] == e["condition"]["level"] + (0 if e["halted"] else 1), (
+                k,
+                e["condition"]["name"],
             )
+            if not e["halted"]:
+                assert (
+                    nxt["temperature_K"] > e["condition"]["temperature_K"]
+                    and nxt["steps"] > e["condition"]["steps"]
+                )
+    assert any(c["level"] >= 1 for it in doc["iterations"].values() for c in it.get("conditions", []))
     learned = db.find_records({"campaign": "cuau_emt", "status": "labelled",
                                "provenance.origin": {"$in": ["md_halt", "kmc_halt", "perturbation", "md_frame"]}})  # fmt: skip
     assert {r.provenance.origin for r in learned} & {"md_halt", "kmc_halt"}

@@ -33,5 +33,8 @@ def test_si_qe_campaign_runs_two_iterations_with_real_dft(tmp_path):
         pot = db.latest_potential("si_qe")  # the final fit of all DFT labels at the full basis
         assert pot["_id"] == "si_qe:final" and Path(pot["files"]["yace"]["path"]).exists()
         assert doc["test_metrics"]["test_n_structures"] == 2
+        # the quality gate compared the potential's equation of state with pw.x's own
+        eos = doc["validation"]["reports"]["Si"]["reference"]["eos"]
+        assert doc["validation"]["verdict"] in ("go", "no-go") and 5.0 < eos["a0"] < 5.8  # Si: 5.43 A
     finally:
         run_cli("db", "stop", env=env, timeout=120)

@@ -9,24 +9,12 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 
 from pyacemaker.config import parse_config, resolve
-from pyacemaker.explore.seeds import build_seeds
 from pyacemaker.records import Labels, Provenance, StructureRecord
 from pyacemaker.train.baseline import Baseline, BaselineCalculator, lammps_pair_lines, make_baseline
 from pyacemaker.train.pacemaker import calculator, evaluate, fit
+from tests.conftest import emt_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _emt_records(cfg):
-    recs = []
-    for atoms, desc in build_seeds(cfg):
-        a = atoms.copy()
-        a.calc = EMT()
-        r = StructureRecord.new(a, "d", Provenance(origin="seed", builder=desc), "labelled")
-        r.labels = Labels(energy=a.get_potential_energy(), forces=a.get_forces().tolist(),
-                          stress=a.get_stress().tolist(), oracle="emt", settings_hash="emt")  # fmt: skip
-        recs.append(r)
-    return recs
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +24,7 @@ def fitted(tmp_path_factory):
         "seeds": {"supercell_atoms": 8, "volume_strains": [-0.15, -0.08, 0.0, 0.08], "rattled_per_strain": 2},
         "train": {"max_fit_iterations": 80, "min_functions": 20},
     }))  # fmt: skip
-    recs = _emt_records(cfg)
+    recs = emt_records(cfg, "d")
     refs = {"Cu": 0.0}
     base = make_baseline(cfg.baseline, cfg.elements)
     wd = tmp_path_factory.mktemp("delta")

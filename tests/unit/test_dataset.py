@@ -71,7 +71,9 @@ def test_energy_window_leaves_out_far_away_structures():
     def rec(e_atom, tag):
         a = bulk("Cu", cubic=True)
         r = StructureRecord.new(a, "w", Provenance(origin="seed", builder=tag), "labelled")
-        r.labels = Labels(energy=e_atom * 4 + 4 * -0.5, forces=[[0, 0, 0]] * 4, oracle="emt", settings_hash="x")
+        r.labels = Labels(
+            energy=e_atom * 4 + 4 * -0.5, forces=[[0, 0, 0]] * 4, oracle="emt", settings_hash="x"
+        )
         return r
 
     recs = [rec(-3.5, "a"), rec(-3.2, "b"), rec(0.2, "kmc saddle gone wrong")]

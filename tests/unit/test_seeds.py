@@ -9,7 +9,9 @@ def test_seed_set_follows_the_config():
     seeds = build_seeds(cfg)
     # strained (+ rattled copies), one shear, one vacancy cell, one slab
     assert len(seeds) == len(cfg.seeds.volume_strains) * (1 + cfg.seeds.rattled_per_strain) + 3
-    vols = sorted({round(a.get_volume() / len(a), 2) for a, d in seeds if "rattle" not in d and "slab" not in d})
+    vols = sorted(
+        {round(a.get_volume() / len(a), 2) for a, d in seeds if "rattle" not in d and "slab" not in d}
+    )
     assert vols[0] < 11.76 < vols[-1]  # brackets Cu's equilibrium volume per atom (a=3.61 A -> 11.76 A^3)
     assert all(len(a) >= cfg.seeds.supercell_atoms for a, d in seeds if "vacancy" not in d)
 
