@@ -65,7 +65,7 @@ def validation_stage(db: Database, ctx: Context, potential_id: str, iteration: i
 
     v = ctx.config.validation
     if not v.gate:
-        return {"verdict": "not validated", "targeted_ids": []}
+        return {"verdict": "not validated", "reasons": [], "targeted_ids": []}
     db.update_campaign(ctx.campaign, {"stage": "validation"})
     t0 = time.perf_counter()
     files = potential_files(db, ctx, potential_id)
