@@ -336,6 +336,9 @@ class ValidationConfig(Strict):
     structures: int = Field(2, ge=1, le=10, description="elements whose reference crystal is validated")
     thresholds: ValidationThresholds = Field(default_factory=ValidationThresholds)
     settings: GateSettings = Field(default_factory=GateSettings)
+    every_iteration: bool = Field(
+        False, description="also gate each iteration's potential (recorded, never stops the loop)"
+    )
     no_go_iterations: int = Field(
         1,
         ge=0,

@@ -77,6 +77,10 @@ def decide_job(
     calls = int((db.campaign(c.campaign) or {}).get("oracle_calls", 0))
     now = [ActiveCondition.model_validate(a) for a in active] if active else start(c.config)
     nxt_conditions = adapt(now, explore_outs, c.config)
+    if c.config.validation.every_iteration and train_out.get("potential_id") and not train_out.get("skipped"):
+        from pyacemaker.validate.stage import validation_stage
+
+        validation_stage(db, c, train_out["potential_id"], iteration, record_only=True)
     verdict, reason = stages.decide_outcome(
         iteration, explore_outs, train_out, c.config, calls, nxt_conditions
     )

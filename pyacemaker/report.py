@@ -66,13 +66,15 @@ def _fig_html(fig, points: int, caption: str, name: str) -> str:
             f'src="data:image/png;base64,{b64}"><figcaption class="muted">{html.escape(caption)}</figcaption></figure>')  # fmt: skip
 
 
-def _table(header: list[str], rows: list[list[Any]], left: int = 1) -> str:
-    th = "".join(
-        f'<th class="{"l" if i < left else ""}">{html.escape(str(h))}</th>' for i, h in enumerate(header)
-    )
+def _table(header: list[str], rows: list[list[Any]], left: int = 1, left_last: bool = False) -> str:
+    """Numbers right-aligned; the first ``left`` columns (and the last, for prose) left-aligned."""
+
+    def cls(i: int) -> str:
+        return "l" if i < left or (left_last and i == len(header) - 1) else ""
+
+    th = "".join(f'<th class="{cls(i)}">{html.escape(str(h))}</th>' for i, h in enumerate(header))
     body = "".join(
-        "<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(r)) + "</tr>"
-        for r in rows
+        "<tr>" + "".join(f'<td class="{cls(i)}">{c}</td>' for i, c in enumerate(r)) + "</tr>" for r in rows
     )
     return f"<table><tr>{th}</tr>{body}</table>"
 
@@ -315,8 +317,19 @@ def repairs_section(records) -> str:
 
 def validation_section(doc: dict) -> str:
     v = doc.get("validation")
+    per_it = [
+        (int(k), it["validation"]) for k, it in (doc.get("iterations") or {}).items() if it.get("validation")
+    ]
+    history = ""
+    if per_it:
+        history = "<p>Each iteration's potential (validation.every_iteration):</p>" + _table(
+            ["iteration", "potential", "verdict", "failed checks"],
+            [[str(k), html.escape(x["potential_id"]), html.escape(x["verdict"]),
+              html.escape("; ".join(x.get("reasons") or []) or "-")] for k, x in sorted(per_it)],
+            left=2, left_last=True,
+        )  # fmt: skip
     if not v:
-        return _none("not validated yet (the gate runs on the final potential)")
+        return history + _none("not validated yet (the gate runs on the final potential)")
     rows = []
     for el, checks in (v.get("checks") or {}).items():
         for c in checks:
@@ -325,9 +338,9 @@ def validation_section(doc: dict) -> str:
                          html.escape(c.get("unit", "")), f'<span class="{cls}">{"pass" if c["passed"] else "FAIL"}</span>',
                          html.escape(c.get("reason", ""))])  # fmt: skip
     head = f"<p>potential {html.escape(v.get('potential_id', '-'))}: <b>{html.escape(v['verdict'].upper())}</b></p>"
-    return head + _table(
-        ["structure", "check", "value", "threshold", "unit", "result", "reason"], rows, left=2
-    )
+    table = _table(["structure", "check", "value", "threshold", "unit", "result", "reason"], rows, left=2,
+                   left_last=True)  # fmt: skip
+    return head + table + history
 
 
 def _reports(doc: dict) -> dict[str, dict]:

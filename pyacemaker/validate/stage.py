@@ -55,9 +55,12 @@ def oracle_factory(ctx: Context):
     return lambda: OracleCalculator(oracle, ctx.workdir / "validation" / "oracle")
 
 
-def validation_stage(db: Database, ctx: Context, potential_id: str, iteration: int) -> dict[str, Any]:
+def validation_stage(
+    db: Database, ctx: Context, potential_id: str, iteration: int, record_only: bool = False
+) -> dict[str, Any]:
     """Run the gate on ``potential_id``; store the verdict; on No-Go insert targeted structures (status
-    ``selected``, origin ``validation``) and return their ids."""
+    ``selected``, origin ``validation``) and return their ids. ``record_only``: an iteration's potential, whose
+    verdict goes into ``iterations.N.validation`` and asks for nothing."""
     from pyacemaker.explore.builders import reference_cell
     from pyacemaker.oracle import make_oracle
     from pyacemaker.train.pacemaker import calculator
@@ -66,7 +69,8 @@ def validation_stage(db: Database, ctx: Context, potential_id: str, iteration: i
     v = ctx.config.validation
     if not v.gate:
         return {"verdict": "not validated", "reasons": [], "targeted_ids": []}
-    db.update_campaign(ctx.campaign, {"stage": "validation"})
+    if not record_only:
+        db.update_campaign(ctx.campaign, {"stage": "validation"})
     t0 = time.perf_counter()
     files = potential_files(db, ctx, potential_id)
     refs = reference_energies(db, ctx)
@@ -96,7 +100,7 @@ def validation_stage(db: Database, ctx: Context, potential_id: str, iteration: i
             targeted += [(a, f"validation of {el}: {d}") for a, d in targeted_structures(rep)]
     go = all(r["verdict"]["go"] for r in reports.values())
     ids: list[str] = []
-    if not go and targeted:
+    if not go and targeted and not record_only:
         rng = np.random.default_rng(0)
         pick = rng.permutation(len(targeted))[: ctx.config.select.budget]  # a budget's worth, all kinds mixed
         recs = [StructureRecord.new(targeted[i][0], ctx.campaign, Provenance(
@@ -112,6 +116,9 @@ def validation_stage(db: Database, ctx: Context, potential_id: str, iteration: i
         "targeted_ids": ids,
         "wall_time_s": round(time.perf_counter() - t0, 1),
     }
+    if record_only:
+        db.set_iteration(ctx.campaign, iteration, {"validation": out})
+        return out
     db.update_campaign(ctx.campaign, {"validation": {**out, "reports": reports}})
     log.info("validation of %s: %s %s", potential_id, out["verdict"], "; ".join(reasons))
     return out

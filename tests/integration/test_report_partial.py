@@ -56,3 +56,24 @@ def test_no_go_potential_is_refused_unless_forced(db, tmp_path, tiny_cu_potentia
         assert "pair_style hybrid/overlay pace zbl" in zf.read("nogo_v0.1.0/lammps_potential.in").decode()
     with pytest.raises(ReleaseError, match="exists"):
         make_release(db, "nogo", "0.1.0", tmp_path, force=True)
+
+
+def test_gate_of_an_iteration_is_recorded_and_asks_for_nothing(db, tmp_path, tiny_cu_potential):
+    from pyacemaker.stages import Context
+    from pyacemaker.validate.stage import validation_stage
+
+    p = tiny_cu_potential
+    cfg = p["cfg"].model_copy(update={"name": "perit"})
+    cfg.validation.properties = ["eos", "elastic"]
+    db.update_campaign("perit", {"config": cfg.model_dump(mode="json"), "workdir": str(tmp_path),
+                                 "reference_energies": {}})  # fmt: skip
+    db.save_potential({"_id": "perit:pot000", "campaign": "perit", "iteration": 0, "n_structures": 9,
+                       "reference_energies": p["refs"], "metrics": {}}, {"yaml": p["yaml"], "yace": p["yace"], "asi": p["asi"]})  # fmt: skip
+    out = validation_stage(db, Context("perit", cfg, tmp_path), "perit:pot000", 0, record_only=True)
+    doc = db.campaign("perit")
+    assert doc["iterations"]["0"]["validation"]["verdict"] == out["verdict"] and "validation" not in doc
+    assert {c["name"] for c in out["checks"]["Cu"]} >= {"a0_error", "b0_error", "cij_error"}
+    assert out["targeted_ids"] == [] and db.records.count_documents({"campaign": "perit"}) == 0
+    # the oracle's properties are kept for the next gate
+    assert "Cu" in next(iter(doc["validation_reference"].values()))
+    assert "Each iteration" in build_report(db, "perit")
