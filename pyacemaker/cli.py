@@ -236,7 +236,7 @@ def cmd_provenance(args) -> int:
         for r in data["lineage"]:
             cond = r.get("condition") or {}
             t.add_row(r["id"].split(":")[-1], r.get("origin", "?"), str(r.get("iteration", "")), r.get("run_id") or "-",
-                      f"{cond['temperature_K']:.0f} K {cond.get('ensemble', '')}" if cond else "-",
+                      (cond.get("name") or f"{cond['temperature_K']:.0f} K {cond.get('ensemble', '')}") if cond else "-",
                       str(r.get("step") if r.get("step") is not None else "-"),
                       f"{r['gamma']:.2f}" if r.get("gamma") else "-", r.get("builder") or "-")  # fmt: skip
         console.print(t)
@@ -259,7 +259,7 @@ def cmd_provenance(args) -> int:
     for r in rows:
         cond = r.get("condition") or {}
         t.add_row(r["id"].split(":")[-1], r["formula"], r["origin"], str(r["iteration"]),
-                  f"{cond['temperature_K']:.0f} K" if cond else (r.get("builder") or "-"),
+                  (cond.get("name") or f"{cond['temperature_K']:.0f} K") if cond else (r.get("builder") or "-"),
                   str(r["step"] if r["step"] is not None else "-"), (r["parent"] or "-").split(":")[-1])  # fmt: skip
     console.print(t)
     return 0

@@ -154,3 +154,14 @@ def test_run_eon_without_halt_reports_calls_and_results_with_a_stand_in_client_e
     assert not out.halted and out.error is None and out.frames == []
     assert out.thermo["force_calls"] == 2.0 and out.thermo["results_total_force_calls"] == 2.0
     assert out.max_gamma > 0 and out.simulated_time_fs == 0.0
+
+
+def test_run_refuses_an_eon_condition_without_eonclient_eon_not_installed_here(tmp_path):
+    from tests.conftest import run_cli
+
+    cfg = tmp_path / "cu.yaml"
+    cfg.write_text("elements: [Cu]\noracle: {type: emt}\n"
+                   "explore: {conditions: [{driver: eon, start: vacancy, temperature_K: 600}]}\n")  # fmt: skip
+    r = run_cli("run", str(cfg), cwd=tmp_path, env={"PYACEMAKER_DATA_DIR": str(tmp_path / "data")})
+    assert r.returncode == 2 and "driver: eon" in r.stderr and "eonclient" in r.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "campaigns").exists()
