@@ -242,9 +242,13 @@ def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
     prev = db.potentials.find_one({"_id": potential_id}) or {}
     refs = reference_energies(db, ctx)
     records, _ = within_energy_window(records, refs, t.energy_window)
+    # a No-Go round fits again: its own id and directory, the first final potential's files stay as they were
+    n_final = db.potentials.count_documents({"campaign": ctx.campaign, "final": True})
+    suffix = f"{n_final + 1}" if n_final else ""
+    pot_id = f"{ctx.campaign}:final{suffix}"
     n_func = max(min(t.final_functions or t.max_functions, 2 * len(records)), prev.get("n_functions", 1))
     try:
-        res = fit(records, ctx.config.elements, refs, t, ctx.workdir / "final_fit", baseline=ctx.baseline,
+        res = fit(records, ctx.config.elements, refs, t, ctx.workdir / f"final_fit{suffix}", baseline=ctx.baseline,
                   initial_potential=potential_files(db, ctx, potential_id)["yaml"], n_functions=n_func)  # fmt: skip
         diverged = refit_diverged(prev.get("metrics", {}), res.metrics, t.divergence_factor)
         if diverged:
@@ -253,8 +257,6 @@ def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
         db.update_campaign(ctx.campaign, {"final_fit": {"failed": True, "reason": str(exc)[:2000]}})
         log.warning("final fit rejected, keeping %s: %s", potential_id, exc)
         return potential_id
-    n_final = db.potentials.count_documents({"campaign": ctx.campaign, "final": True})
-    pot_id = f"{ctx.campaign}:final" + (f"{n_final + 1}" if n_final else "")  # a No-Go round fits again
     doc = {
         "_id": pot_id, "campaign": ctx.campaign, "iteration": int(prev.get("iteration", 0)) + 1, "final": True,
         "n_structures": res.n_structures, "n_labelled": len(records), "n_functions": res.n_functions,
