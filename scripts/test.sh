@@ -9,9 +9,9 @@ export OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 TF_CP
 # tests never touch the user's embedded database: they start their own servers in temporary directories
 unset PYACEMAKER_DB_URI PYACEMAKER_DB_NAME
 export PYACEMAKER_DATA_DIR="$(mktemp -d)/pyacemaker-data"
-ruff check pyacemaker tests
+ruff check pyacemaker tests benchmarks
 set +e
-python -m pytest -q -p no:cacheprovider "$@"
+python -m pytest -q -p no:cacheprovider --durations=15 "$@"
 rc=$?
 set -e
 # pytest's exit 5 means no test ran: that is a failure here
