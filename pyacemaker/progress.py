@@ -143,6 +143,10 @@ def print_conditions(s: dict[str, Any]) -> None:
             cells.append(("H" if c.get("halted") else ".") + f" {c.get('temperature_K') or 0:.0f}K")
         t.add_row(name, *cells, str(n), str(last.get("quiet_windows", {}).get(name, "-")))
     console.print(t)
+    notes = {f"{c['name']}: {c.get('notice') or c.get('error')}" for it in s["iterations"]
+             for c in it.get("conditions", []) if c.get("notice") or c.get("error")}  # fmt: skip
+    for line in sorted(notes)[:10]:
+        console.print(f"[yellow]note[/] {line}")
 
 
 def fmt(v) -> str:
