@@ -144,4 +144,4 @@ def test_provenance_command(campaign):
     )
     r = run_cli("provenance", "tiny_cu", "--record", rid, env=campaign["env"])
     assert r.returncode == 0, r.stderr
-    assert "1100 K" in r.stdout and "oracle emt" in r.stdout and "tiny_cu:pot001" in r.stdout
+    assert "bulk 1100K" in r.stdout and "oracle emt" in r.stdout and "tiny_cu:pot001" in r.stdout

@@ -128,20 +128,25 @@ def test_metal_with_fixed_occupations_is_rejected_as_a_settings_error(tmp_path):
 def test_out_of_memory_is_healed_or_rejected_never_mislabelled(si, si8, si8_reference, tmp_path):
     """An address-space cap makes pw.x fail to allocate for real. Whether the lighter cg diagonaliser then fits
     depends on where the allocation fails (it varies between runs), so both outcomes are accepted; a label that
-    differs from the clean run is not."""
-    try:
-        res, corr = si.run_pw(si8, tmp_path / "r", memory_limit_mb=200)
-    except OracleFailure as exc:
-        msg = str(exc).lower()
-        assert "memory" in msg or "allocat" in msg, str(exc)
-    else:
+    differs from the clean run is not. Now and then pw.x fits under a cap: the test then tightens it."""
+    for cap in (200, 160, 130):
+        wd = tmp_path / f"cap{cap}"
+        try:
+            res, corr = si.run_pw(si8, wd, memory_limit_mb=cap)
+        except OracleFailure as exc:
+            msg = str(exc).lower()
+            assert "memory" in msg or "allocat" in msg, str(exc)
+            break
+        _same_label(res, si8_reference)
+        if not corr:
+            continue  # ran within the cap: no memory error to heal, try a tighter one
         assert [c["handler"] for c in corr] == ["MemoryHandler"] and corr[0]["action"] == {
             "diagonalization": "cg"
         }
-        _same_label(res, si8_reference)
-    assert "out_of_memory" in pw.detect_errors(tmp_path / "r") or list(
-        (tmp_path / "r").glob("error.*.tar.gz")
-    )
+        break
+    else:
+        pytest.fail("pw.x never ran out of memory, even at 130 MB")
+    assert "out_of_memory" in pw.detect_errors(wd) or list(wd.glob("error.*.tar.gz"))
 
 
 def test_missing_pseudopotential(tmp_path, monkeypatch):
