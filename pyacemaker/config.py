@@ -440,6 +440,18 @@ class CampaignConfig(Strict):
 
 
 # ----------------------------------------------------------------------------------------------- loading
+def _list_item_model(ann: Any) -> type[BaseModel] | None:
+    """The model of ``list[Model] | None`` annotations (None for anything else)."""
+    from typing import get_args
+
+    for arg in (ann, *get_args(ann)):
+        inner = get_args(arg)
+        if getattr(arg, "__origin__", None) is list and inner and isinstance(inner[0], type) \
+                and issubclass(inner[0], BaseModel):  # fmt: skip
+            return inner[0]
+    return None
+
+
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model class that owns the field at ``loc`` (for suggesting the nearest valid key)."""
     model: type[BaseModel] | None = CampaignConfig
@@ -448,9 +460,14 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         if part in tags:  # discriminated-union tag inserted by pydantic into the location
             model = tags[part]
             continue
+        if isinstance(part, int) and model is not None:
+            continue  # an item of a list of models (e.g. explore.conditions.0): the model stays
         field = model.model_fields.get(str(part)) if model else None
         ann = field.annotation if field else None
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
+        item = _list_item_model(ann)
+        if item is not None:
+            model = item
+        elif isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann
         elif str(part) in UNION_TAGS:
             model = None  # the next part of the location is the union's tag

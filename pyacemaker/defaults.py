@@ -131,7 +131,14 @@ def resolve_defaults(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str
             notes["explore.temperatures"] = (
                 "no solid-element melting point known: generic 300/600/900 K ladder"
             )
+    from pyacemaker.explore.builders import StructureFileError, from_file
     from pyacemaker.explore.policy import MaterialProfile, decisions, initial_conditions
+
+    for path in cfg.seeds.structures:  # read now: a bad file is a config error, before a campaign exists
+        try:
+            from_file(path, cfg.elements)
+        except StructureFileError as exc:
+            raise ConfigError(f"seeds.structures: {exc}") from None
 
     profile = MaterialProfile.from_elements(cfg.elements)
     for key, (value, why) in decisions(profile).items():

@@ -71,3 +71,11 @@ def test_user_structure_files(tmp_path):
     bad.write_text("data_x\n_cell_length_a oops\n")
     with pytest.raises(StructureFileError, match="cannot read|no atoms"):
         from_file(bad, ["Cu"])
+
+
+def test_a_bad_structure_file_is_a_config_error(tmp_path):
+    from pyacemaker.config import ConfigError, parse_config, resolve
+
+    with pytest.raises(ConfigError, match="seeds.structures: structure file .*missing.cif not found"):
+        resolve(parse_config({"elements": ["Cu"], "oracle": {"type": "emt"},
+                              "seeds": {"structures": [str(tmp_path / "missing.cif")]}}))  # fmt: skip

@@ -103,3 +103,8 @@ def test_cli_missing_and_corrupt_files(tmp_path):
     p.write_text("elements: [Cu\n  oracle: {")
     r = run_cli("config", str(p))
     assert r.returncode == 2 and "not valid YAML" in r.stderr
+
+
+def test_misspelt_key_inside_a_condition_gets_a_suggestion():
+    with pytest.raises(ConfigError, match=r"explore.conditions.0.temperature'; did you mean 'temperature_K'"):
+        parse_config({**MIN, "explore": {"conditions": [{"temperature": 500}]}})
