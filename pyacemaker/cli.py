@@ -125,6 +125,14 @@ def _check_oracle(cfg) -> None:
         raise CliError(
             f"the {cfg.oracle.type} oracle cannot run on this machine: {exc}", EXIT_INPUT
         ) from None
+    import importlib.util
+
+    if cfg.seeds.cold_start == "chgnet" and importlib.util.find_spec("chgnet") is None:
+        raise CliError(
+            "seeds.cold_start: chgnet, but CHGNet is not installed: pip install -r requirements/coldstart.txt "
+            "(or set seeds.cold_start: auto to use it only when installed, none to skip the cold start)",
+            EXIT_INPUT,
+        )
     eon = cfg.explore.eon_command
     if any(c.driver == "eon" for c in cfg.explore.conditions or []) and not shutil.which(
         shlex.split(eon)[-1]
