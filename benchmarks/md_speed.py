@@ -30,7 +30,8 @@ from rich.table import Table
 
 from pyacemaker.config import parse_config, resolve
 from pyacemaker.dynamics.ase_md import run_md
-from pyacemaker.dynamics.lammps_md import LOG, has_ml_pace, parse_log, run_lammps_md, write_reference_eam
+from pyacemaker.dynamics.lammps_input import write_reference_eam
+from pyacemaker.dynamics.lammps_md import LOG, has_ml_pace, parse_log, run_lammps_md
 from pyacemaker.records import Labels, Provenance, StructureRecord
 from pyacemaker.train.baseline import BaselineCalculator, make_baseline
 from pyacemaker.train.pacemaker import calculator, fit

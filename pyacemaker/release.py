@@ -37,14 +37,10 @@ def sha256(path: Path) -> str:
 
 def lammps_snippet(elements: list[str], baseline, stem: str) -> str:
     """LAMMPS lines for the released files (``include lammps_potential.in`` after ``read_data``), ML-PACE build."""
-    import tempfile
+    from pyacemaker.dynamics.lammps_input import production_input_text
 
-    from pyacemaker.dynamics.lammps_md import production_input
-
-    with tempfile.TemporaryDirectory() as d:
-        path = production_input(elements, ".", baseline, Path(d) / "potential.in", yace_name=f"{stem}.yace",
-                                yaml_name=f"{stem}.yaml", asi_name=f"{stem}.asi")  # fmt: skip
-        return path.read_text()
+    return production_input_text(elements, ".", baseline, yace_name=f"{stem}.yace", yaml_name=f"{stem}.yaml",
+                                 asi_name=f"{stem}.asi")  # fmt: skip
 
 
 def ase_snippet(stem: str, elements: list[str]) -> str:
@@ -177,7 +173,7 @@ def lammps_ready(
 
     from ase.io import write
 
-    from pyacemaker.dynamics.lammps_md import production_input
+    from pyacemaker.dynamics.lammps_input import production_input
     from pyacemaker.explore.builders import reference_cell, supercell_to
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -21,19 +21,15 @@ from ase.build import bulk
 from ase.calculators.eam import EAM
 from ase.calculators.mixing import SumCalculator
 
-from pyacemaker.dynamics.lammps_md import (
+from pyacemaker.dynamics.lammps_input import (
     DATA,
     INPUT,
-    LOG,
-    has_ml_pace,
     lammps_input_text,
-    lammps_pair_styles,
-    parse_log,
     production_input,
-    run_lammps_md,
     write_lammps_input,
     write_reference_eam,
 )
+from pyacemaker.dynamics.lammps_md import LOG, has_ml_pace, lammps_pair_styles, parse_log, run_lammps_md
 from pyacemaker.train.baseline import Baseline, BaselineCalculator, lammps_pair_lines
 
 pytestmark = pytest.mark.integration
