@@ -22,14 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from pyacemaker.kmc.eon import (
-    FROM_EXTPOT,
-    HALT_EXIT_CODE,
-    TO_EXTPOT,
-    baseline_from_dict,
-    read_extpot_input,
-    write_extpot_output,
-)
+from pyacemaker.kmc.eon import HALT_EXIT_CODE, baseline_from_dict
+from pyacemaker.kmc.eon_files import FROM_EXTPOT, TO_EXTPOT, read_extpot_input, write_extpot_output
 
 
 def load_settings(path: str | Path) -> dict[str, Any]:

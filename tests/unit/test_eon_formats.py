@@ -12,14 +12,13 @@ from ase import Atoms
 from ase.build import bulk
 from ase.constraints import FixAtoms
 
-from pyacemaker.kmc.eon import (
-    EonNotInstalledError,
+from pyacemaker.kmc.eon import EonNotInstalledError, run_eon
+from pyacemaker.kmc.eon_files import (
     parse_dynamics,
     parse_results_dat,
     read_con,
     read_extpot_input,
     read_extpot_output,
-    run_eon,
     write_con,
     write_config_ini,
     write_extpot_input,
