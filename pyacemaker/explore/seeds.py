@@ -19,7 +19,7 @@ from pyacemaker.explore.builders import (
     volume_strain,
 )
 
-__all__ = ["alloy_cell", "base_cells", "build_seeds", "reference_cell", "supercell_to"]
+__all__ = ["alloy_cell", "base_cells", "build_seeds", "reference_cell", "reference_slab", "supercell_to"]
 
 SURFACE_MILLER = (1, 1, 1)
 
@@ -27,6 +27,19 @@ SURFACE_MILLER = (1, 1, 1)
 def alloy_cell(elements: list[str], target_atoms: int, rng: np.random.Generator) -> Atoms:
     """A random substitutional alloy on the first element's lattice."""
     return substitute(supercell_to(reference_cell(elements[0]), target_atoms), elements, rng)
+
+
+def reference_slab(
+    element: str,
+    mix: list[str] | None,
+    layers: int,
+    vacuum: float,
+    target_atoms: int,
+    rng: np.random.Generator,
+) -> Atoms:
+    """A (111)-type slab of ``element``'s reference crystal, a random alloy of ``mix`` when given."""
+    slab = surface_slab(reference_cell(element), SURFACE_MILLER, layers, vacuum, target_atoms)
+    return substitute(slab, mix, rng) if mix else slab
 
 
 def base_cells(cfg: CampaignConfig, rng: np.random.Generator) -> list[tuple[Atoms, str]]:
@@ -78,10 +91,9 @@ def build_seeds(cfg: CampaignConfig) -> list[tuple[Atoms, str]]:
                 (rattle(vacancies(base, rng), s.rattle_amplitude, rng), f"{desc}, one vacancy, rattled")
             )
         if e.surfaces:
-            el = base.get_chemical_symbols()[0] if desc.startswith("bulk") else cfg.elements[0]
-            slab = surface_slab(reference_cell(el), SURFACE_MILLER, 3, 6.0, s.supercell_atoms)
-            if not desc.startswith("bulk"):
-                slab = substitute(slab, cfg.elements, rng)
+            alloy = not desc.startswith("bulk")
+            el = cfg.elements[0] if alloy else base.get_chemical_symbols()[0]
+            slab = reference_slab(el, cfg.elements if alloy else None, 3, 6.0, s.supercell_atoms, rng)
             out.append(
                 (rattle(slab, s.rattle_amplitude, rng), f"{desc}, ({''.join(map(str, SURFACE_MILLER))}) slab")
             )

@@ -9,13 +9,10 @@ from ase import Atoms
 from pyacemaker.config import CampaignConfig
 from pyacemaker.explore.builders import (
     interstitial,
-    reference_cell,
-    substitute,
     supercell_to,
-    surface_slab,
     vacancies,
 )
-from pyacemaker.explore.seeds import SURFACE_MILLER
+from pyacemaker.explore.seeds import SURFACE_MILLER, reference_slab
 
 
 def start_structure(
@@ -28,10 +25,9 @@ def start_structure(
     """
     n = cfg.explore.supercell_atoms or 64
     if start == "surface":
-        el = base.get_chemical_symbols()[0] if len(cfg.elements) == 1 else cfg.elements[0]
-        slab = surface_slab(reference_cell(el), SURFACE_MILLER, 4, 8.0, n)
-        if len(cfg.elements) > 1:
-            slab = substitute(slab, cfg.elements, rng)
+        alloy = len(cfg.elements) > 1
+        el = cfg.elements[0] if alloy else base.get_chemical_symbols()[0]
+        slab = reference_slab(el, cfg.elements if alloy else None, 4, 8.0, n, rng)
         return slab, f"({''.join(map(str, SURFACE_MILLER))}) slab, 4 layers, 8 A vacuum"
     cell = supercell_to(base, n)
     if start == "vacancy":

@@ -33,10 +33,10 @@ def test_set_stage(db: Database, ctx: Context, potential_id: str) -> dict[str, A
     per = max(1, -(-v.test_structures // len(conds)))
     recs: list[StructureRecord] = []
     rng = np.random.default_rng(12345)
+    # each condition's own start (bulk, vacancy, slab) at the small labelling size
+    small = ctx.config.model_copy(update={"explore": ctx.config.explore.model_copy(
+        update={"supercell_atoms": ctx.config.seeds.supercell_atoms or 32})})  # fmt: skip
     for i, cond in enumerate(conds):
-        # the condition's own start (bulk, vacancy, slab) at the small labelling size
-        small = ctx.config.model_copy(update={"explore": ctx.config.explore.model_copy(
-            update={"supercell_atoms": ctx.config.seeds.supercell_atoms or 32})})  # fmt: skip
         atoms, _ = start_structure(start.to_atoms(with_labels=False), cond.get("start", "bulk"), small, rng)
         atoms.calc = calculator(files["yaml"], None, ctx.baseline)
         MaxwellBoltzmannDistribution(atoms, temperature_K=cond["temperature_K"], rng=rng)
