@@ -343,7 +343,8 @@ class ValidationConfig(Strict):
         1,
         ge=0,
         le=20,
-        description="extra iterations a No-Go may add (targeted structures), within the budget",
+        description="extra iterations a No-Go may add (targeted structures), beyond budget.max_iterations "
+        "but within budget.max_oracle_calls",
     )
 
 

@@ -109,6 +109,7 @@ def summary_job(
 ) -> Response:
     """Final fit, held-out test set, quality gate. A No-Go within the budget appends another iteration that labels
     the gate's targeted structures; otherwise the campaign ends here."""
+    from pyacemaker.release import lammps_ready
     from pyacemaker.validate.stage import validation_stage
 
     db, c = _db(), Context.from_dict(ctx)
@@ -135,8 +136,6 @@ def summary_job(
         return Response(output={"state": "no-go", "reasons": gate["reasons"]}, addition=nxt)
     pot = db.potentials.find_one({"_id": potential_id}) or {}
     path = (pot.get("files", {}).get("yace") or {}).get("path")
-    from pyacemaker.release import lammps_ready
-
     lmp_dir = lammps_ready(c.config.elements, c.baseline, stages.potential_files(db, c, potential_id),
                            c.workdir / "lammps", float(max(c.config.explore.temperatures or [300.0])))  # fmt: skip
     out = {"state": state, "lammps_dir": str(lmp_dir), "reason": reason, "potential_id": potential_id, "potential_path": path,
