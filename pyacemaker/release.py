@@ -87,6 +87,7 @@ def make_release(
 ) -> Path:  # fmt: skip
     """Write ``out_dir/release_v{version}.zip`` for the campaign's current potential; return its path."""
     from pyacemaker.config import CampaignConfig
+    from pyacemaker.oracle import make_oracle
     from pyacemaker.stages import Context, potential_files
 
     if not VERSION_RE.match(version):
@@ -120,16 +121,10 @@ def make_release(
     for kind in ("yace", "yaml", "asi"):
         if kind in files and Path(files[kind]).exists():
             payload[f"{stem}.{kind}"] = Path(files[kind]).read_bytes()
-    base_cfg = cfg.baseline
-    from pyacemaker.train.baseline import make_baseline
-
-    baseline = make_baseline(base_cfg, cfg.elements)
-    payload["lammps_potential.in"] = lammps_snippet(cfg.elements, baseline, stem).encode()
+    payload["lammps_potential.in"] = lammps_snippet(cfg.elements, ctx.baseline, stem).encode()
     payload["use_with_ase.py"] = ase_snippet(stem, cfg.elements).encode()
     if report is not None and report.exists():
         payload["report.html"] = report.read_bytes()
-    from pyacemaker.oracle import make_oracle
-
     oracle = make_oracle(cfg.oracle)
     manifest: dict[str, Any] = {
         "schema": "pyacemaker.release/1",
@@ -141,7 +136,7 @@ def make_release(
         "potential_id": pot_id,
         "potential_stem": stem,
         "elements": cfg.elements,
-        "baseline": base_cfg.model_dump(mode="json"),
+        "baseline": cfg.baseline.model_dump(mode="json"),
         "cutoff": cfg.train.cutoff,
         "n_functions": pot.get("n_functions"),
         "reference_energies": pot.get("reference_energies", {}),
