@@ -29,10 +29,10 @@ from rich.console import Console
 from rich.table import Table
 
 from pyacemaker.config import parse_config, resolve
-from pyacemaker.dynamics.ase_md import run_md
-from pyacemaker.dynamics.lammps_input import write_reference_eam
-from pyacemaker.dynamics.lammps_md import LOG, has_ml_pace, parse_log, run_lammps_md
-from pyacemaker.records import Labels, Provenance, StructureRecord
+from pyacemaker.explore.md.ase_md import run_md
+from pyacemaker.explore.md.lammps_input import write_reference_eam
+from pyacemaker.explore.md.lammps_md import LOG, has_ml_pace, parse_log, run_lammps_md
+from pyacemaker.schemas.records import Labels, Provenance, StructureRecord
 from pyacemaker.train.baseline import BaselineCalculator, make_baseline
 from pyacemaker.train.pacemaker import calculator, fit
 
@@ -41,7 +41,7 @@ T_K, DT_FS, CHECK = 300.0, 1.0, 10
 
 def tiny_potential(root: Path):
     """A small Cu ACE potential on EMT labels with the default ZBL baseline: (yaml, asi, baseline, n functions)."""
-    from pyacemaker.explore.seeds import build_seeds
+    from pyacemaker.structures.seeds import build_seeds
 
     cfg, _ = resolve(parse_config({
         "elements": ["Cu"], "oracle": {"type": "emt"},

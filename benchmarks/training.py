@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pyacemaker.config import parse_config, resolve
-from pyacemaker.records import Labels, Provenance, StructureRecord
+from pyacemaker.schemas.records import Labels, Provenance, StructureRecord
 from pyacemaker.train.baseline import make_baseline
 from pyacemaker.train.pacemaker import fit
 

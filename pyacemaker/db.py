@@ -26,7 +26,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
 from pymongo.database import Database as MongoDatabase
 from pymongo.errors import PyMongoError
 
-from pyacemaker.records import StructureRecord
+from pyacemaker.schemas.records import StructureRecord
 from pyacemaker.server import EmbeddedServer, default_data_dir
 
 DEFAULT_DB_NAME = "pyacemaker"

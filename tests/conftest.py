@@ -62,8 +62,8 @@ def emt_records(cfg, campaign: str = "t"):
     """The config's seed structures labelled by EMT (a cheap, real oracle)."""
     from ase.calculators.emt import EMT
 
-    from pyacemaker.explore.seeds import build_seeds
-    from pyacemaker.records import Labels, Provenance, StructureRecord
+    from pyacemaker.schemas.records import Labels, Provenance, StructureRecord
+    from pyacemaker.structures.seeds import build_seeds
 
     recs = []
     for atoms, desc in build_seeds(cfg):

@@ -16,6 +16,8 @@ import numpy as np
 from ase import Atoms, units
 
 from pyacemaker.plugins import Registry
+from pyacemaker.select.selectors import select_maxvol
+from pyacemaker.train.pacemaker import pacemaker_input
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +104,6 @@ def initial_basis(elements: Sequence[str], train, workdir: Path, n_functions: in
     functions' projections, not fitted coefficients, so it can rank structures before the first fit."""
     from pyace.multispecies_basisextension import create_multispecies_basis_config
 
-    from pyacemaker.train.pacemaker import pacemaker_input
-
     spec = pacemaker_input(elements, train, n_functions, "none")["potential"]
     path = workdir / "initial_basis.yaml"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +113,6 @@ def initial_basis(elements: Sequence[str], train, workdir: Path, n_functions: in
 
 def select_first_labels(candidates, elements: Sequence[str], train, budget: int, workdir: Path) -> list:
     """The ``budget`` most informative candidates (MaxVol over the untrained basis' projections)."""
-    from pyacemaker.train.select import select_maxvol
 
     if not candidates or budget <= 0:
         return []

@@ -16,7 +16,7 @@ import numpy as np
 from ase import Atoms
 
 from pyacemaker.plugins import ORACLES
-from pyacemaker.records import Labels, StructureRecord, settings_hash
+from pyacemaker.schemas.records import Labels, StructureRecord, settings_hash
 
 
 class OracleFailure(RuntimeError):

@@ -12,9 +12,13 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from pyacemaker.records import StructureRecord
+import numpy as np
+
+from pyacemaker.schemas.records import StructureRecord
+from pyacemaker.train.baseline import baseline_arrays
 
 
 def family(record: StructureRecord) -> str:
@@ -83,3 +87,45 @@ def within_energy_window(
     return [r for r, e in zip(records, energies, strict=True) if e <= cut], [
         r for r, e in zip(records, energies, strict=True) if e > cut
     ]
+
+
+# ----------------------------------------------------------------------------------------------- pacemaker's input
+def to_dataframe(records: Sequence[StructureRecord], reference_energies: dict[str, float], baseline=None):
+    """Pacemaker's training DataFrame: ase_atoms, energy, forces, energy_corrected (minus isolated atoms).
+
+    With a ``baseline`` (delta learning) its energy and forces are subtracted: ACE learns the remainder.
+    """
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        if r.labels is None:
+            raise ValueError(f"record {r.id} has no labels and cannot enter a training set")
+        e_ref = sum(reference_energies[s] for s in r.atoms.symbols)
+        atoms = r.to_atoms(with_labels=False)
+        e_base, f_base, _ = baseline_arrays(atoms, baseline)
+        rows.append(
+            {
+                "name": r.id,
+                "ase_atoms": atoms,
+                "energy": r.labels.energy - e_base,
+                "forces": np.array(r.labels.forces) - f_base,
+                "energy_corrected": r.labels.energy - e_ref - e_base,
+                # explicit weights: pacemaker uses them as given (normalised) instead of its own policy
+                "w_energy": r.weight,
+                "w_forces": np.array(r.force_weights if r.force_weights is not None else [1.0] * r.natoms),
+                "origin": r.provenance.origin,
+                "iteration": r.provenance.iteration,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def write_pacemaker_pickle(
+    records: Sequence[StructureRecord], reference_energies: dict[str, float], path: str | Path, baseline=None
+) -> Path:
+    """The ``.pckl.gzip`` pacemaker reads (pandas pickle, protocol 4)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_dataframe(records, reference_energies, baseline).to_pickle(path, compression="gzip", protocol=4)
+    return path

@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 import yaml
 
-from pyacemaker.config import TrainConfig
-from pyacemaker.defaults import derived_basis_size
-from pyacemaker.records import StructureRecord, write_pacemaker_pickle
+from pyacemaker.config.resolve import derived_basis_size
+from pyacemaker.config.schema import TrainConfig
+from pyacemaker.schemas.records import StructureRecord
+from pyacemaker.train.baseline import AcePlusBaseline
+from pyacemaker.train.dataset import write_pacemaker_pickle
 
 QUIET_ENV = {
     "OMP_NUM_THREADS": "1",
@@ -208,8 +210,6 @@ def calculator(
     With the active set it also reports per-atom ``gamma`` (the extrapolation grade) in ``results``.
     """
     from pyace import PyACECalculator
-
-    from pyacemaker.train.baseline import AcePlusBaseline
 
     ace = PyACECalculator(str(potential_yaml))
     if active_set is not None:

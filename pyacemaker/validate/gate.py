@@ -14,8 +14,9 @@ from typing import Literal
 
 import numpy as np
 from ase import Atoms
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
+from pyacemaker.config.schema import GateSettings, ValidationThresholds
 from pyacemaker.validate.base import CalculatorFactory, Frame, strained
 from pyacemaker.validate.elastic import VOIGT, ElasticResult, elastic_constants, strain_set
 from pyacemaker.validate.eos import EOSResult, cells_at_volumes, equation_of_state, scaled_cells
@@ -24,46 +25,6 @@ from pyacemaker.validate.stability import StabilityResult, md_stability
 
 Property = Literal["eos", "elastic", "phonons", "stability"]
 ALL_PROPERTIES: tuple[Property, ...] = ("eos", "elastic", "phonons", "stability")
-
-
-class ValidationThresholds(BaseModel):
-    """Go/No-Go limits: errors against the oracle and the tolerances of the self-consistency checks."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    a0_pct: float = Field(1.0, gt=0, description="lattice parameter error, %")
-    b0_pct: float = Field(10.0, gt=0, description="bulk modulus error, %")
-    cij_pct: float = Field(15.0, gt=0, description="largest error over independent nonzero C_ij, %")
-    phonon_rmse_THz: float = Field(0.5, gt=0, description="RMSE of band-path frequencies, THz")
-    imaginary_tol_THz: float = Field(0.05, ge=0, description="frequencies above -tol are not imaginary")
-    acoustic_tol_THz: float = Field(0.3, ge=0, description="same, for acoustic branches near Gamma")
-    eos_smooth_rms_meV_atom: float = Field(5.0, gt=0, description="largest RMS residual of the BM fit")
-    md_max_drift_eV_atom: float = Field(0.05, gt=0)
-    md_max_jump_eV_atom: float = Field(0.1, gt=0)
-    md_temperature_rtol: float = Field(0.3, gt=0)
-
-
-class GateSettings(BaseModel):
-    """How the properties are computed (the same for the potential and the oracle)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    eos_max_strain: float = Field(0.15, gt=0, lt=0.5)
-    eos_points: int = Field(11, ge=5)
-    elastic_strains: list[float] = [-0.01, -0.005, 0.005, 0.01]
-    elastic_relax_ions: bool | None = None  # None: when the primitive cell has more than one atom
-    phonon_supercell_min_length: float = Field(10.0, gt=0)
-    phonon_displacement: float = Field(0.01, gt=0)
-    phonon_npoints: int = Field(51, ge=2)
-    phonon_mesh: float | list[int] = 30.0
-    md_temperature_K: float = Field(300.0, gt=0)
-    md_steps: int = Field(300, ge=10)
-    md_timestep_fs: float = Field(2.0, gt=0)
-    md_min_atoms: int = Field(32, ge=1)
-    md_min_distance: float | None = Field(
-        None,
-        description="core threshold (A), e.g. the ZBL inner cutoff; None: 0.6 x the nearest-neighbour distance",
-    )
 
 
 class PropertyReport(BaseModel):

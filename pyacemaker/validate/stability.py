@@ -11,6 +11,7 @@ import numpy as np
 from ase import Atoms, units
 from pydantic import BaseModel
 
+from pyacemaker.structures.seeds import supercell_to
 from pyacemaker.validate.base import CalculatorFactory, Frame, finite, fnum
 
 
@@ -73,8 +74,6 @@ def md_stability(
     """
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import Stationary, thermalize_momenta
-
-    from pyacemaker.explore.seeds import supercell_to
 
     a = supercell_to(atoms.copy(), min_atoms)
     a.calc = calc_factory()

@@ -128,7 +128,7 @@ def test_report_renders_every_section_in_headless_chromium(campaign, tmp_path):
                           "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=180).stdout  # fmt: skip
     body = re.search(r"<body([^>]*)>", dom).group(1)
     attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body))
-    from pyacemaker.report import SECTIONS
+    from pyacemaker.app.report import SECTIONS
 
     assert (
         attrs.get("sections") == str(len(SECTIONS))
@@ -178,8 +178,8 @@ def test_release_zip_hashes_and_snippet_energies(campaign, tmp_path):
     e_snippet = json.loads(out.stdout.strip().splitlines()[-1])["energy_eV"]
     from ase.build import bulk
 
+    from pyacemaker.campaign.context import Context, potential_files
     from pyacemaker.config import CampaignConfig
-    from pyacemaker.stages import Context, potential_files
     from pyacemaker.train.baseline import make_baseline
     from pyacemaker.train.pacemaker import calculator
 

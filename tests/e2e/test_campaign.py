@@ -82,7 +82,7 @@ def test_decide_appended_the_second_iteration(campaign):
 
 
 def test_dataset_grew_from_md_halts_and_trained_iteration_2_potential(campaign):
-    from pyacemaker import provenance as pv
+    from pyacemaker.app import provenance as pv
 
     db = campaign["db"]
     p0 = db.potentials.find_one({"_id": "tiny_cu:pot000"})

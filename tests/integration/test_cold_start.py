@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from pyacemaker.campaign.context import Context
+from pyacemaker.campaign.stages.seed import seed_stage
 from pyacemaker.config import parse_config, resolve
 from pyacemaker.explore.cold_start import chgnet_calculator, cold_start_pool, select_first_labels
-from pyacemaker.records import Provenance, StructureRecord
-from pyacemaker.stages import Context, seed_stage
+from pyacemaker.schemas.records import Provenance, StructureRecord
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from pyacemaker import provenance as pv
-from pyacemaker.records import Correction, Labels, Provenance, StructureRecord, settings_hash
+from pyacemaker.app import provenance as pv
+from pyacemaker.schemas.records import Correction, Labels, Provenance, StructureRecord, settings_hash
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.integration
@@ -172,8 +172,8 @@ def test_launchpad_file_target_gives_workers_the_same_database(db_server, tmp_pa
     """A credential-free launchpad file: workers' launchpad and jobflow store point at the file's database."""
     import yaml
 
+    from pyacemaker.campaign.workers import worker_files
     from pyacemaker.db import resolve_target
-    from pyacemaker.engine import worker_files
 
     host, port = db_server["uri"].removeprefix("mongodb://").strip("/").split(":")
     lp_file = tmp_path / "my_launchpad.yaml"

@@ -9,7 +9,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 
 from pyacemaker.config import parse_config, resolve
-from pyacemaker.records import Labels, Provenance, StructureRecord
+from pyacemaker.schemas.records import Labels, Provenance, StructureRecord
 from pyacemaker.train.baseline import Baseline, BaselineCalculator, lammps_pair_lines, make_baseline
 from pyacemaker.train.pacemaker import calculator, evaluate, fit
 from tests.conftest import emt_records
@@ -124,7 +124,7 @@ def test_lammps_lines_reproduce_the_baseline_in_lammps(fitted):
 
 
 def test_selection_prefers_extrapolative_structures(fitted):
-    from pyacemaker.train.select import dedupe, extrapolation_grades, select
+    from pyacemaker.select.selectors import dedupe, extrapolation_grades, select
 
     cfg, recs, refs, base, res, wd = fitted
     pool = []

@@ -10,8 +10,9 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 
 from pyacemaker.config import parse_config, resolve
-from pyacemaker.oracle.embedding import cut_cluster
-from pyacemaker.records import Labels, Provenance, StructureRecord, write_pacemaker_pickle
+from pyacemaker.schemas.records import Labels, Provenance, StructureRecord
+from pyacemaker.structures.embedding import cut_cluster
+from pyacemaker.train.dataset import write_pacemaker_pickle
 from pyacemaker.train.pacemaker import QUIET_ENV, pacemaker_input
 
 pytestmark = pytest.mark.integration

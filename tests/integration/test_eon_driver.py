@@ -18,8 +18,14 @@ import pytest
 from ase.build import bulk
 from ase.io import read
 
-from pyacemaker.kmc.eon import HALT_EXIT_CODE, prepare_eon_run, run_eon
-from pyacemaker.kmc.eon_files import FROM_EXTPOT, TO_EXTPOT, read_con, read_extpot_output, write_extpot_input
+from pyacemaker.explore.kmc.eon import HALT_EXIT_CODE, prepare_eon_run, run_eon
+from pyacemaker.explore.kmc.eon_files import (
+    FROM_EXTPOT,
+    TO_EXTPOT,
+    read_con,
+    read_extpot_output,
+    write_extpot_input,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +104,7 @@ STAND_IN_EONCLIENT = textwrap.dedent(
     # EON's ExtPot does (exchange dir, from_eon_to_extpot, system(ext_pot_path), from_extpot_to_eon), moving the
     # atoms a little along the forces; a failed call ends the job with status 1 as newer EON does.
     import configparser, os, subprocess, sys
-    from pyacemaker.kmc.eon_files import read_con, read_extpot_output, write_extpot_input
+    from pyacemaker.explore.kmc.eon_files import read_con, read_extpot_output, write_extpot_input
     ini = configparser.ConfigParser(interpolation=None)
     ini.read("config.ini")
     prog = ini["Potential"]["ext_pot_path"]

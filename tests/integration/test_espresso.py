@@ -12,7 +12,7 @@ from pyacemaker.config import parse_config, resolve
 from pyacemaker.oracle import label, make_oracle
 from pyacemaker.oracle.base import OracleFailure
 from pyacemaker.oracle.espresso import pw
-from pyacemaker.records import Provenance, StructureRecord
+from pyacemaker.schemas.records import Provenance, StructureRecord
 
 pytestmark = pytest.mark.integration
 

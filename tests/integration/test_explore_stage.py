@@ -5,8 +5,10 @@ leaves its frame and local perturbations as candidates with provenance."""
 import numpy as np
 import pytest
 
+from pyacemaker.campaign.context import Context
+from pyacemaker.campaign.stages.explore import explore_stage
+from pyacemaker.campaign.stages.seed import seed_stage
 from pyacemaker.config import parse_config, resolve
-from pyacemaker.stages import Context, explore_stage, seed_stage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -14,7 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_lammps_engine_without_ml_pace_falls_back_and_halts_become_candidates(
     db, tmp_path, tiny_cu_potential
 ):
-    from pyacemaker.engine import campaign_status
+    from pyacemaker.campaign.status import campaign_status
 
     p = tiny_cu_potential
     cfg, _ = resolve(parse_config({

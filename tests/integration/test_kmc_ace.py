@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from pyacemaker.kmc.akmc import run_kmc
+from pyacemaker.explore.kmc.akmc import run_kmc
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

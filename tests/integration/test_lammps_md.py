@@ -21,7 +21,7 @@ from ase.build import bulk
 from ase.calculators.eam import EAM
 from ase.calculators.mixing import SumCalculator
 
-from pyacemaker.dynamics.lammps_input import (
+from pyacemaker.explore.md.lammps_input import (
     DATA,
     INPUT,
     lammps_input_text,
@@ -29,7 +29,7 @@ from pyacemaker.dynamics.lammps_input import (
     write_lammps_input,
     write_reference_eam,
 )
-from pyacemaker.dynamics.lammps_md import LOG, has_ml_pace, lammps_pair_styles, parse_log, run_lammps_md
+from pyacemaker.explore.md.lammps_md import LOG, has_ml_pace, lammps_pair_styles, parse_log, run_lammps_md
 from pyacemaker.train.baseline import Baseline, BaselineCalculator, lammps_pair_lines
 
 pytestmark = pytest.mark.integration

@@ -3,9 +3,9 @@ says what is missing; a release is refused with a clear reason."""
 
 import pytest
 
+from pyacemaker.app.release import ReleaseError, make_release
+from pyacemaker.app.report import SECTIONS, build_report
 from pyacemaker.config import parse_config, resolve
-from pyacemaker.release import ReleaseError, make_release
-from pyacemaker.report import SECTIONS, build_report
 
 pytestmark = pytest.mark.integration
 
@@ -59,8 +59,8 @@ def test_no_go_potential_is_refused_unless_forced(db, tmp_path, tiny_cu_potentia
 
 
 def test_gate_of_an_iteration_is_recorded_and_asks_for_nothing(db, tmp_path, tiny_cu_potential):
-    from pyacemaker.stages import Context
-    from pyacemaker.validate.stage import validation_stage
+    from pyacemaker.campaign.context import Context
+    from pyacemaker.campaign.stages.validation import validation_stage
 
     p = tiny_cu_potential
     cfg = p["cfg"].model_copy(update={"name": "perit"})

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from pyacemaker.campaign.context import Context
+from pyacemaker.campaign.stages.train import train_stage
 from pyacemaker.config import parse_config, resolve
-from pyacemaker.records import Labels, Provenance, StructureRecord, settings_hash
-from pyacemaker.stages import Context, train_stage
+from pyacemaker.schemas.records import Labels, Provenance, StructureRecord, settings_hash
 from pyacemaker.train.pacemaker import FitError, FitResult
 
 pytestmark = pytest.mark.integration
@@ -42,7 +43,7 @@ def test_failed_refit_keeps_the_previous_potential(campaign, monkeypatch):
     def failing_fit(*a, **k):
         raise FitError("the fit diverged: loss nan")
 
-    monkeypatch.setattr("pyacemaker.train.pacemaker.fit", failing_fit)
+    monkeypatch.setattr("pyacemaker.campaign.stages.train.fit", failing_fit)
     out = train_stage(db, ctx, 1)
     assert out["failed"] and out["potential_id"] == "ts:pot000" and "diverged" in out["reason"]
     assert db.campaign("ts")["current_potential"] == "ts:pot000"
@@ -58,8 +59,8 @@ def test_refit_with_far_worse_errors_is_rejected(campaign, monkeypatch, tmp_path
         return FitResult(y, y, y, len(records), 16, {"train_energy_rmse_meV_atom": 500.0,
                                                      "train_forces_rmse_meV_A": 40.0})  # fmt: skip
 
-    monkeypatch.setattr("pyacemaker.train.pacemaker.fit", bad_fit)
-    monkeypatch.setattr("pyacemaker.train.pacemaker.evaluate", lambda *a, **k: {})
+    monkeypatch.setattr("pyacemaker.campaign.stages.train.fit", bad_fit)
+    monkeypatch.setattr("pyacemaker.campaign.stages.train.evaluate", lambda *a, **k: {})
     out = train_stage(db, ctx, 1)
     assert out["failed"] and "rose from 2 to 500" in out["reason"]
     assert db.latest_potential("ts")["_id"] == "ts:pot000"

@@ -3,8 +3,8 @@
 import numpy as np
 from ase.calculators.emt import EMT
 
-from pyacemaker.dynamics.ase_md import run_md, swap_sweep
-from pyacemaker.explore.seeds import alloy_cell, reference_cell, supercell_to
+from pyacemaker.explore.md.ase_md import run_md, swap_sweep
+from pyacemaker.structures.seeds import alloy_cell, reference_cell, supercell_to
 
 
 def _md(atoms, **kw):

@@ -5,7 +5,7 @@ import pytest
 from ase.build import bulk
 from ase.io import write
 
-from pyacemaker.explore.builders import (
+from pyacemaker.structures.builders import (
     BUILDERS,
     TRANSFORMS,
     StructureFileError,

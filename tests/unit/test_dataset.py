@@ -2,8 +2,8 @@
 
 from ase.build import bulk
 
-from pyacemaker.records import Provenance, StructureRecord
-from pyacemaker.stages import refit_diverged
+from pyacemaker.campaign.stages.train import refit_diverged
+from pyacemaker.schemas.records import Provenance, StructureRecord
 from pyacemaker.train.dataset import family, split, summary
 
 
@@ -65,7 +65,7 @@ def test_refit_divergence_guard():
 def test_energy_window_leaves_out_far_away_structures():
     from ase.build import bulk
 
-    from pyacemaker.records import Labels, Provenance, StructureRecord
+    from pyacemaker.schemas.records import Labels, Provenance, StructureRecord
     from pyacemaker.train.dataset import within_energy_window
 
     def rec(e_atom, tag):

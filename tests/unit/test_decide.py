@@ -1,7 +1,7 @@
 """The decision logic of ``decide`` (pure function: no database, no FireWorks)."""
 
+from pyacemaker.campaign.stages.decide import decide_outcome
 from pyacemaker.config import parse_config, resolve
-from pyacemaker.stages import decide_outcome
 
 CFG, _ = resolve(
     parse_config(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pyacemaker.dynamics.drivers import DRIVERS, run_condition
+from pyacemaker.explore.drivers import DRIVERS, run_condition
 
 
 def test_every_driver_is_registered():

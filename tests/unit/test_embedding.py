@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from pyacemaker.oracle.embedding import EmbeddingError, cut_cluster, min_image_distance, perpendicular_widths
-from pyacemaker.records import Provenance, StructureRecord, to_dataframe
+from pyacemaker.schemas.records import Provenance, StructureRecord
+from pyacemaker.structures.embedding import (
+    EmbeddingError,
+    cut_cluster,
+    min_image_distance,
+    perpendicular_widths,
+)
+from pyacemaker.train.dataset import to_dataframe
 
 
 @pytest.fixture
@@ -46,7 +52,7 @@ def test_core_keeps_weight_and_buffer_gets_none(snapshot):
 
 
 def test_weights_reach_the_pacemaker_dataframe(snapshot):
-    from pyacemaker.records import Labels
+    from pyacemaker.schemas.records import Labels
 
     a, gamma = snapshot
     cl = cut_cluster(a, gamma, 5.0, 2.0)
@@ -67,9 +73,10 @@ def test_small_cell_is_refused(snapshot):
 
 
 def test_large_halted_frames_become_weighted_clusters(snapshot, tmp_path):
+    from pyacemaker.campaign.context import Context
+    from pyacemaker.campaign.stages.explore import candidate_record
     from pyacemaker.config import parse_config, resolve
-    from pyacemaker.dynamics.outcome import Frame
-    from pyacemaker.stages import Context, candidate_record
+    from pyacemaker.explore.protocol import Frame
 
     a, gamma = snapshot
     cfg, _ = resolve(

@@ -12,8 +12,8 @@ from ase import Atoms
 from ase.build import bulk
 from ase.constraints import FixAtoms
 
-from pyacemaker.kmc.eon import EonNotInstalledError, run_eon
-from pyacemaker.kmc.eon_files import (
+from pyacemaker.explore.kmc.eon import EonNotInstalledError, run_eon
+from pyacemaker.explore.kmc.eon_files import (
     parse_dynamics,
     parse_results_dat,
     read_con,

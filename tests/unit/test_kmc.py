@@ -11,7 +11,7 @@ from ase.build import bulk
 from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.emt import EMT
 
-from pyacemaker.kmc.akmc import (
+from pyacemaker.explore.kmc.akmc import (
     GammaHalt,
     GammaWatchdog,
     KMCSettings,
@@ -47,7 +47,7 @@ class DisplacementGammaEMT(Calculator):
         self.reference, self.slope, self.emt = reference.copy(), slope, EMT()
 
     def gamma_of(self, atoms: Atoms) -> np.ndarray:
-        from pyacemaker.kmc.akmc import displacements
+        from pyacemaker.explore.kmc.akmc import displacements
 
         return 1.0 + self.slope * np.linalg.norm(displacements(self.reference, atoms), axis=1)
 

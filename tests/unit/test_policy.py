@@ -2,9 +2,10 @@
 
 import pytest
 
+from pyacemaker.campaign.stages.decide import decide_outcome
 from pyacemaker.config import parse_config, resolve
-from pyacemaker.explore.policy import MaterialProfile, adapt, converged, decisions, start
-from pyacemaker.stages import decide_outcome
+from pyacemaker.config.policy import MaterialProfile, decisions
+from pyacemaker.explore.policy import adapt, converged, start
 
 
 def _cfg(elements, **explore):

@@ -5,7 +5,7 @@ import pandas as pd
 from ase.build import bulk
 from ase.io import read
 
-from pyacemaker.records import (
+from pyacemaker.schemas.records import (
     Labels,
     Provenance,
     StructureRecord,
@@ -13,8 +13,8 @@ from pyacemaker.records import (
     settings_hash,
     unique,
     write_extxyz,
-    write_pacemaker_pickle,
 )
+from pyacemaker.train.dataset import write_pacemaker_pickle
 
 
 def _labelled(atoms, energy=-1.0):

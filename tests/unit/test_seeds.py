@@ -1,7 +1,7 @@
 """Seed builders from the elements alone."""
 
 from pyacemaker.config import parse_config, resolve
-from pyacemaker.explore.seeds import build_seeds, supercell_to
+from pyacemaker.structures.seeds import build_seeds, supercell_to
 
 
 def test_seed_set_follows_the_config():

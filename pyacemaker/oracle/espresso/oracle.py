@@ -14,6 +14,8 @@ from ase import Atoms
 from pyacemaker.oracle.base import Oracle, OracleFailure
 from pyacemaker.oracle.checks import close_contact
 from pyacemaker.oracle.espresso import pw
+from pyacemaker.oracle.espresso.healing import PwJob, PwValidator, handlers
+from pyacemaker.oracle.espresso.pseudos import pseudo_dirs
 from pyacemaker.plugins import ORACLES
 
 ISOLATED_BOX_A = 10.0  # vacuum box for isolated-atom reference energies
@@ -46,7 +48,6 @@ class EspressoOracle(Oracle):
 
     def check_ready(self) -> None:
         self.command()
-        from pyacemaker.oracle.espresso.pseudos import pseudo_dirs
 
         for el, name in (self.config.pseudopotentials or {}).items():
             if not any((d / name).is_file() for d in pseudo_dirs(self.config.pseudo_dir)):
@@ -91,8 +92,6 @@ class EspressoOracle(Oracle):
         """
         from custodian import Custodian
         from custodian.custodian import CustodianError
-
-        from pyacemaker.oracle.espresso.healing import PwJob, PwValidator, handlers
 
         cmd = self.command()
         if pw.succeeded(workdir):  # a finished run (e.g. a re-run job): reuse, do not recompute

@@ -13,6 +13,8 @@ import numpy as np
 from ase import Atoms
 from ase.io import read, write
 
+from pyacemaker.config.schema import EspressoOracle
+
 PW_IN, PW_OUT, PW_ERR = "pw.in", "pw.out", "pw.err"
 STRUCTURE, SETTINGS, OVERRIDES = "structure.extxyz", "settings.json", "overrides.json"
 OUTDIR = "tmp"
@@ -120,8 +122,6 @@ def apply_overrides(directory: Path, changes: dict[str, dict[str, Any]]) -> dict
 def render(directory: Path) -> None:
     """pw.in from structure + settings + overrides (kept separate so the physics can be audited unchanged)."""
     from ase.io.espresso import write_espresso_in
-
-    from pyacemaker.config import EspressoOracle
 
     atoms = read(directory / STRUCTURE, format="extxyz")
     oracle = EspressoOracle.model_validate(json.loads(read_text(directory / SETTINGS)))

@@ -1,0 +1,457 @@
+"""The ``pyacemaker`` command.
+
+Exit codes: 0 success; 1 the campaign failed (a job fizzled); 2 bad input (config, arguments, files);
+3 the database cannot be reached or started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from pyacemaker import __version__
+from pyacemaker.app import provenance as pv
+from pyacemaker.app.progress import console, print_summary, watch
+from pyacemaker.app.release import ReleaseError, make_release
+from pyacemaker.app.report import write_report
+from pyacemaker.campaign.context import Context
+from pyacemaker.campaign.launchpad import (
+    CampaignError,
+    build_workflow,
+    ensure_campaign,
+    ensure_launchpad,
+    fizzle_reasons,
+    requeue_local_launches,
+    workflow_states,
+)
+from pyacemaker.campaign.status import campaign_status
+from pyacemaker.campaign.workers import start_workers, stop_workers
+from pyacemaker.config import ConfigError, dump_resolved, load_config, resolve
+from pyacemaker.db import Database, DatabaseError, DbTarget, resolve_target
+from pyacemaker.oracle import OracleFailure, make_oracle
+from pyacemaker.server import EmbeddedServer, ServerError, default_data_dir
+
+# errors never wrapped mid-line (one line per error, whatever the terminal)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_FAILED, EXIT_INPUT, EXIT_DB = 1, 2, 3
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def _load(path: str):
+
+    try:
+        cfg, notes = resolve(load_config(path))
+    except ConfigError as exc:
+        raise CliError(str(exc), EXIT_INPUT) from None
+    return cfg, notes
+
+
+def _target(launchpad: str | None, cfg=None, start: bool = True):
+
+    lp = launchpad or (cfg.database.launchpad if cfg else None)
+    try:
+        return resolve_target(lp, cfg.database.name if cfg else None, start_embedded=start)
+    except (DatabaseError, ServerError) as exc:
+        raise CliError(str(exc), EXIT_DB) from None
+
+
+def _connect(target):
+
+    try:
+        return Database.connect(target)
+    except DatabaseError as exc:
+        raise CliError(str(exc), EXIT_DB) from None
+
+
+def _context(cfg, workdir: str | None):
+
+    wd = Path(workdir) if workdir else Path.cwd() / "campaigns" / cfg.name
+    return Context(cfg.name, cfg, wd.expanduser().resolve())
+
+
+# ----------------------------------------------------------------------------------------------- commands
+def cmd_config(args) -> int:
+
+    cfg, notes = _load(args.file)
+    sys.stdout.write(dump_resolved(cfg, notes))
+    return 0
+
+
+def cmd_workflow(args) -> int:
+
+    cfg, _ = _load(args.file)
+    wf = build_workflow(_context(cfg, args.workdir))
+    out = Path(args.output)
+    wf.to_file(str(out))
+    console.print(
+        f"wrote {out} ({len(wf.fws)} fireworks). Queue it with: lpad -l my_launchpad.yaml add {out}"
+    )
+    return 0
+
+
+def _open_campaign(args, announce: bool = False):
+    """Config, context, database and the campaign on the LaunchPad (created, or found to continue)."""
+
+    cfg, _ = _load(args.file)
+    ctx = _context(cfg, args.workdir)
+    target = _target(args.launchpad, cfg)
+    db = _connect(target)
+    lp = target.launchpad()
+    if announce:
+        console.print(
+            f"[bold]pyacemaker {__version__}[/] campaign [bold]{ctx.campaign}[/]  database: {target.describe}"
+        )
+        console.print(f"working directory: {ctx.workdir}")
+    try:
+        doc, created = ensure_campaign(db, lp, ctx)
+    except CampaignError as exc:
+        raise CliError(str(exc), EXIT_INPUT) from None
+    return cfg, ctx, target, db, lp, doc, created
+
+
+def _check_oracle(cfg) -> None:
+    """Local workers run the oracle and the exploration drivers here: fail before anything is created if they
+    could not."""
+    import shlex
+    import shutil
+
+    try:
+        make_oracle(cfg.oracle).check_ready()
+    except OracleFailure as exc:
+        raise CliError(
+            f"the {cfg.oracle.type} oracle cannot run on this machine: {exc}", EXIT_INPUT
+        ) from None
+    import importlib.util
+
+    if cfg.seeds.cold_start == "chgnet" and importlib.util.find_spec("chgnet") is None:
+        raise CliError(
+            "seeds.cold_start: chgnet, but CHGNet is not installed: pip install -r requirements/coldstart.txt "
+            "(or set seeds.cold_start: auto to use it only when installed, none to skip the cold start)",
+            EXIT_INPUT,
+        )
+    eon = cfg.explore.eon_command
+    if any(c.driver == "eon" for c in cfg.explore.conditions or []) and not shutil.which(
+        shlex.split(eon)[-1]
+    ):
+        raise CliError(
+            f"a condition uses driver: eon but {eon!r} is not on PATH: install EON (eon-akmc; the PyPI package "
+            "'eon' is unrelated), set explore.eon_command, or use driver: kmc (built in)",
+            EXIT_INPUT,
+        )
+
+
+def cmd_submit(args) -> int:
+    _, ctx, target, _, _, doc, created = _open_campaign(args)
+    what = "added" if created else "already on the LaunchPad"
+    console.print(
+        f"campaign {ctx.campaign!r} {what}: root firework id {doc['wf_root_fw_id']} ({target.describe})"
+    )
+    console.print("work it with: rlaunch -l my_launchpad.yaml rapidfire   (or qlaunch on a cluster)")
+    return 0
+
+
+def cmd_run(args) -> int:
+
+    cfg, _ = _load(args.file)
+    _check_oracle(cfg)
+    cfg, ctx, target, db, lp, doc, created = _open_campaign(args, announce=True)
+    root = doc["wf_root_fw_id"]
+
+    st = workflow_states(lp, root)
+    launches = ctx.workdir / "launches"
+    if not created:
+        console.print(f"continuing campaign (workflow {st['state']}); finished jobs are not re-run")
+        lost = requeue_local_launches(lp, root, launches)
+        for fw_id in st["fizzled"]:
+            lp.rerun_fw(fw_id)
+        if st["fizzled"] or lost:
+            console.print(f"re-queued {len(st['fizzled'])} failed and {len(lost)} interrupted job(s)")
+    calls_before = int(doc.get("oracle_calls", 0))
+    if st["state"] != "COMPLETED":
+        procs = start_workers(target, ctx, args.workers, cfg.workers.fworker)
+        try:
+            final = watch(db, lp, ctx.campaign, root, procs, args.quiet)
+        finally:
+            stop_workers(procs)
+            requeue_local_launches(lp, root, launches)  # jobs cut off by an interrupt run again next time
+    else:
+        final = st
+    status = campaign_status(db, db.campaign(ctx.campaign) or {}, lp)
+    status["oracle_calls_this_run"] = status["oracle_calls"] - calls_before
+    print_summary(status)
+    if final["state"] != "COMPLETED":
+        for line in fizzle_reasons(lp, final.get("fizzled", [])):
+            err.print(f"[red]failed:[/] {line}")
+        err.print(f"campaign did not complete (workflow {final['state']}); logs in {ctx.workdir / 'logs'}. "
+                  "Fix the cause and run the same command again to continue.")  # fmt: skip
+        return EXIT_FAILED
+    return 0
+
+
+def cmd_status(args) -> int:
+
+    target = _target(args.launchpad, start=True)
+    db = _connect(target)
+    lp = target.launchpad()
+    q = {"_id": args.campaign} if args.campaign else {}
+    docs = list(db.campaigns.find(q).sort("_id", 1))
+    if args.campaign and not docs:
+        raise CliError(f"no campaign named {args.campaign!r} in {target.describe}", EXIT_INPUT)
+    out = [campaign_status(db, d, lp) for d in docs]
+    if args.json:
+        sys.stdout.write(
+            json.dumps({"schema": "pyacemaker.status/1", "campaigns": out}, indent=2, default=str) + "\n"
+        )
+        return 0
+    if not out:
+        console.print(f"no campaigns in {target.describe}")
+    for s in out:
+        print_summary(s)
+    return 0
+
+
+def cmd_provenance(args) -> int:
+
+    target = _target(args.launchpad, start=True)
+    db = _connect(target)
+    try:
+        if args.record:
+            rid = args.record if ":" in args.record else f"{args.campaign}:{args.record}"
+            data: Any = {"lineage": pv.lineage(db, rid), "labels": pv.label_info(db, rid),
+                         "trained_potentials": pv.potentials_trained_on(db, rid)}  # fmt: skip
+        else:
+            pot = pv.potential_id(db, args.campaign, args.potential)
+            data = {"potential": pot, "training_set": pv.training_set(db, pot)}
+    except KeyError as exc:
+        raise CliError(str(exc).strip("'\""), EXIT_INPUT) from None
+    if args.json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        return 0
+    if args.record:
+        t = Table(title=f"where {rid} came from (newest first)")
+        for col in ("record", "origin", "iteration", "MD run", "condition", "step", "gamma", "built as"):
+            t.add_column(col)
+        for r in data["lineage"]:
+            cond = r.get("condition") or {}
+            t.add_row(r["id"].split(":")[-1], r.get("origin", "?"), str(r.get("iteration", "")), r.get("run_id") or "-",
+                      (cond.get("name") or f"{cond['temperature_K']:.0f} K {cond.get('ensemble', '')}") if cond else "-",
+                      str(r.get("step") if r.get("step") is not None else "-"),
+                      f"{r['gamma']:.2f}" if r.get("gamma") else "-", r.get("builder") or "-")  # fmt: skip
+        console.print(t)
+        lab = data["labels"]
+        if lab["labelled"]:
+            console.print(f"labels: oracle {lab['oracle']} settings {json.dumps(lab['settings'])} "
+                          f"(hash {lab['settings_hash']}); corrections: {lab['corrections'] or 'none'}")  # fmt: skip
+        else:
+            console.print(
+                f"not labelled (status {lab['status']}"
+                + (f": {lab['reject_reason']}" if lab.get("reject_reason") else "")
+                + ")"
+            )
+        console.print(f"in the training set of: {', '.join(data['trained_potentials']) or 'no potential'}")
+        return 0
+    rows = data["training_set"]
+    t = Table(title=f"{data['potential']}: trained on {len(rows)} records")
+    for col in ("record", "formula", "origin", "iteration", "condition", "step", "parent"):
+        t.add_column(col)
+    for r in rows:
+        cond = r.get("condition") or {}
+        t.add_row(r["id"].split(":")[-1], r["formula"], r["origin"], str(r["iteration"]),
+                  (cond.get("name") or f"{cond['temperature_K']:.0f} K") if cond else (r.get("builder") or "-"),
+                  str(r["step"] if r["step"] is not None else "-"), (r["parent"] or "-").split(":")[-1])  # fmt: skip
+    console.print(t)
+    return 0
+
+
+def _campaign_doc(args):
+    """The database and the document of ``args.campaign`` (an input error when there is no such campaign)."""
+    target = _target(args.launchpad, start=True)
+    db = _connect(target)
+    doc = db.campaign(args.campaign)
+    if doc is None:
+        raise CliError(f"no campaign named {args.campaign!r} in {target.describe}", EXIT_INPUT)
+    return db, doc
+
+
+def cmd_release(args) -> int:
+
+    db, doc = _campaign_doc(args)
+    out = Path(args.output or Path(doc.get("workdir") or ".") / "releases")
+    report = write_report(db, args.campaign, out / f"report_v{args.version}.html")
+    try:
+        path = make_release(db, args.campaign, args.version, out, force=args.force, author=args.author,
+                            report=report)  # fmt: skip
+    except ReleaseError as exc:
+        raise CliError(str(exc), EXIT_INPUT) from None
+    finally:
+        report.unlink(missing_ok=True)
+    console.print(f"release written: {path}")
+    return 0
+
+
+def cmd_report(args) -> int:
+
+    db, doc = _campaign_doc(args)
+    out = Path(args.output or Path(doc.get("workdir") or ".") / "report.html")
+    path = write_report(db, args.campaign, out)
+    console.print(f"report written: {path}")
+    return 0
+
+
+def cmd_db(args) -> int:
+    import yaml
+
+    root = Path(args.data_dir).expanduser().resolve() if args.data_dir else default_data_dir()
+    server = EmbeddedServer(root)
+    if args.action == "start":
+        try:
+            uri = server.start(port=args.port)
+        except ServerError as exc:
+            raise CliError(str(exc), EXIT_DB) from None
+        t = DbTarget(uri, args.name, "")
+
+        ensure_launchpad(t.launchpad())  # so that `lpad add` works on a fresh server without `lpad reset`
+        (root / "my_launchpad.yaml").write_text(yaml.safe_dump(t.launchpad_spec()))
+        (root / "jobflow.yaml").write_text(yaml.safe_dump({"JOB_STORE": t.jobflow_store_spec()}))
+        console.print(f"embedded database running at {uri} (data in {server.storage})")
+        console.print(f"launchpad file: {root / 'my_launchpad.yaml'}")
+        console.print(f"for plain FireWorks workers: export JOBFLOW_CONFIG_FILE={root / 'jobflow.yaml'}")
+        return 0
+    if args.action == "stop":
+        stopped = server.stop()
+        console.print("embedded database stopped" if stopped else "embedded database was not running")
+        return 0
+    st = server.status()
+    if args.json:
+        sys.stdout.write(json.dumps(st or {"running": False}) + "\n")
+    elif st:
+        console.print(f"running: pid {st['pid']}, {st['uri']}, data in {st['storage']}"
+                      + ("" if st["responding"] else " [red](not responding)[/]"))  # fmt: skip
+    else:
+        console.print(f"not running (data directory {root})")
+    return 0 if st else 1
+
+
+# ----------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pyacemaker", description="Active learning of ACE potentials, run as FireWorks campaigns."
+    )
+    p.add_argument("--version", action="version", version=f"pyacemaker {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add_lp(sp):
+        sp.add_argument("-l", "--launchpad", help="FireWorks launchpad file of a real MongoDB (default: "
+                        "$PYACEMAKER_DB_URI, else the embedded server)")  # fmt: skip
+
+    sp = sub.add_parser(
+        "config", help="print the fully resolved config, with where each derived value came from"
+    )
+    sp.add_argument("file")
+    sp.set_defaults(func=cmd_config)
+
+    sp = sub.add_parser("run", help="run (or continue) a campaign here with local FireWorks workers")
+    sp.add_argument("file")
+    sp.add_argument("--workdir", help="campaign directory (default: ./campaigns/NAME)")
+    sp.add_argument("--workers", type=int, default=2, help="local rlaunch workers (default 2)")
+    sp.add_argument("--quiet", action="store_true", help="no progress display")
+    add_lp(sp)
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser(
+        "submit", help="add a campaign to a LaunchPad and print its ids (workers: rlaunch/qlaunch)"
+    )
+    sp.add_argument("file")
+    sp.add_argument("--workdir", help="campaign directory the workers use (shared filesystem on a cluster)")
+    add_lp(sp)
+    sp.set_defaults(func=cmd_submit)
+
+    sp = sub.add_parser("workflow", help="write the campaign as a FireWorks workflow file for `lpad add`")
+    sp.add_argument("file")
+    sp.add_argument("-o", "--output", default="wf.yaml")
+    sp.add_argument("--workdir")
+    sp.set_defaults(func=cmd_workflow)
+
+    sp = sub.add_parser(
+        "status", help="state, iterations, halts, dataset size, oracle calls, potential and errors"
+    )
+    sp.add_argument("campaign", nargs="?")
+    sp.add_argument(
+        "--json", action="store_true", help="machine-readable (schema pyacemaker.status/1, see README)"
+    )
+    add_lp(sp)
+    sp.set_defaults(func=cmd_status)
+
+    sp = sub.add_parser(
+        "provenance", help="what trained a potential; where a record came from and how it was labelled"
+    )
+    sp.add_argument("campaign")
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument(
+        "--potential", type=int, metavar="ITERATION", help="the potential of this iteration (default: latest)"
+    )
+    g.add_argument("--record", metavar="ID", help="a record id (campaign prefix optional)")
+    sp.add_argument("--json", action="store_true")
+    add_lp(sp)
+    sp.set_defaults(func=cmd_provenance)
+
+    sp = sub.add_parser(
+        "report", help="write report.html (one self-contained file) for a campaign, at any time"
+    )
+    sp.add_argument("campaign")
+    sp.add_argument("-o", "--output", help="default: CAMPAIGN_WORKDIR/report.html")
+    add_lp(sp)
+    sp.set_defaults(func=cmd_report)
+
+    sp = sub.add_parser(
+        "release",
+        help="package the campaign's potential as release_vX.Y.Z.zip (files, manifest, report, snippets)",
+    )
+    sp.add_argument("campaign")
+    sp.add_argument("--version", default="1.0.0", help="X.Y.Z (default 1.0.0)")
+    sp.add_argument(
+        "--force", action="store_true", help="release a potential that failed validation (recorded)"
+    )
+    sp.add_argument("--author", help="default: your user name")
+    sp.add_argument("-o", "--output", help="directory (default: CAMPAIGN_WORKDIR/releases)")
+    add_lp(sp)
+    sp.set_defaults(func=cmd_release)
+
+    sp = sub.add_parser("db", help="the embedded database server: start, stop, status")
+    sp.add_argument("action", choices=["start", "stop", "status"])
+    sp.add_argument("--data-dir", help="default: $PYACEMAKER_DATA_DIR or ~/.local/share/pyacemaker")
+    sp.add_argument("--port", type=int, help="default 27117, or a free port if taken")
+    sp.add_argument("--name", default="pyacemaker", help="database name written into the launchpad file")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_db)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        return exc.code
+    except KeyboardInterrupt:
+        err.print("interrupted: run the same command again to continue the campaign")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

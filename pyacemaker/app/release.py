@@ -1,0 +1,159 @@
+"""Release packages: one zip with everything a colleague needs to use a campaign's potential.
+
+``release_vX.Y.Z.zip`` holds the potential files (.yace for LAMMPS' ``pace``, .yaml + .asi for pyace and
+``pace/extrapolation``), ``manifest.json`` (what it is, how it was made, how good it is, sha256 of every file),
+``report.html`` and snippets: LAMMPS ``pair_style``/``pair_coeff`` lines with the baseline, an ASE script.
+A potential whose validation said No-Go is refused unless forced, and the manifest records the force.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import re
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pyacemaker import __version__
+from pyacemaker.campaign.context import Context, potential_files
+from pyacemaker.config import CampaignConfig
+from pyacemaker.config.schema import BASELINE_MODELS
+from pyacemaker.db import Database
+from pyacemaker.explore.md.lammps_input import production_input_text
+from pyacemaker.oracle import make_oracle
+from pyacemaker.train.baseline import make_baseline
+from pyacemaker.train.pacemaker import calculator
+
+VERSION_RE = re.compile(r"^\d+\.\d+\.\d+([.-]?[A-Za-z0-9.]+)?$")
+
+
+class ReleaseError(ValueError):
+    """The release cannot be made as asked (unknown campaign, no potential, No-Go without --force, bad version)."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def lammps_snippet(elements: list[str], baseline, stem: str) -> str:
+    """LAMMPS lines for the released files (``include lammps_potential.in`` after ``read_data``), ML-PACE build."""
+
+    return production_input_text(elements, ".", baseline, yace_name=f"{stem}.yace", yaml_name=f"{stem}.yaml",
+                                 asi_name=f"{stem}.asi")  # fmt: skip
+
+
+def ase_snippet(stem: str, elements: list[str]) -> str:
+    """A runnable ASE script: the released potential (ACE + its baseline + isolated-atom energies) on a crystal."""
+    return f'''"""Use the released potential from ASE: python use_with_ase.py (run it in the unzipped release folder).
+
+Needs pyace (pip install python-ace) and pyacemaker (the baseline the potential was fitted on, read from
+manifest.json). Energies are absolute, on the scale of the oracle that labelled the training set.
+"""
+
+import json
+from pathlib import Path
+
+from ase.build import bulk
+
+from pyacemaker.app.release import calculator_from_release
+
+here = Path(__file__).resolve().parent
+calc = calculator_from_release(here)  # ACE ({stem}.yaml, gamma from {stem}.asi) + baseline from the manifest
+atoms = bulk("{elements[0]}", cubic=True)
+atoms.calc = calc
+print(json.dumps({{"energy_eV": atoms.get_potential_energy(), "max_gamma": float(max(calc.results.get("gamma", [0])))}}))
+'''
+
+
+def calculator_from_release(folder: Path):
+    """The ASE calculator of an unzipped release: exactly what the campaign used (ACE + baseline + references)."""
+
+    folder = Path(folder)
+    m = json.loads((folder / "manifest.json").read_text())
+    b = m["baseline"]
+    base = make_baseline(BASELINE_MODELS[b["type"]].model_validate(b), m["elements"])
+    stem = m["potential_stem"]
+    asi = folder / f"{stem}.asi"
+    return calculator(folder / f"{stem}.yaml", asi if asi.exists() else None, base, m["reference_energies"])
+
+
+def make_release(
+    db: Database, campaign: str, version: str, out_dir: Path, *, force: bool = False, author: str | None = None,
+    report: Path | None = None,
+) -> Path:  # fmt: skip
+    """Write ``out_dir/release_v{version}.zip`` for the campaign's current potential; return its path."""
+
+    if not VERSION_RE.match(version):
+        raise ReleaseError(f"version {version!r} is not X.Y.Z (e.g. 1.0.0)")
+    doc = db.campaign(campaign)
+    if doc is None:
+        raise ReleaseError(f"no campaign named {campaign!r}")
+    pot_id = doc.get("current_potential")
+    pot = db.potentials.find_one({"_id": pot_id}) if pot_id else None
+    if pot is None:
+        raise ReleaseError(f"campaign {campaign!r} has no trained potential yet")
+    validation = doc.get("validation") or {}
+    verdict = validation.get("verdict")
+    if validation.get("potential_id") not in (None, pot_id):
+        verdict = None  # validated a different potential
+    if verdict == "no-go" and not force:
+        reasons = "; ".join(validation.get("reasons", [])) or "see the report"
+        raise ReleaseError(
+            f"potential {pot_id} failed validation (No-Go: {reasons}); release it anyway with --force "
+            "(the manifest records that)"
+        )
+    cfg = CampaignConfig.model_validate(doc["config"])
+    ctx = Context(campaign, cfg, Path(doc.get("workdir") or out_dir))
+    files = potential_files(db, ctx, pot_id)
+    stem = f"{campaign}_v{version}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"release_v{version}.zip"
+    if target.exists():
+        raise ReleaseError(f"{target} exists: choose another --version or remove it")
+    payload: dict[str, bytes] = {}
+    for kind in ("yace", "yaml", "asi"):
+        if kind in files and Path(files[kind]).exists():
+            payload[f"{stem}.{kind}"] = Path(files[kind]).read_bytes()
+    payload["lammps_potential.in"] = lammps_snippet(cfg.elements, ctx.baseline, stem).encode()
+    payload["use_with_ase.py"] = ase_snippet(stem, cfg.elements).encode()
+    if report is not None and report.exists():
+        payload["report.html"] = report.read_bytes()
+    oracle = make_oracle(cfg.oracle)
+    manifest: dict[str, Any] = {
+        "schema": "pyacemaker.app.release/1",
+        "version": version,
+        "author": author or getpass.getuser(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "pyacemaker_version": __version__,
+        "campaign": campaign,
+        "potential_id": pot_id,
+        "potential_stem": stem,
+        "elements": cfg.elements,
+        "baseline": cfg.baseline.model_dump(mode="json"),
+        "cutoff": cfg.train.cutoff,
+        "n_functions": pot.get("n_functions"),
+        "reference_energies": pot.get("reference_energies", {}),
+        "training_set_size": pot.get("n_structures"),
+        "training_metrics": pot.get("metrics", {}),
+        "test_metrics": doc.get("test_metrics", {}),
+        "validation": {"verdict": verdict or "not validated", **{k: v for k, v in validation.items() if k != "verdict"}},
+        "forced": bool(force and verdict == "no-go"),
+        "oracle": {"settings": cfg.oracle.model_dump(mode="json"), "settings_hash": oracle.settings_hash},
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(payload.items())},
+    }  # fmt: skip
+    tmp = target.with_suffix(".zip.part")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in sorted(payload.items()):
+            zf.writestr(f"{stem}/{name}", data)
+        zf.writestr(f"{stem}/manifest.json", json.dumps(manifest, indent=2, default=str))
+    tmp.replace(target)  # never a half-written zip under the final name
+    db.update_campaign(campaign, {f"releases.{version.replace('.', '_')}": {
+        "path": str(target), "potential_id": pot_id, "forced": manifest["forced"], "created": manifest["created"]}})  # fmt: skip
+    return target

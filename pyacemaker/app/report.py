@@ -1,0 +1,480 @@
+"""report.html: one self-contained page about a campaign (no network; figures are PNGs embedded as base64).
+
+It reads only the database (campaign document, records, potentials), so it works for partial campaigns and on any
+machine that reaches the database. Each figure carries ``data-points`` (how many values it plots) and each
+section a stable id, so tests and people can tell an empty plot from a broken one.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pyacemaker import __version__
+from pyacemaker.campaign.context import Context, potential_files
+from pyacemaker.campaign.status import campaign_status
+from pyacemaker.config import CampaignConfig
+from pyacemaker.db import Database
+from pyacemaker.train.baseline import make_baseline
+from pyacemaker.train.pacemaker import calculator
+
+SECTIONS = [
+    ("summary", "Summary"),
+    ("learning", "Learning curves"),
+    ("parity", "Parity on the test set"),
+    ("gamma", "Extrapolation grade"),
+    ("halts", "Halts per exploration condition"),
+    ("dataset", "Dataset composition"),
+    ("repairs", "Oracle repair log"),
+    ("validation", "Validation against the oracle"),
+    ("eos", "Equation of state"),
+    ("phonons", "Phonons"),
+    ("elastic", "Elastic constants"),
+]
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;
+color:#222} h1{margin-bottom:.2em} nav a{margin-right:1em} section{border-top:1px solid #ddd;margin-top:1.5em}
+table{border-collapse:collapse;margin:.5em 0} td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f3f3f3} td.l,th.l{text-align:left} .pass{color:#17803d;font-weight:600}
+.fail{color:#b3261e;font-weight:600} .muted{color:#777} figure{margin:.5em 0} img{max-width:100%}
+.verdict{font-size:1.3em;padding:.3em .8em;border-radius:.3em;display:inline-block}
+.go{background:#e3f4e8} .nogo{background:#fbe4e2}
+"""
+
+
+# Marks the page once loaded: how many images, how many failed to decode, and script errors (headless checks).
+CHECK_JS = (
+    "window.addEventListener('error',()=>{document.body.dataset.jsErrors=(+document.body.dataset.jsErrors||0)+1});"
+    "window.addEventListener('load',()=>{const i=[...document.images];document.body.dataset.images=i.length;"
+    "document.body.dataset.broken=i.filter(x=>!(x.complete&&x.naturalWidth>0)).length;"
+    "document.body.dataset.sections=document.querySelectorAll('section h2').length;});"
+)
+
+
+def _fig_html(fig, points: int, caption: str, name: str) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    b64 = base64.b64encode(buf.getvalue()).decode()
+    return (f'<figure data-figure="{name}" data-points="{points}"><img alt="{html.escape(caption)}" '
+            f'src="data:image/png;base64,{b64}"><figcaption class="muted">{html.escape(caption)}</figcaption></figure>')  # fmt: skip
+
+
+def _table(header: list[str], rows: list[list[Any]], left: int = 1, left_last: bool = False) -> str:
+    """Numbers right-aligned; the first ``left`` columns (and the last, for prose) left-aligned."""
+
+    def cls(i: int) -> str:
+        return "l" if i < left or (left_last and i == len(header) - 1) else ""
+
+    th = "".join(f'<th class="{cls(i)}">{html.escape(str(h))}</th>' for i, h in enumerate(header))
+    body = "".join(
+        "<tr>" + "".join(f'<td class="{cls(i)}">{c}</td>' for i, c in enumerate(r)) + "</tr>" for r in rows
+    )
+    return f"<table><tr>{th}</tr>{body}</table>"
+
+
+def _num(v: Any, fmt: str = ".3g") -> str:
+    return format(v, fmt) if isinstance(v, (int, float)) and np.isfinite(v) else "-"
+
+
+def _none(what: str) -> str:
+    return f'<p class="muted">{html.escape(what)}</p>'
+
+
+# ----------------------------------------------------------------------------------------------- sections
+def summary_section(doc: dict, status: dict) -> str:
+    v = doc.get("validation") or {}
+    verdict = v.get("verdict")
+    badge = ""
+    if verdict:
+        cls = "go" if verdict == "go" else "nogo"
+        badge = f'<p><span class="verdict {cls}">validation: {html.escape(verdict.upper())}</span></p>'
+    cfg = doc.get("config") or {}
+    rows = [
+        ["campaign", html.escape(doc["_id"])],
+        ["elements", html.escape(" ".join(cfg.get("elements", [])))],
+        ["oracle", html.escape(json.dumps(cfg.get("oracle", {})))],
+        ["baseline", html.escape(json.dumps(cfg.get("baseline", {})))],
+        ["state", html.escape(f"{status.get('state')} {('(' + doc['end_reason'] + ')') if doc.get('end_reason') else ''}")],
+        ["iterations", str(len(status.get("iterations", [])))],
+        ["oracle calls", str(status.get("oracle_calls", 0))],
+        ["potential", html.escape(str(doc.get("current_potential") or "-"))],
+    ]  # fmt: skip
+    tm = doc.get("test_metrics") or {}
+    if tm:
+        rows.append(["held-out test set", f"{tm.get('test_n_structures', 0):.0f} structures: energy RMSE "
+                     f"{_num(tm.get('test_energy_rmse_meV_atom'))} meV/atom, forces RMSE "
+                     f"{_num(tm.get('test_forces_rmse_meV_A'))} meV/&Aring;"])  # fmt: skip
+    return badge + _table(["", ""], rows, left=2)
+
+
+def learning_section(status: dict) -> str:
+    import matplotlib.pyplot as plt
+
+    its = [it for it in status.get("iterations", []) if it.get("train_metrics")]
+    if not its:
+        return _none("no potential trained yet")
+    x = [it["iteration"] for it in its]
+    size = [it["dataset_size"] or 0 for it in its]
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.5))
+    n = 0
+    for col, (key, unit) in enumerate((("energy_rmse_meV_atom", "meV/atom"), ("forces_rmse_meV_A", "meV/Å"))):
+        for row, xs in enumerate((x, size)):
+            ax = axes[row, col]
+            tr = [it["train_metrics"].get(f"train_{key}") for it in its]
+            te = [it["test_metrics"].get(key) for it in its]
+            for ys, lab, m in ((tr, "train", "o-"), (te, "held-out families", "s--")):
+                pts = [(a, b) for a, b in zip(xs, ys, strict=True) if b is not None]
+                if pts:
+                    ax.plot(*zip(*pts, strict=True), m, label=lab)
+                    n += len(pts)
+            ax.set_xlabel("iteration" if row == 0 else "labelled structures")
+            ax.set_ylabel(f"{key.split('_')[0]} RMSE ({unit})")
+            ax.set_yscale("log")
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _fig_html(
+        fig, n, "errors of each iteration's potential against iteration and dataset size", "learning"
+    )
+
+
+def parity_section(db: Database, doc: dict) -> str:
+    import matplotlib.pyplot as plt
+
+    pot_id = doc.get("current_potential")
+    if not pot_id:
+        return _none("no potential yet")
+    recs = [r for r in db.find_records({"campaign": doc["_id"], "status": "test"}) if r.labels]
+    what = "held-out MD snapshots of the final potential (never trained on)"
+    if not recs:
+        pot = db.potentials.find_one({"_id": pot_id}) or {}
+        recs = [r for r in db.get_records(pot.get("test_ids", [])) if r.labels]
+        what = "held-out structure families of the latest potential"
+    if not recs:
+        return _none("no test structures yet (the held-out set is labelled at the end of the campaign)")
+    cfg = CampaignConfig.model_validate(doc["config"])
+    ctx = Context(doc["_id"], cfg, Path(doc.get("workdir") or "."))
+    files = potential_files(db, ctx, pot_id)
+    pot = db.potentials.find_one({"_id": pot_id}) or {}
+    calc = calculator(
+        files["yaml"], None, make_baseline(cfg.baseline, cfg.elements), pot.get("reference_energies")
+    )
+    e_ref, e_pred, f_ref, f_pred, s_ref, s_pred = [], [], [], [], [], []
+    for r in recs:
+        a = r.to_atoms(with_labels=False)
+        a.calc = calc
+        e_ref.append(r.labels.energy / len(a))
+        e_pred.append(a.get_potential_energy() / len(a))
+        f_ref += list(np.ravel(r.labels.forces))
+        f_pred += list(np.ravel(a.get_forces()))
+        if r.labels.stress is not None and a.cell.rank == 3:
+            s_ref += list(np.asarray(r.labels.stress) * 160.21766)
+            s_pred += list(a.get_stress() * 160.21766)
+    panels = [("energy (eV/atom)", e_ref, e_pred), ("force components (eV/Å)", f_ref, f_pred)]
+    if s_ref:
+        panels.append(("stress components (GPa)", s_ref, s_pred))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4))
+    for ax, (lab, ref, pred) in zip(np.atleast_1d(axes), panels, strict=True):
+        ref, pred = np.asarray(ref), np.asarray(pred)
+        lo, hi = float(min(ref.min(), pred.min())), float(max(ref.max(), pred.max()))
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+        ax.scatter(ref, pred, s=8, alpha=0.6)
+        rmse = float(np.sqrt(np.mean((ref - pred) ** 2)))
+        ax.set_title(f"{lab}\nRMSE {rmse:.3g}", fontsize=9)
+        ax.set_xlabel("oracle")
+        ax.set_ylabel("potential")
+    fig.tight_layout()
+    n = len(e_ref) + len(f_ref) + len(s_ref)
+    return f"<p>{len(recs)} structures: {html.escape(what)}.</p>" + _fig_html(
+        fig, n, "potential vs oracle", "parity"
+    )
+
+
+def gamma_section(records) -> str:
+    import matplotlib.pyplot as plt
+
+    by_it: dict[int, list[float]] = defaultdict(list)
+    by_cond: dict[str, list[float]] = defaultdict(list)
+    for r in records:
+        p = r.provenance
+        if p.gamma is None or p.origin not in ("md_halt", "md_frame", "kmc_halt", "kmc_frame"):
+            continue
+        by_it[p.iteration - 1].append(p.gamma)
+        by_cond[
+            (p.condition or {}).get("name") or f"{(p.condition or {}).get('temperature_K', 0):.0f}K"
+        ].append(p.gamma)
+    if not by_it:
+        return _none("no extrapolative frames recorded yet")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    its = sorted(by_it)
+    axes[0].boxplot([by_it[i] for i in its], tick_labels=[str(i) for i in its])
+    axes[0].set_xlabel("exploration of iteration")
+    axes[0].set_ylabel("max γ of kept frames")
+    names = sorted(by_cond)
+    axes[1].boxplot([by_cond[n] for n in names], tick_labels=names, vert=False)
+    axes[1].set_xlabel("max γ of kept frames")
+    for ax in axes:
+        ax.set_xscale("linear")
+    fig.tight_layout()
+    n = sum(len(v) for v in by_it.values())
+    return _fig_html(
+        fig, n, "extrapolation grade of the frames MD/kMC kept (halted frames are the highest)", "gamma"
+    )
+
+
+def halts_section(status: dict) -> str:
+    import matplotlib.pyplot as plt
+
+    its = status.get("iterations", [])
+    names: list[str] = []
+    for it in its:
+        names += [c["name"] for c in it.get("conditions", []) if c["name"] not in names]
+    if not names:
+        return _none("no exploration run yet")
+    grid = np.full((len(names), len(its)), np.nan)
+    rows = []
+    for j, it in enumerate(its):
+        for c in it.get("conditions", []):
+            grid[names.index(c["name"]), j] = 1.0 if c.get("halted") else 0.0
+    for name in names:
+        runs = [c for it in its for c in it.get("conditions", []) if c["name"] == name]
+        rows.append([html.escape(name), str(len(runs)), str(sum(bool(c.get("halted")) for c in runs)),
+                     f"{sum(float(c.get('simulated_time_fs') or 0) for c in runs if not c.get('halted')) / 1000:.2f}",
+                     _num(max((c.get("max_gamma") or 0 for c in runs), default=0)),
+                     html.escape(", ".join(sorted({c.get("driver") or "ase" for c in runs})))])  # fmt: skip
+    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * len(its), 0.5 + 0.4 * len(names)))
+    ax.imshow(np.nan_to_num(grid, nan=-1), cmap=plt.matplotlib.colors.ListedColormap(["#eeeeee", "#9ad0a5", "#e0736a"]),
+              vmin=-1, vmax=1, aspect="auto")  # fmt: skip
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xticks(range(len(its)), [str(it["iteration"]) for it in its])
+    ax.set_xlabel("iteration (red: halted on γ, green: ran its window)")
+    fig.tight_layout()
+    table = _table(["condition", "runs", "halts", "halt-free time (ps)", "max γ", "driver"], rows)
+    return _fig_html(fig, int(np.isfinite(grid).sum()), "halts per condition and iteration", "halts") + table
+
+
+def dataset_section(records) -> str:
+    import matplotlib.pyplot as plt
+
+    lab = [r for r in records if r.status == "labelled"]
+    if not lab:
+        return _none("nothing labelled yet")
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for r in lab:
+        counts[r.provenance.origin][r.provenance.iteration] += 1
+    its = sorted({i for c in counts.values() for i in c})
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    bottom = np.zeros(len(its))
+    for origin in sorted(counts):
+        h = np.array([counts[origin].get(i, 0) for i in its], dtype=float)
+        ax.bar(range(len(its)), h, bottom=bottom, label=origin)
+        bottom += h
+    ax.set_xticks(range(len(its)), [str(i) for i in its])
+    ax.set_xlabel("iteration the structure was added in")
+    ax.set_ylabel("labelled structures")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    formulas = Counter(r.formula for r in lab)
+    sizes = [len(r.atoms.symbols) for r in lab]
+    table = _table(["formula", "structures"], [[html.escape(f), str(n)] for f, n in formulas.most_common(15)])
+    return (_fig_html(fig, len(lab), "labelled structures by origin and iteration", "dataset")
+            + f"<p>{len(lab)} labelled structures, {sum(sizes)} atoms ({min(sizes)}-{max(sizes)} per structure).</p>"
+            + table)  # fmt: skip
+
+
+def repairs_section(records) -> str:
+    corr = Counter()
+    for r in records:
+        for c in (r.labels.corrections if r.labels else []) or []:
+            d = c.model_dump() if hasattr(c, "model_dump") else dict(c)
+            corr[(d.get("handler", "?"), d.get("action", ""))] += 1
+    rejected = [r for r in records if r.status == "rejected"]
+    out = []
+    if corr:
+        out.append(_table(["handler", "action", "structures"], [[html.escape(h), html.escape(str(a)), str(n)]
+                                                                 for (h, a), n in corr.most_common()], left=2))  # fmt: skip
+    else:
+        out.append(_none("no oracle run needed a correction"))
+    if rejected:
+        out.append(f"<p>{len(rejected)} structures rejected (never in a training set):</p>")
+        out.append(_table(["record", "origin", "reason"], [[html.escape(r.id.split(":")[-1]), r.provenance.origin,
+                          html.escape(r.reject_reason or "-")] for r in rejected[:50]], left=3))  # fmt: skip
+    else:
+        out.append(_none("no structure was rejected"))
+    return "".join(out)
+
+
+def validation_section(doc: dict) -> str:
+    v = doc.get("validation")
+    per_it = [
+        (int(k), it["validation"]) for k, it in (doc.get("iterations") or {}).items() if it.get("validation")
+    ]
+    history = ""
+    if per_it:
+        history = "<p>Each iteration's potential (validation.every_iteration):</p>" + _table(
+            ["iteration", "potential", "verdict", "failed checks"],
+            [[str(k), html.escape(x["potential_id"]), html.escape(x["verdict"]),
+              html.escape("; ".join(x.get("reasons") or []) or "-")] for k, x in sorted(per_it)],
+            left=2, left_last=True,
+        )  # fmt: skip
+    if not v:
+        return history + _none("not validated yet (the gate runs on the final potential)")
+    rows = []
+    for el, checks in (v.get("checks") or {}).items():
+        for c in checks:
+            cls = "pass" if c["passed"] else "fail"
+            rows.append([html.escape(el), html.escape(c["name"]), _num(c.get("value")), _num(c.get("threshold")),
+                         html.escape(c.get("unit", "")), f'<span class="{cls}">{"pass" if c["passed"] else "FAIL"}</span>',
+                         html.escape(c.get("reason", ""))])  # fmt: skip
+    head = f"<p>potential {html.escape(v.get('potential_id', '-'))}: <b>{html.escape(v['verdict'].upper())}</b></p>"
+    table = _table(["structure", "check", "value", "threshold", "unit", "result", "reason"], rows, left=2,
+                   left_last=True)  # fmt: skip
+    return head + table + history
+
+
+def _reports(doc: dict) -> dict[str, dict]:
+    return ((doc.get("validation") or {}).get("reports")) or {}
+
+
+def eos_section(doc: dict) -> str:
+    import matplotlib.pyplot as plt
+
+    reps = {
+        el: r for el, r in _reports(doc).items() if (r["candidate"].get("eos") or r["reference"].get("eos"))
+    }
+    if not reps:
+        return _none("no equation of state computed yet")
+    fig, axes = plt.subplots(1, len(reps), figsize=(5 * len(reps), 3.8), squeeze=False)
+    n, rows = 0, []
+    for ax, (el, r) in zip(axes[0], reps.items(), strict=True):
+        for key, style in (("reference", "ko"), ("candidate", "-")):
+            eos = r[key].get("eos")
+            if not eos:
+                continue
+            pts = [(vv, e) for vv, e in zip(eos["volumes"], eos["energies"], strict=True) if e is not None]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), style, label=f"{r[key]['label']}")
+                n += len(pts)
+            rows.append([html.escape(f"{el} {r[key]['label']}"), _num(eos.get("a0"), ".4f"), _num(eos.get("v0"), ".3f"),
+                         _num(eos.get("b0_GPa"), ".1f"), _num(eos.get("b0_prime"), ".2f")])  # fmt: skip
+        ax.set_title(el)
+        ax.set_xlabel("volume (Å³/atom)")
+        ax.set_ylabel("energy (eV/atom)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    table = _table(["model", "a0 (Å)", "V0 (Å³/atom)", "B0 (GPa)", "B0'"], rows)
+    return _fig_html(fig, n, "Birch-Murnaghan equation of state, potential vs oracle", "eos") + table
+
+
+def phonon_section(doc: dict) -> str:
+    import matplotlib.pyplot as plt
+
+    reps = {el: r for el, r in _reports(doc).items() if (r["candidate"].get("phonons") or {}).get("band")}
+    if not reps:
+        return _none("no phonons computed (validation.properties without phonons, or not validated yet)")
+    fig, axes = plt.subplots(len(reps), 2, figsize=(11, 3.8 * len(reps)), squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 1]})  # fmt: skip
+    n = 0
+    for (ax, axd), (el, r) in zip(axes, reps.items(), strict=True):
+        for key, color, ls in (("reference", "k", "--"), ("candidate", "C0", "-")):
+            ph = r[key].get("phonons") or {}
+            band = ph.get("band")
+            if not band:
+                continue
+            for seg, (d, fr) in enumerate(zip(band["distances"], band["frequencies"], strict=True)):
+                f = np.array([[np.nan if x is None else x for x in q] for q in fr], dtype=float)
+                ax.plot(d, f, color=color, ls=ls, lw=1, label=r[key]["label"] if seg == 0 else None)
+                n += int(np.isfinite(f).sum())
+            dos = ph.get("dos")
+            if dos:
+                axd.plot(dos["total_dos"], dos["frequency_points"], color=color, ls=ls)
+        band = r["candidate"]["phonons"]["band"]
+        ax.set_xticks(band["tick_positions"], band["tick_labels"])
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_ylabel("frequency (THz)")
+        ax.set_title(f"{el}: band structure")
+        handles, labels = ax.get_legend_handles_labels()
+        ax.legend(dict(zip(labels, handles, strict=True)).values(), dict(zip(labels, handles, strict=True)).keys(),
+                  fontsize=8)  # fmt: skip
+        axd.set_xlabel("DOS")
+        axd.set_title("density of states")
+    fig.tight_layout()
+    return _fig_html(fig, n, "phonon dispersion and DOS: potential (solid) vs oracle (dashed)", "phonons")
+
+
+def elastic_section(doc: dict) -> str:
+    out = []
+    for el, r in _reports(doc).items():
+        for key in ("candidate", "reference"):
+            e = r[key].get("elastic")
+            if not e or not e.get("cij_GPa"):
+                continue
+            c = np.array([[np.nan if x is None else x for x in row] for row in e["cij_GPa"]], dtype=float)
+            rows = [[f"C{i + 1}j"] + [_num(c[i, j], ".1f") for j in range(6)] for i in range(6)]
+            born = e.get("born") or {}
+            stable = (
+                "Born-stable" if not born.get("failed") else f"Born-unstable ({', '.join(born['failed'])})"
+            )
+            out.append(f"<h3>{html.escape(el)}: {html.escape(r[key]['label'])} ({html.escape(str(e.get('crystal_system')))}, "
+                       f"{html.escape(stable)})</h3>" + _table(["GPa", "1", "2", "3", "4", "5", "6"], rows))  # fmt: skip
+    return "".join(out) or _none("no elastic constants computed yet")
+
+
+# ----------------------------------------------------------------------------------------------- page
+def build_report(db: Database, campaign: str) -> str:
+    """The report page of ``campaign`` as an HTML string (sections with nothing to show say so)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    doc = db.campaign(campaign)
+    if doc is None:
+        raise KeyError(f"no campaign named {campaign!r}")
+    status = campaign_status(db, doc)
+    records = db.find_records({"campaign": campaign})
+    builders = {
+        "summary": lambda: summary_section(doc, status),
+        "learning": lambda: learning_section(status),
+        "parity": lambda: parity_section(db, doc),
+        "gamma": lambda: gamma_section(records),
+        "halts": lambda: halts_section(status),
+        "dataset": lambda: dataset_section(records),
+        "repairs": lambda: repairs_section(records),
+        "validation": lambda: validation_section(doc),
+        "eos": lambda: eos_section(doc),
+        "phonons": lambda: phonon_section(doc),
+        "elastic": lambda: elastic_section(doc),
+    }
+    parts = []
+    for sid, title in SECTIONS:
+        try:
+            body = builders[sid]()
+        except Exception as exc:  # noqa: BLE001 - one broken section must not cost the whole report
+            body = f'<p class="fail">this section could not be drawn: {html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>'
+        parts.append(f'<section id="{sid}"><h2>{title}</h2>{body}</section>')
+    nav = "".join(f'<a href="#{sid}">{title}</a>' for sid, title in SECTIONS)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>pyacemaker report: '
+            f'{html.escape(campaign)}</title><style>{CSS}</style></head><body><h1>Campaign {html.escape(campaign)}</h1>'
+            f'<p class="muted">pyacemaker {__version__}, written {stamp}</p><nav>{nav}</nav>{"".join(parts)}'
+            f"<script>{CHECK_JS}</script></body></html>")  # fmt: skip
+
+
+def write_report(db: Database, campaign: str, out: Path) -> Path:
+    """Write the report atomically (a half-written page never replaces a good one)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    tmp.write_text(build_report(db, campaign), encoding="utf-8")
+    tmp.replace(out)
+    return out

@@ -1,0 +1,132 @@
+"""Putting a campaign on a LaunchPad and reading its workflow's state back.
+
+Nothing here schedules anything itself: workflows go through jobflow's ``flow_to_workflow`` and the LaunchPad,
+work is done by FireWorks workers (:mod:`pyacemaker.campaign.workers`), and state is read from the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pyacemaker.campaign.context import Context
+from pyacemaker.campaign.flows import campaign_flow
+from pyacemaker.config import CampaignConfig
+from pyacemaker.db import Database
+
+
+class CampaignError(RuntimeError):
+    """A campaign cannot be created or continued (message says why)."""
+
+
+def config_hash(cfg: CampaignConfig) -> str:
+    blob = json.dumps(cfg.model_dump(mode="json", exclude={"database"}), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def build_workflow(ctx: Context):
+    """The campaign's FireWorks Workflow (no store inside: workers use their own jobflow config)."""
+    from jobflow.managers.fireworks import flow_to_workflow
+
+    wf = flow_to_workflow(campaign_flow(ctx))
+    wf.metadata = {"pyacemaker_campaign": ctx.campaign}  # FireWorks' workflow files need a metadata key
+    return wf
+
+
+def ensure_launchpad(lp) -> None:
+    """Initialise FireWorks' id counters on a database that has never held a workflow (a no-op otherwise)."""
+    if lp.fw_id_assigner.count_documents({}) == 0 and lp.workflows.count_documents({}) == 0:
+        lp.reset("", require_password=False, max_reset_wo_password=0)
+
+
+def ensure_campaign(db: Database, lp, ctx: Context) -> tuple[dict[str, Any], bool]:
+    """Create the campaign and add its workflow, or find it to continue. Returns (campaign doc, created)."""
+    doc = db.campaign(ctx.campaign)
+    h = config_hash(ctx.config)
+    if doc and doc.get("wf_root_fw_id") is not None:
+        if doc.get("config_hash") and doc["config_hash"] != h:
+            raise CampaignError(
+                f"campaign {ctx.campaign!r} already exists with a different config; "
+                "give the new campaign another name (name: in the config) to keep both"
+            )
+        try:
+            lp.get_wf_by_fw_id_lzyfw(doc["wf_root_fw_id"])
+        except ValueError:
+            raise CampaignError(
+                f"campaign {ctx.campaign!r} is recorded but its workflow is gone from the LaunchPad "
+                "(was the LaunchPad reset?); choose another campaign name"
+            ) from None
+        return doc, False
+    wf = build_workflow(ctx)
+    ensure_launchpad(lp)
+    ids = lp.add_wf(wf)
+    root = min(ids.values())
+    db.update_campaign(ctx.campaign, {
+        "config": ctx.config.model_dump(mode="json"), "config_hash": h, "workdir": str(ctx.workdir),
+        "state": "running", "created": datetime.now(UTC), "wf_root_fw_id": root, "iteration": 0, "stage": "queued",
+    })  # fmt: skip
+    return db.campaign(ctx.campaign) or {}, True
+
+
+def workflow_states(lp, root_fw_id: int) -> dict[str, Any]:
+    """The workflow's state and its fireworks by state (names included for the RUNNING ones)."""
+    wf = lp.workflows.find_one({"nodes": root_fw_id}, {"state": 1, "nodes": 1})
+    if wf is None:
+        return {"state": "MISSING", "counts": {}, "running": [], "fizzled": []}
+    counts: dict[str, int] = {}
+    running, fizzled = [], []
+    for fw in lp.fireworks.find({"fw_id": {"$in": wf["nodes"]}}, {"state": 1, "name": 1, "fw_id": 1}):
+        counts[fw["state"]] = counts.get(fw["state"], 0) + 1
+        if fw["state"] == "RUNNING":
+            running.append(fw["name"])
+        if fw["state"] == "FIZZLED":
+            fizzled.append(fw["fw_id"])
+    return {
+        "state": wf["state"],
+        "counts": counts,
+        "running": running,
+        "fizzled": fizzled,
+        "nodes": wf["nodes"],
+    }
+
+
+def requeue_local_launches(lp, root_fw_id: int, launches_dir: Path) -> list[int]:
+    """Re-queue this campaign's RUNNING jobs that local workers of an earlier ``run`` left behind (killed or
+    interrupted). Only launches in this campaign's own local launch directory are touched: jobs running on
+    other machines (rlaunch/qlaunch elsewhere) are left alone."""
+    st = workflow_states(lp, root_fw_id)
+    if not st.get("nodes"):
+        return []
+    prefix = str(launches_dir.resolve())
+    out = []
+    for fw in lp.fireworks.find(
+        {"fw_id": {"$in": st["nodes"]}, "state": "RUNNING"}, {"fw_id": 1, "launches": 1}
+    ):
+        launch = lp.launches.find_one(
+            {"launch_id": {"$in": fw.get("launches", [])}}, sort=[("launch_id", -1)]
+        )
+        if launch and str(launch.get("launch_dir", "")).startswith(prefix):
+            lp.rerun_fw(fw["fw_id"])
+            out.append(fw["fw_id"])
+    return out
+
+
+def fizzle_reasons(lp, fw_ids: list[int]) -> list[str]:
+    out = []
+    for fw_id in fw_ids:
+        fw = lp.fireworks.find_one({"fw_id": fw_id}, {"name": 1, "launches": 1})
+        launch = lp.launches.find_one(
+            {"launch_id": {"$in": fw.get("launches", [])}}, sort=[("launch_id", -1)]
+        )
+        tb = (
+            ((launch or {}).get("action") or {})
+            .get("stored_data", {})
+            .get("_exception", {})
+            .get("_stacktrace", "")
+        )
+        last = [ln for ln in str(tb).strip().splitlines() if ln.strip()][-1:] or ["(no traceback recorded)"]
+        out.append(f"{fw['name']} (fw {fw_id}): {last[0]}")
+    return out

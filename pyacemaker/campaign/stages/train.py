@@ -1,0 +1,127 @@
+"""Training: a pacemaker fit per iteration (warm-started), and the final fit of every label."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from pyacemaker.campaign.context import Context, potential_files, reference_energies
+from pyacemaker.db import Database
+from pyacemaker.oracle import make_oracle
+from pyacemaker.train.dataset import split, summary, within_energy_window
+from pyacemaker.train.pacemaker import FitError, evaluate, fit
+
+log = logging.getLogger(__name__)
+
+
+def train_stage(db: Database, ctx: Context, iteration: int) -> dict[str, Any]:
+    """Fit on the campaign's labelled records (train side of a family split), warm-started from the previous
+    potential. Nothing new: skipped. A failed or diverged refit: reported, and the previous potential stays."""
+
+    db.update_campaign(ctx.campaign, {"stage": "train", "iteration": iteration})
+    oracle = make_oracle(ctx.config.oracle)
+    records = db.training_records(ctx.campaign, oracle.settings_hash)
+    prev = db.latest_potential(ctx.campaign)
+    if (
+        prev is not None
+        and prev.get("n_labelled", prev["n_structures"]) >= len(records)
+        and prev["iteration"] < iteration
+    ):
+        out = {"skipped": True, "reason": "no new labelled structures", "potential_id": prev["_id"],
+               "iteration": iteration, "n_structures": len(records)}  # fmt: skip
+        db.set_iteration(ctx.campaign, iteration, {"train": out})
+        return out
+    t = ctx.config.train
+    refs = reference_energies(db, ctx)
+    n_all = len(records)  # what "nothing new" compares against next iteration
+    records, dropped = within_energy_window(records, refs, t.energy_window)
+    train_set, test_set = split(records, t.test_fraction, salt=ctx.campaign)
+    warm = None
+    if t.warm_start and prev is not None:
+        warm = potential_files(db, ctx, prev["_id"])["yaml"]
+    wd = ctx.iter_dir(iteration, "train")
+    try:
+        res = fit(train_set, ctx.config.elements, refs, t, wd, baseline=ctx.baseline, initial_potential=warm,
+                  max_iterations=t.refit_iterations if warm else None)  # fmt: skip
+        test_metrics = evaluate(res.yaml, test_set, refs, ctx.baseline) if test_set else {}
+        metrics = {**res.metrics, **{f"test_{k}": v for k, v in test_metrics.items()}}
+        if prev is not None:
+            diverged = refit_diverged(prev.get("metrics", {}), metrics, t.divergence_factor)
+            if diverged:
+                raise FitError(diverged)
+    except FitError as exc:
+        if prev is None:
+            raise  # nothing to fall back on: the job fails with the reason
+        out = {"skipped": True, "failed": True, "reason": str(exc)[:2000], "potential_id": prev["_id"],
+               "iteration": iteration, "n_structures": len(records)}  # fmt: skip
+        db.set_iteration(ctx.campaign, iteration, {"train": out})
+        log.warning("fit of iteration %d rejected, keeping %s: %s", iteration, prev["_id"], exc)
+        return out
+    pot_id = f"{ctx.campaign}:pot{iteration:03d}"
+    doc = {
+        "_id": pot_id, "campaign": ctx.campaign, "iteration": iteration, "n_structures": res.n_structures,
+        "n_labelled": n_all, "n_functions": res.n_functions, "dataset_ids": [r.id for r in train_set],
+        "test_ids": [r.id for r in test_set], "metrics": metrics, "reference_energies": refs,
+        "fit_wall_time_s": res.wall_time_s, "elements": ctx.config.elements, "warm_start_from": prev["_id"] if warm else None,
+        "baseline": ctx.config.baseline.model_dump(mode="json"), "dataset": summary(records),
+    }  # fmt: skip
+    db.save_potential(doc, {"yaml": res.yaml, "yace": res.yace, "asi": res.asi})
+    out = {"skipped": False, "potential_id": pot_id, "iteration": iteration, "n_structures": res.n_structures,
+           "n_test": len(test_set), "n_functions": res.n_functions, "metrics": metrics,
+           "wall_time_s": res.wall_time_s, "warm_start": warm is not None,
+           "excluded_high_energy": [r.id for r in dropped]}  # fmt: skip
+    db.set_iteration(ctx.campaign, iteration, {"train": out, "dataset": summary(records)})
+    db.update_campaign(ctx.campaign, {"current_potential": pot_id, "current_potential_path": str(res.yace)})
+    return out
+
+
+def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
+    """One last fit of every labelled structure at the full basis (warm-started from ``potential_id``); returns the
+    id of the potential the campaign hands over. A failed or diverged final fit leaves ``potential_id``."""
+
+    t = ctx.config.train
+    if not t.final_fit:
+        return potential_id
+    db.update_campaign(ctx.campaign, {"stage": "final fit"})
+    records = db.training_records(ctx.campaign, make_oracle(ctx.config.oracle).settings_hash)
+    prev = db.potentials.find_one({"_id": potential_id}) or {}
+    refs = reference_energies(db, ctx)
+    records, _ = within_energy_window(records, refs, t.energy_window)
+    # a No-Go round fits again: its own id and directory, the first final potential's files stay as they were
+    n_final = db.potentials.count_documents({"campaign": ctx.campaign, "final": True})
+    suffix = f"{n_final + 1}" if n_final else ""
+    pot_id = f"{ctx.campaign}:final{suffix}"
+    n_func = max(min(t.final_functions or t.max_functions, 2 * len(records)), prev.get("n_functions", 1))
+    try:
+        res = fit(records, ctx.config.elements, refs, t, ctx.workdir / f"final_fit{suffix}", baseline=ctx.baseline,
+                  initial_potential=potential_files(db, ctx, potential_id)["yaml"], n_functions=n_func)  # fmt: skip
+        diverged = refit_diverged(prev.get("metrics", {}), res.metrics, t.divergence_factor)
+        if diverged:
+            raise FitError(diverged)
+    except FitError as exc:
+        db.update_campaign(ctx.campaign, {"final_fit": {"failed": True, "reason": str(exc)[:2000]}})
+        log.warning("final fit rejected, keeping %s: %s", potential_id, exc)
+        return potential_id
+    doc = {
+        "_id": pot_id, "campaign": ctx.campaign, "iteration": int(prev.get("iteration", 0)) + 1, "final": True,
+        "n_structures": res.n_structures, "n_labelled": len(records), "n_functions": res.n_functions,
+        "dataset_ids": [r.id for r in records], "test_ids": [], "metrics": res.metrics, "reference_energies": refs,
+        "fit_wall_time_s": res.wall_time_s, "elements": ctx.config.elements, "warm_start_from": potential_id,
+        "baseline": ctx.config.baseline.model_dump(mode="json"), "dataset": summary(records),
+    }  # fmt: skip
+    db.save_potential(doc, {"yaml": res.yaml, "yace": res.yace, "asi": res.asi})
+    db.update_campaign(ctx.campaign, {"current_potential": pot_id, "current_potential_path": str(res.yace),
+                                      "final_fit": {"potential_id": pot_id, "n_functions": res.n_functions,
+                                                    "metrics": res.metrics, "wall_time_s": res.wall_time_s}})  # fmt: skip
+    return pot_id
+
+
+def refit_diverged(previous: dict[str, float], current: dict[str, float], factor: float) -> str | None:
+    """Why a refit is worse than useless (errors ``factor`` x the previous iteration's), or None."""
+    for key in ("train_energy_rmse_meV_atom", "train_forces_rmse_meV_A"):
+        old, new = previous.get(key), current.get(key)
+        if old and new is not None and (not np.isfinite(new) or new > factor * max(old, 1e-3)):
+            return f"{key} rose from {old:.3g} to {new:.3g} (more than {factor}x): diverged fit"
+    return None

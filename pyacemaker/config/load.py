@@ -1,0 +1,101 @@
+"""Reading a campaign config: YAML (safe loader) into :class:`CampaignConfig`, with one readable line per problem
+and the nearest valid key suggested for a misspelt one."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, get_args
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from pyacemaker.config.schema import ORACLE_MODELS, UNION_TAGS, CampaignConfig, ConfigError
+
+
+def _list_item_model(ann: Any) -> type[BaseModel] | None:
+    """The model of ``list[Model] | None`` annotations (None for anything else)."""
+    for arg in (ann, *get_args(ann)):
+        inner = get_args(arg)
+        if getattr(arg, "__origin__", None) is list and inner and isinstance(inner[0], type) \
+                and issubclass(inner[0], BaseModel):  # fmt: skip
+            return inner[0]
+    return None
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that owns the field at ``loc`` (for suggesting the nearest valid key)."""
+    model: type[BaseModel] | None = CampaignConfig
+    for part in loc[:-1]:
+        tags = {k: v for d in UNION_TAGS.values() for k, v in d.items()}
+        if part in tags:  # discriminated-union tag inserted by pydantic into the location
+            model = tags[part]
+            continue
+        if isinstance(part, int) and model is not None:
+            continue  # an item of a list of models (e.g. explore.conditions.0): the model stays
+        field = model.model_fields.get(str(part)) if model else None
+        ann = field.annotation if field else None
+        item = _list_item_model(ann)
+        if item is not None:
+            model = item
+        elif isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        elif str(part) in UNION_TAGS:
+            model = None  # the next part of the location is the union's tag
+        else:
+            return None
+    return model
+
+
+def _format_error(err: dict[str, Any]) -> str:
+    loc = tuple(err.get("loc", ()))
+    tags = {k for d in UNION_TAGS.values() for k in d}
+    dotted = ".".join(str(p) for i, p in enumerate(loc) if not (i == 1 and p in tags)) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        owner = _model_at(loc)
+        valid = sorted(owner.model_fields) if owner else []
+        close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+        hint = (
+            f"; did you mean {close[0]!r}?"
+            if close
+            else (f"; valid keys: {', '.join(valid)}" if valid else "")
+        )
+        return f"unknown key {dotted!r}{hint}"
+    if err["type"] == "missing":
+        return f"missing required key {dotted!r}"
+    if err["type"] == "union_tag_invalid":
+        known = UNION_TAGS.get(str(loc[0]) if loc else "", ORACLE_MODELS)
+        return f"{dotted}: unknown type {err.get('input', {}).get('type')!r}; known: {', '.join(known)}"
+    msg = err.get("msg", "invalid value").removeprefix("Value error, ")
+    return f"{dotted}: {msg}" if loc else msg
+
+
+def parse_config(data: Any, source: str = "config") -> CampaignConfig:
+    """Validate a mapping, turning pydantic's report into one readable line per problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: expected a mapping at the top level, e.g.\n  elements: [Cu]\n  oracle: {{type: emt}}"
+        )
+    try:
+        return CampaignConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [_format_error(e) for e in exc.errors()]
+        raise ConfigError(f"{source}: " + "; ".join(dict.fromkeys(lines))) from None
+
+
+def load_config(path: str | Path) -> CampaignConfig:
+    """Read and validate a campaign YAML file (safe loader); the name defaults to the file's stem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
+    cfg = parse_config(data, str(path))
+    if cfg.name is None:
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)[:64] or "campaign"
+        cfg.name = stem
+    return cfg

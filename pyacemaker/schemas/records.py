@@ -1,0 +1,188 @@
+"""The unit that flows through a campaign: a structure record (atoms + labels + provenance + content hash).
+
+Records are plain pydantic documents so they go into MongoDB as they are and come back validated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from ase import Atoms
+from pydantic import BaseModel, ConfigDict, Field
+
+Origin = Literal[
+    "seed",
+    "cold_start",
+    "md_halt",
+    "md_frame",
+    "kmc_halt",
+    "kmc_frame",
+    "perturbation",
+    "test_set",
+    "validation",
+]
+Status = Literal["candidate", "selected", "labelled", "rejected", "test"]
+
+HASH_DECIMALS = 3  # positions and cell rounded to 1e-3 A before hashing: equal within numerical noise
+
+
+class AtomsData(BaseModel):
+    """ASE Atoms as JSON-friendly lists (what MongoDB stores)."""
+
+    model_config = ConfigDict(extra="forbid")
+    symbols: list[str]
+    positions: list[list[float]]
+    cell: list[list[float]]
+    pbc: list[bool]
+
+    @classmethod
+    def from_atoms(cls, atoms: Atoms) -> AtomsData:
+        return cls(
+            symbols=atoms.get_chemical_symbols(),
+            positions=atoms.get_positions().tolist(),
+            cell=np.asarray(atoms.get_cell()).tolist(),
+            pbc=[bool(p) for p in atoms.get_pbc()],
+        )
+
+    def to_atoms(self) -> Atoms:
+        return Atoms(symbols=self.symbols, positions=self.positions, cell=self.cell, pbc=self.pbc)
+
+
+class Correction(BaseModel):
+    """One change an oracle made to get a label (e.g. a healing handler's action)."""
+
+    handler: str
+    error: str
+    action: dict[str, Any] = Field(default_factory=dict)
+
+
+class Labels(BaseModel):
+    """What the oracle said about a structure, and exactly how it was asked."""
+
+    model_config = ConfigDict(extra="forbid")
+    energy: float  # eV
+    forces: list[list[float]]  # eV/A
+    stress: list[float] | None = None  # Voigt (xx yy zz yz xz xy), eV/A^3
+    oracle: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+    settings_hash: str
+    corrections: list[Correction] = Field(default_factory=list)
+    wall_time_s: float = 0.0
+
+
+class Provenance(BaseModel):
+    """Where a structure came from: enough to answer "which MD run, at which temperature and step"."""
+
+    model_config = ConfigDict(extra="forbid")
+    origin: Origin
+    iteration: int = 0
+    parent: str | None = None  # record id of the structure this one was derived from
+    builder: str | None = None  # e.g. "bulk fcc, volume -4%, rattle 0.1 A"
+    run_id: str | None = None  # exploration run that produced it
+    condition: dict[str, Any] | None = None  # e.g. {"temperature_K": 680, "ensemble": "nvt"}
+    step: int | None = None
+    gamma: float | None = None  # max extrapolation grade when it was created
+
+
+class StructureRecord(BaseModel):
+    """A structure with its labels, provenance and content hash; ``id`` is stable for a campaign."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    campaign: str
+    hash: str
+    atoms: AtomsData
+    formula: str
+    natoms: int
+    provenance: Provenance
+    status: Status = "candidate"
+    labels: Labels | None = None
+    reject_reason: str | None = None
+    weight: float = 1.0  # energy weight of the structure in a fit
+    force_weights: list[float] | None = None  # per-atom force weights (None: all 1); 0 for embedding buffers
+    created: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def new(
+        cls, atoms: Atoms, campaign: str, provenance: Provenance, status: Status = "candidate"
+    ) -> StructureRecord:
+        h = content_hash(atoms)
+        return cls(
+            id=record_id(campaign, h),
+            campaign=campaign,
+            hash=h,
+            atoms=AtomsData.from_atoms(atoms),
+            formula=atoms.get_chemical_formula(),
+            natoms=len(atoms),
+            provenance=provenance,
+            status=status,
+        )
+
+    def to_atoms(self, with_labels: bool = True) -> Atoms:
+        """ASE Atoms; with labels attached as a SinglePointCalculator (what ase.io and pacemaker expect)."""
+        atoms = self.atoms.to_atoms()
+        if with_labels and self.labels is not None:
+            from ase.calculators.singlepoint import SinglePointCalculator
+
+            kw: dict[str, Any] = {"energy": self.labels.energy, "forces": np.array(self.labels.forces)}
+            if self.labels.stress is not None:
+                kw["stress"] = np.array(self.labels.stress)
+            atoms.calc = SinglePointCalculator(atoms, **kw)
+        atoms.info["record_id"] = self.id
+        atoms.info["origin"] = self.provenance.origin
+        atoms.info["iteration"] = self.provenance.iteration
+        return atoms
+
+
+def content_hash(atoms: Atoms) -> str:
+    """sha256 of species, wrapped positions and cell rounded to 1e-3 A, and pbc: equal structures, equal hash."""
+    wrapped = atoms.copy()
+    if any(wrapped.pbc):
+        wrapped.wrap(eps=1e-6)
+    pos = np.round(wrapped.get_positions(), HASH_DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
+    cell = np.round(np.asarray(wrapped.get_cell()), HASH_DECIMALS) + 0.0
+    h = hashlib.sha256()
+    h.update(",".join(wrapped.get_chemical_symbols()).encode())
+    h.update(pos.astype("<f8").tobytes())
+    h.update(cell.astype("<f8").tobytes())
+    h.update(bytes(int(p) for p in wrapped.pbc))
+    return h.hexdigest()
+
+
+def record_id(campaign: str, h: str) -> str:
+    return f"{campaign}:{h[:16]}"
+
+
+def settings_hash(oracle: str, settings: dict[str, Any]) -> str:
+    """Hash of an oracle and its settings: labels with different hashes are never mixed in one training set."""
+    import json
+
+    blob = json.dumps({"oracle": oracle, "settings": settings}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def unique(records: Iterable[StructureRecord]) -> list[StructureRecord]:
+    """Records with duplicate hashes removed, first occurrence kept."""
+    seen: set[str] = set()
+    out = []
+    for r in records:
+        if r.hash not in seen:
+            seen.add(r.hash)
+            out.append(r)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- export
+def write_extxyz(records: Sequence[StructureRecord], path: str | Path) -> Path:
+    """Labelled records as extended XYZ (energy, forces, stress and provenance keys in each frame)."""
+    from ase.io import write
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write(path, [r.to_atoms() for r in records], format="extxyz")
+    return path
