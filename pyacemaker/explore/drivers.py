@@ -17,12 +17,10 @@ from pyacemaker.explore.kmc.eon import prepare_eon_run, run_eon
 from pyacemaker.explore.md.ase_md import run_md
 from pyacemaker.explore.md.lammps_md import run_lammps_md
 from pyacemaker.explore.protocol import MDOutcome
-from pyacemaker.plugins import Registry
+from pyacemaker.plugins import DRIVERS
 from pyacemaker.train.pacemaker import calculator
 
 log = logging.getLogger(__name__)
-
-DRIVERS = Registry("exploration driver")
 
 
 @dataclass

@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pyacemaker.plugins import Registry
+from pyacemaker.plugins import SELECTORS
 from pyacemaker.schemas.records import StructureRecord, unique
 
-SELECTORS = Registry("selector")
 Selector = Callable[..., list[StructureRecord]]
 
 

@@ -15,10 +15,7 @@ from ase.build import bulk, surface
 from ase.data import atomic_numbers, covalent_radii
 from ase.neighborlist import neighbor_list
 
-from pyacemaker.plugins import Registry
-
-BUILDERS = Registry("structure builder")
-TRANSFORMS = Registry("structure transform")
+from pyacemaker.plugins import BUILDERS, TRANSFORMS
 
 
 class StructureFileError(ValueError):
