@@ -25,6 +25,7 @@ from pathlib import Path
 from ase.build import bulk
 from ase.calculators.eam import EAM
 from ase.calculators.emt import EMT
+from ase.calculators.mixing import SumCalculator
 from rich.console import Console
 from rich.table import Table
 
@@ -32,27 +33,33 @@ from pyacemaker.config import parse_config, resolve
 from pyacemaker.explore.md.ase_md import run_md
 from pyacemaker.explore.md.lammps_input import write_reference_eam
 from pyacemaker.explore.md.lammps_md import LOG, has_ml_pace, parse_log, run_lammps_md
+from pyacemaker.explore.protocol import GammaWatch, MDProtocol
 from pyacemaker.schemas.records import Labels, Provenance, StructureRecord
+from pyacemaker.structures.seeds import build_seeds
 from pyacemaker.train.baseline import BaselineCalculator, make_baseline
-from pyacemaker.train.pacemaker import calculator, fit
+from pyacemaker.train.pacemaker import fit
+from pyacemaker.train.potential import Potential
 
 T_K, DT_FS, CHECK = 300.0, 1.0, 10
+WATCH = GammaWatch(check_interval=CHECK, collect=1e5, halt=1e6, max_frames=1)  # never halts: speed only
+
+
+def protocol(steps: int) -> MDProtocol:
+    return MDProtocol(temperature_K=T_K, steps=steps, timestep_fs=DT_FS, friction=0.02, seed=1, watch=WATCH)
 
 
 def tiny_potential(root: Path):
     """A small Cu ACE potential on EMT labels with the default ZBL baseline: (yaml, asi, baseline, n functions)."""
-    from pyacemaker.structures.seeds import build_seeds
-
     cfg, _ = resolve(parse_config({
         "elements": ["Cu"], "oracle": {"type": "emt"},
         "seeds": {"supercell_atoms": 8, "volume_strains": [-0.1, 0.0, 0.08], "rattled_per_strain": 2},
         "train": {"max_fit_iterations": 60, "min_functions": 16},
     }))  # fmt: skip
     recs = []
-    for atoms, desc in build_seeds(cfg):
-        a = atoms.copy()
+    for seed in build_seeds(cfg):
+        a = seed.atoms.copy()
         a.calc = EMT()
-        r = StructureRecord.new(a, "bench", Provenance(origin="seed", builder=desc), "labelled")
+        r = StructureRecord.new(a, "bench", Provenance(origin="seed", builder=seed.description), "labelled")
         r.labels = Labels(energy=a.get_potential_energy(), forces=a.get_forces().tolist(),
                           stress=a.get_stress().tolist(), oracle="emt", settings_hash="emt")  # fmt: skip
         recs.append(r)
@@ -104,27 +111,24 @@ def main() -> None:
         table.add_row(engine, str(n), str(steps), f"{wall:.2f}", f"{loop:.2f}" if loop is not None else "",
                       f"{n * steps / t:,.0f}", f"{1e6 * t / (n * steps):.2f}")  # fmt: skip
 
+    ace = Potential(id="ace", yaml=yaml, asi=asi, yace=None, elements=("Cu",), baseline=base,
+                    reference_energies={"Cu": 0.0})  # fmt: skip
+    ref_eam = Potential(id="eam", yaml=eam, asi=None, yace=None, elements=("Cu",), baseline=base)
     for size in args.sizes:
         atoms = supercell(size)
         n = len(atoms)
-        common = dict(temperature_K=T_K, steps=args.steps, timestep_fs=DT_FS, gamma_check_interval=CHECK,
-                      gamma_collect=1e5, gamma_halt=1e6, max_frames=1, seed=1, lmp_command=args.lmp)  # fmt: skip
         t0 = time.perf_counter()
-        run_md(atoms, calculator(yaml, asi, base, {"Cu": 0.0}), T_K, args.ase_steps, DT_FS, 0.02, CHECK, 1e5, 1e6,
-               1, 1)  # fmt: skip
+        run_md(atoms, ace.calculator(absolute=True), protocol(args.ase_steps))
         row("ASE Langevin + pyace (ACE+ZBL, gamma)", n, args.ase_steps, time.perf_counter() - t0)
         if args.ase_eam:
-            from ase.calculators.mixing import SumCalculator
-
             t0 = time.perf_counter()
             calc = SumCalculator([EAM(potential=str(eam)), BaselineCalculator(base)])
-            run_md(atoms, calc, T_K, args.ase_steps, DT_FS, 0.02, CHECK, 1e5, 1e6, 1, 1)
+            run_md(atoms, calc, protocol(args.ase_steps))
             row("ASE Langevin + ASE EAM (+ZBL)", n, args.ase_steps, time.perf_counter() - t0)
         wd = root / f"lmp_eam_{n}"
         t0 = time.perf_counter()
-        out = run_lammps_md(
-            atoms, ["Cu"], eam, None, base, wd, ace_style="eam/alloy", gamma_source="0*x", **common
-        )
+        out = run_lammps_md(atoms, ref_eam, protocol(args.steps), wd, lmp_command=args.lmp, ace_style="eam/alloy",
+                            gamma_source="0*x")  # fmt: skip
         wall = time.perf_counter() - t0
         if out.error:
             table.add_row("LAMMPS eam/alloy + zbl", str(n), "", "", "", out.error[:60], "")
@@ -138,7 +142,7 @@ def main() -> None:
             continue
         wd = root / f"lmp_pace_{n}"
         t0 = time.perf_counter()
-        out = run_lammps_md(atoms, ["Cu"], yaml, asi, base, wd, **common)
+        out = run_lammps_md(atoms, ace, protocol(args.steps), wd, lmp_command=args.lmp)
         wall = time.perf_counter() - t0
         if out.error:
             table.add_row("LAMMPS pace/extrapolation + zbl", str(n), "", "", "", out.error[:60], "")

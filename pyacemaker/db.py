@@ -7,6 +7,9 @@ GridFS store for bulky data), and pyacemaker's own collections:
 - ``potentials`` one document per trained potential (files in the ``potential_files`` GridFS bucket)
 - ``campaigns``  campaign state: config, iterations, end state, counters
 
+Readers get typed documents (:meth:`Database.campaign_doc`, :meth:`Database.potential`); writers take pydantic
+models and store them as JSON (:meth:`Database.set_iteration_part`), so both sides agree on one schema.
+
 The target is, in order: ``PYACEMAKER_DB_URI`` (+ ``PYACEMAKER_DB_NAME``), a FireWorks launchpad file, else the
 embedded server (:mod:`pyacemaker.server`). Credentials stay in the environment or the user's launchpad file:
 nothing here prints, logs or writes them.
@@ -14,19 +17,24 @@ nothing here prints, logs or writes them.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
 from pymongo.database import Database as MongoDatabase
 from pymongo.errors import PyMongoError
 
+from pyacemaker.schemas.campaign import CampaignDoc
+from pyacemaker.schemas.potential import PotentialDoc, PotentialFile
 from pyacemaker.schemas.records import StructureRecord
+from pyacemaker.schemas.stages import ExploreOut
 from pyacemaker.server import EmbeddedServer, default_data_dir
 
 DEFAULT_DB_NAME = "pyacemaker"
@@ -244,57 +252,155 @@ class Database:
             q["labels.settings_hash"] = settings_hash
         return self.find_records(q, sort=[("created", ASCENDING), ("_id", ASCENDING)])
 
+    def count_records(self, campaign: str, status: str | None = None) -> int:
+        q: dict[str, Any] = {"campaign": campaign}
+        if status is not None:
+            q["status"] = status
+        return self.records.count_documents(q)
+
     # ------------------------------------------------------------------------------------------- potentials
-    def save_potential(self, doc: dict[str, Any], files: dict[str, Path]) -> str:
-        """Store a potential document and its files (GridFS bucket ``potential_files``); returns its id."""
+    def save_potential(self, doc: PotentialDoc | Mapping[str, Any], files: Mapping[str, Path]) -> str:
+        """Store a potential document and its files (GridFS bucket ``potential_files``) with each file's sha256
+        and size, so a copy on disk can be checked before it is reused; returns its id.
+
+        A mapping is checked against :class:`PotentialDoc` and stored with its own keys; a PotentialDoc is stored
+        without its ``None`` fields (older readers take a missing key for "not recorded")."""
         import gridfs
 
+        if isinstance(doc, PotentialDoc):
+            out = doc.model_dump(mode="python", by_alias=True, exclude_none=True)
+        else:
+            PotentialDoc.model_validate(doc)
+            out = dict(doc)
         fs = gridfs.GridFS(self.db, collection="potential_files")
-        doc = dict(doc)
-        doc["files"] = {}
+        out["files"] = {}
         for kind, path in files.items():
-            fid = fs.put(Path(path).read_bytes(), filename=f"{doc['_id']}/{Path(path).name}")
-            doc["files"][kind] = {"gridfs_id": fid, "name": Path(path).name, "path": str(path)}
-        doc.setdefault("created", datetime.now(UTC))
-        self.potentials.replace_one({"_id": doc["_id"]}, doc, upsert=True)
-        return doc["_id"]
+            data = Path(path).read_bytes()
+            fid = fs.put(data, filename=f"{out['_id']}/{Path(path).name}")
+            meta = PotentialFile(gridfs_id=fid, name=Path(path).name, path=str(path),
+                                 sha256=hashlib.sha256(data).hexdigest(), size=len(data))  # fmt: skip
+            out["files"][kind] = meta.model_dump(mode="python")
+        if out.get("created") is None:
+            out["created"] = datetime.now(UTC)
+        self.potentials.replace_one({"_id": out["_id"]}, out, upsert=True)
+        return out["_id"]
 
     def fetch_potential_files(self, potential_id: str, directory: Path) -> dict[str, Path]:
-        """Write a potential's files into ``directory`` (for workers on other machines); returns their paths."""
+        """Write a potential's files into ``directory`` (for workers on other machines); returns their paths.
+
+        A file already there is reused only when its size and sha256 match the stored ones (a truncated copy or
+        another potential's file of the same name is fetched again)."""
         import gridfs
 
-        doc = self.potentials.find_one({"_id": potential_id})
+        doc = self.potential(potential_id)
         if doc is None:
             raise KeyError(f"potential {potential_id!r} not found")
         fs = gridfs.GridFS(self.db, collection="potential_files")
         directory.mkdir(parents=True, exist_ok=True)
         out = {}
-        for kind, meta in doc["files"].items():
-            target = directory / meta["name"]
-            if not target.exists():
-                target.write_bytes(fs.get(meta["gridfs_id"]).read())
+        for kind, meta in doc.files.items():
+            target = directory / meta.name
+            if not file_matches(target, meta):
+                part = target.with_name(f"{target.name}.part{os.getpid()}")
+                part.write_bytes(fs.get(meta.gridfs_id).read())
+                part.replace(target)  # a reader never sees a half-written file
             out[kind] = target
         return out
 
-    def latest_potential(self, campaign: str) -> dict[str, Any] | None:
-        return self.potentials.find_one({"campaign": campaign}, sort=[("iteration", DESCENDING)])
+    def potential(self, potential_id: str) -> PotentialDoc | None:
+        doc = self.potentials.find_one({"_id": potential_id})
+        return PotentialDoc.model_validate(doc) if doc is not None else None
+
+    def latest_potential(self, campaign: str, iteration: int | None = None) -> PotentialDoc | None:
+        """The campaign's potential of the highest iteration (of ``iteration`` when given)."""
+        q: dict[str, Any] = {"campaign": campaign}
+        if iteration is not None:
+            q["iteration"] = iteration
+        doc = self.potentials.find_one(q, sort=[("iteration", DESCENDING)])
+        return PotentialDoc.model_validate(doc) if doc is not None else None
+
+    def final_potentials(self, campaign: str) -> int:
+        """How many final fits (of every label) the campaign has stored."""
+        return self.potentials.count_documents({"campaign": campaign, "final": True})
+
+    def potentials_trained_on(self, record_id: str) -> list[str]:
+        """Ids of the potentials whose training set holds the record, oldest first."""
+        cur = self.potentials.find({"dataset_ids": record_id}, {"_id": 1}).sort("iteration", ASCENDING)
+        return [d["_id"] for d in cur]
 
     # ------------------------------------------------------------------------------------------- campaign state
     def campaign(self, name: str) -> dict[str, Any] | None:
+        """The stored campaign document as it is (readers: :meth:`campaign_doc`)."""
         return self.campaigns.find_one({"_id": name})
+
+    def campaign_doc(self, name: str) -> CampaignDoc | None:
+        """The campaign document, validated (unknown keys ignored)."""
+        doc = self.campaigns.find_one({"_id": name})
+        return CampaignDoc.model_validate(doc) if doc is not None else None
+
+    def campaign_docs(self, name: str | None = None) -> list[CampaignDoc]:
+        """Every campaign (or the one named), by name."""
+        q = {"_id": name} if name is not None else {}
+        return [CampaignDoc.model_validate(d) for d in self.campaigns.find(q).sort("_id", ASCENDING)]
 
     def update_campaign(self, name: str, set_: dict[str, Any] | None = None, inc: dict[str, Any] | None = None,
                         push: dict[str, Any] | None = None) -> None:  # fmt: skip
-        upd: dict[str, Any] = {"$set": {"updated": datetime.now(UTC), **(set_ or {})}}
+        """``$set`` (pydantic models dumped as JSON), ``$inc`` and ``$push`` on the campaign document."""
+        upd: dict[str, Any] = {
+            "$set": {"updated": datetime.now(UTC), **{k: to_stored(v) for k, v in (set_ or {}).items()}}
+        }
         if inc:
             upd["$inc"] = inc
         if push:
-            upd["$push"] = push
+            upd["$push"] = {k: to_stored(v) for k, v in push.items()}
         self.campaigns.update_one({"_id": name}, upd, upsert=True)
+
+    def set_campaign_part(self, name: str, **parts: BaseModel | Any) -> None:
+        """Set top-level parts of the campaign document (``final_fit=FinalFit(...)``, ``stage="train"``)."""
+        self.update_campaign(name, parts)
 
     def set_iteration(self, name: str, iteration: int, values: dict[str, Any]) -> None:
         """Merge values into ``iterations.<n>`` of the campaign document."""
         self.update_campaign(name, {f"iterations.{iteration}.{k}": v for k, v in values.items()})
+
+    def set_iteration_part(self, name: str, iteration: int, **parts: BaseModel | Any) -> None:
+        """Set parts of ``iterations.<n>`` (``train=TrainOut(...)``, ``decision="continue"``); models are stored
+        as JSON, so :class:`~pyacemaker.schemas.campaign.IterationDoc` reads them back."""
+        self.set_iteration(name, iteration, parts)
+
+    def set_explore_run(self, name: str, iteration: int, index: int, run: ExploreOut) -> None:
+        """``iterations.<n>.explore.<index>``: one exploration run (its candidate ids stay in the workflow)."""
+        self.set_iteration(
+            name, iteration, {f"explore.{index}": run.model_dump(mode="json", exclude={"candidate_ids"})}
+        )
+
+
+def to_stored(value: Any) -> Any:
+    """A value as the campaign document stores it: pydantic models (also inside lists and dicts) as JSON."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, Mapping):
+        return {k: to_stored(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_stored(v) for v in value]
+    return value
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_matches(path: Path, meta: PotentialFile) -> bool:
+    """Whether ``path`` holds the stored file (size and sha256; only existence for files stored without them)."""
+    if not path.is_file():
+        return False
+    if meta.size is not None and path.stat().st_size != meta.size:
+        return False
+    return meta.sha256 is None or sha256_file(path) == meta.sha256
 
 
 def _to_record(doc: dict[str, Any]) -> StructureRecord:

@@ -11,6 +11,7 @@ module must be imported before the campaign runs (list it in ``PYACEMAKER_PLUGIN
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -55,8 +56,22 @@ class Registry(dict[str, Any]):
             ) from None
 
     def names(self) -> list[str]:
+        """Registered names: the built-ins in the order their modules are listed, then the others as registered
+        (stable, whichever module happened to be imported first)."""
         self.load()
-        return sorted(self)
+        rank = {m: i for i, m in enumerate(self.builtins)}
+        order = list(self)
+        return sorted(self, key=lambda n: (rank.get(_module_of(self[n]), len(rank)), order.index(n)))
+
+
+def _module_of(plugin: Any) -> str:
+    """The module that defines a plugin (a class, a function, or an object holding the plugin's functions)."""
+    if isinstance(plugin, type) or inspect.isfunction(plugin):
+        return plugin.__module__
+    for value in getattr(plugin, "__dict__", {}).values():
+        if inspect.isfunction(value):
+            return value.__module__
+    return type(plugin).__module__
 
 
 ORACLES = Registry(

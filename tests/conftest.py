@@ -62,14 +62,14 @@ def emt_records(cfg, campaign: str = "t"):
     """The config's seed structures labelled by EMT (a cheap, real oracle)."""
     from ase.calculators.emt import EMT
 
-    from pyacemaker.schemas.records import Labels, Provenance, StructureRecord
+    from pyacemaker.schemas.records import Labels, StructureRecord
     from pyacemaker.structures.seeds import build_seeds
 
     recs = []
-    for atoms, desc in build_seeds(cfg):
-        a = atoms.copy()
+    for s in build_seeds(cfg):
+        a = s.atoms.copy()
         a.calc = EMT()
-        r = StructureRecord.new(a, campaign, Provenance(origin="seed", builder=desc), "labelled")
+        r = StructureRecord.new(a, campaign, s.provenance(), "labelled")
         r.labels = Labels(energy=a.get_potential_energy(), forces=a.get_forces().tolist(),
                           stress=a.get_stress().tolist(), oracle="emt", settings_hash="emt")  # fmt: skip
         recs.append(r)

@@ -157,7 +157,7 @@ def cmd_submit(args) -> int:
     _, ctx, target, _, _, doc, created = _open_campaign(args)
     what = "added" if created else "already on the LaunchPad"
     console.print(
-        f"campaign {ctx.campaign!r} {what}: root firework id {doc['wf_root_fw_id']} ({target.describe})"
+        f"campaign {ctx.campaign!r} {what}: root firework id {doc.wf_root_fw_id} ({target.describe})"
     )
     console.print("work it with: rlaunch -l my_launchpad.yaml rapidfire   (or qlaunch on a cluster)")
     return 0
@@ -168,7 +168,7 @@ def cmd_run(args) -> int:
     cfg, _ = _load(args.file)
     _check_oracle(cfg)
     cfg, ctx, target, db, lp, doc, created = _open_campaign(args, announce=True)
-    root = doc["wf_root_fw_id"]
+    root = doc.wf_root_fw_id
 
     st = workflow_states(lp, root)
     launches = ctx.workdir / "launches"
@@ -179,7 +179,7 @@ def cmd_run(args) -> int:
             lp.rerun_fw(fw_id)
         if st["fizzled"] or lost:
             console.print(f"re-queued {len(st['fizzled'])} failed and {len(lost)} interrupted job(s)")
-    calls_before = int(doc.get("oracle_calls", 0))
+    calls_before = doc.oracle_calls
     if st["state"] != "COMPLETED":
         procs = start_workers(target, ctx, args.workers, cfg.workers.fworker)
         try:
@@ -280,7 +280,7 @@ def _campaign_doc(args):
     """The database and the document of ``args.campaign`` (an input error when there is no such campaign)."""
     target = _target(args.launchpad, start=True)
     db = _connect(target)
-    doc = db.campaign(args.campaign)
+    doc = db.campaign_doc(args.campaign)
     if doc is None:
         raise CliError(f"no campaign named {args.campaign!r} in {target.describe}", EXIT_INPUT)
     return db, doc
@@ -289,7 +289,7 @@ def _campaign_doc(args):
 def cmd_release(args) -> int:
 
     db, doc = _campaign_doc(args)
-    out = Path(args.output or Path(doc.get("workdir") or ".") / "releases")
+    out = Path(args.output or Path(doc.workdir or ".") / "releases")
     report = write_report(db, args.campaign, out / f"report_v{args.version}.html")
     try:
         path = make_release(db, args.campaign, args.version, out, force=args.force, author=args.author,
@@ -305,7 +305,7 @@ def cmd_release(args) -> int:
 def cmd_report(args) -> int:
 
     db, doc = _campaign_doc(args)
-    out = Path(args.output or Path(doc.get("workdir") or ".") / "report.html")
+    out = Path(args.output or Path(doc.workdir or ".") / "report.html")
     path = write_report(db, args.campaign, out)
     console.print(f"report written: {path}")
     return 0

@@ -4,38 +4,40 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from pyacemaker.campaign.launchpad import workflow_states
+from pyacemaker.campaign.status import CampaignStatus
+from pyacemaker.db import Database
+from pyacemaker.schemas.campaign import CampaignDoc
 
 # not a terminal (a log file, CI): wide enough for the summary tables
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
 
-def watch(db, lp, campaign: str, root: int, procs, quiet: bool) -> dict[str, Any]:
+def _now(db: Database, campaign: str) -> CampaignDoc:
+    """The campaign document as it is now (an empty one before the campaign is recorded)."""
+    return db.campaign_doc(campaign) or CampaignDoc(name=campaign, state="-", iteration=0)
+
+
+def watch(db: Database, lp, campaign: str, root: int, procs, quiet: bool) -> dict[str, Any]:
     """Live progress until the workflow completes or cannot go on."""
     from rich.live import Live
 
     def render(st: dict[str, Any]) -> Table:
-        doc = db.campaign(campaign) or {}
+        doc = _now(db, campaign)
         c = st["counts"]
         t = Table.grid(padding=(0, 2))
-        gamma = doc.get("latest_max_gamma")
-        t.add_row(
-            "iteration",
-            str(doc.get("iteration", 0)),
-            "stage",
-            ", ".join(st["running"]) or doc.get("stage", "-"),
-        )
+        gamma = doc.latest_max_gamma
+        t.add_row("iteration", str(doc.iteration or 0), "stage", ", ".join(st["running"]) or doc.stage or "-")
         t.add_row("jobs", f"{c.get('COMPLETED', 0)} done, {c.get('RUNNING', 0)} running, "
                   f"{c.get('READY', 0) + c.get('WAITING', 0)} waiting, {c.get('FIZZLED', 0)} failed",
-                  "oracle calls", str(doc.get("oracle_calls", 0)))  # fmt: skip
-        t.add_row(
-            "latest max gamma", f"{gamma:.2f}" if gamma is not None else "-", "state", doc.get("state", "-")
-        )
+                  "oracle calls", str(doc.oracle_calls))  # fmt: skip
+        t.add_row("latest max gamma", f"{gamma:.2f}" if gamma is not None else "-", "state", doc.state)
         return t
 
     def done(st: dict[str, Any]) -> bool:
@@ -50,9 +52,9 @@ def watch(db, lp, campaign: str, root: int, procs, quiet: bool) -> dict[str, Any
     if quiet or not console.is_terminal:
         last = None
         while not done(st):
-            doc = db.campaign(campaign) or {}
-            line = (f"iteration {doc.get('iteration', 0)} | {', '.join(st['running']) or doc.get('stage', '-')} | "
-                    f"jobs {st['counts']} | oracle calls {doc.get('oracle_calls', 0)}")  # fmt: skip
+            doc = _now(db, campaign)
+            line = (f"iteration {doc.iteration or 0} | {', '.join(st['running']) or doc.stage or '-'} | "
+                    f"jobs {st['counts']} | oracle calls {doc.oracle_calls}")  # fmt: skip
             if line != last and not quiet:
                 console.print(line)
                 last = line
@@ -67,11 +69,17 @@ def watch(db, lp, campaign: str, root: int, procs, quiet: bool) -> dict[str, Any
     return st
 
 
-def print_summary(s: dict[str, Any]) -> None:
-    t = Table(
-        title=f"campaign {s['campaign']}: {s['state']}"
-        + (f" ({s['end_reason']})" if s.get("end_reason") else "")
-    )
+def _status(s: CampaignStatus | Mapping[str, Any]) -> CampaignStatus:
+    return s if isinstance(s, CampaignStatus) else CampaignStatus.model_validate(s)
+
+
+def print_summary(s: CampaignStatus | Mapping[str, Any], calls_this_run: int | None = None) -> None:
+    """The table of a campaign's iterations, its conditions, test errors, verdict and potential. A status
+    document (mapping) may carry ``oracle_calls_this_run`` instead of ``calls_this_run``."""
+    if isinstance(s, Mapping) and calls_this_run is None:
+        calls_this_run = s.get("oracle_calls_this_run")
+    s = _status(s)
+    t = Table(title=f"campaign {s.campaign}: {s.state}" + (f" ({s.end_reason})" if s.end_reason else ""))
     # short headers: the table must fit an 80-column terminal; the caption explains them
     for col in (
         "it",
@@ -89,62 +97,63 @@ def print_summary(s: dict[str, Any]) -> None:
         t.add_column(col, no_wrap=True)
     t.caption = ("data: labelled structures; sel: chosen by the selector; calls: oracle calls; RMSE on the "
                  "training set (E meV/atom, F meV/A); E test: held-out families; fit s: wall time, * warm start")  # fmt: skip
-    for it in s["iterations"]:
-        m = it["train_metrics"]
-        t.add_row(str(it["iteration"]), str(it["dataset_size"] or "-"), str(it["halts"]),
-                  f"{it['max_gamma']:.2f}" if it["max_gamma"] else "-", str(it["selected"] if it["selected"] is not None else "-"),
-                  str(it["oracle_calls"]), fmt(m.get("train_energy_rmse_meV_atom")), fmt(m.get("train_forces_rmse_meV_A")),
-                  fmt(it["test_metrics"].get("energy_rmse_meV_atom")),
-                  ("-" if it["fit_wall_time_s"] is None else f"{it['fit_wall_time_s']:.0f}" + ("*" if it["warm_start"] else ""))
-                  + (" failed" if it["fit_failed"] else ""),
-                  it["decision"] or "-")  # fmt: skip
+    for it in s.iterations:
+        m = it.train_metrics
+        t.add_row(str(it.iteration), str(it.dataset_size or "-"), str(it.halts),
+                  f"{it.max_gamma:.2f}" if it.max_gamma else "-", str(it.selected if it.selected is not None else "-"),
+                  str(it.oracle_calls), fmt(m.get("train_energy_rmse_meV_atom")), fmt(m.get("train_forces_rmse_meV_A")),
+                  fmt(it.test_metrics.get("energy_rmse_meV_atom")),
+                  ("-" if it.fit_wall_time_s is None else f"{it.fit_wall_time_s:.0f}" + ("*" if it.warm_start else ""))
+                  + (" failed" if it.fit_failed else ""),
+                  it.decision or "-")  # fmt: skip
     console.print(t)
     print_conditions(s)
-    tm = s.get("test_metrics") or {}
+    tm = s.test_metrics
     if tm:
         console.print(f"held-out test set ({tm.get('test_n_structures', 0):.0f} oracle-labelled MD snapshots): "
                       f"energy RMSE {tm['test_energy_rmse_meV_atom']:.2f} meV/atom, "
                       f"forces RMSE {tm['test_forces_rmse_meV_A']:.1f} meV/A")  # fmt: skip
-    v = s.get("validation")
+    v = s.validation
     if v:
-        colour = "green" if v["verdict"] == "go" else "red"
-        console.print(f"validation of {v['potential_id']}: [{colour}]{v['verdict'].upper()}[/]"
-                      + "".join(f"\n  - {r}" for r in v.get("reasons") or []))  # fmt: skip
+        colour = "green" if v.verdict == "go" else "red"
+        console.print(f"validation of {v.potential_id}: [{colour}]{(v.verdict or '').upper()}[/]"
+                      + "".join(f"\n  - {r}" for r in v.reasons or []))  # fmt: skip
     console.print(
-        f"oracle calls: {s['oracle_calls']}"
-        + (f" ({s['oracle_calls_this_run']} in this run)" if "oracle_calls_this_run" in s else "")
+        f"oracle calls: {s.oracle_calls}"
+        + (f" ({calls_this_run} in this run)" if calls_this_run is not None else "")
     )
-    console.print(f"potential: {s['potential_path'] or '-'}")
+    console.print(f"potential: {s.potential_path or '-'}")
 
 
-def print_conditions(s: dict[str, Any]) -> None:
+def print_conditions(s: CampaignStatus | Mapping[str, Any]) -> None:
     """Halts per exploration condition and iteration: H = halted (step), . = ran its window without a halt."""
+    s = _status(s)
     names: list[str] = []
-    for it in s["iterations"]:
-        names += [c["name"] for c in it.get("conditions", []) if c["name"] not in names]
+    for it in s.iterations:
+        names += [c.name for c in it.conditions if c.name not in names]
     if not names:
         return
     t = Table(title="exploration conditions")
     t.add_column("condition", no_wrap=True)
-    for it in s["iterations"]:
-        t.add_column(f"it {it['iteration']}", no_wrap=True)
+    for it in s.iterations:
+        t.add_column(f"it {it.iteration}", no_wrap=True)
     t.add_column("halts", no_wrap=True)
     t.add_column("quiet", no_wrap=True)
     t.caption = "each cell: H = halted on gamma, . = no halt; T at the condition's escalation level; quiet: halt-free runs in a row"
-    last = next((it for it in reversed(s["iterations"]) if it.get("quiet_windows")), {})
+    last = next((it.quiet_windows for it in reversed(s.iterations) if it.quiet_windows), {})
     for name in names:
         cells, n = [], 0
-        for it in s["iterations"]:
-            c = next((c for c in it.get("conditions", []) if c["name"] == name), None)
+        for it in s.iterations:
+            c = next((c for c in it.conditions if c.name == name), None)
             if c is None:
                 cells.append("")
                 continue
-            n += bool(c.get("halted"))
-            cells.append(("H" if c.get("halted") else ".") + f" {c.get('temperature_K') or 0:.0f}K")
-        t.add_row(name, *cells, str(n), str(last.get("quiet_windows", {}).get(name, "-")))
+            n += bool(c.halted)
+            cells.append(("H" if c.halted else ".") + f" {c.temperature_K or 0:.0f}K")
+        t.add_row(name, *cells, str(n), str(last.get(name, "-")))
     console.print(t)
-    notes = {f"{c['name']}: {c.get('notice') or c.get('error')}" for it in s["iterations"]
-             for c in it.get("conditions", []) if c.get("notice") or c.get("error")}  # fmt: skip
+    notes = {f"{c.name}: {c.notice or c.error}" for it in s.iterations
+             for c in it.conditions if c.notice or c.error}  # fmt: skip
     for line in sorted(notes)[:10]:
         console.print(f"[yellow]note[/] {line}")
 

@@ -9,25 +9,22 @@ from pyacemaker.db import Database
 
 def potential_id(db: Database, campaign: str, iteration: int | None = None) -> str:
     """The id of the campaign's potential of ``iteration`` (latest when None)."""
-    q: dict[str, Any] = {"campaign": campaign}
-    if iteration is not None:
-        q["iteration"] = iteration
-    doc = db.potentials.find_one(q, sort=[("iteration", -1)])
-    if doc is None:
+    pot = db.latest_potential(campaign, iteration)
+    if pot is None:
         raise KeyError(
             f"no potential for campaign {campaign!r}"
             + (f" at iteration {iteration}" if iteration is not None else "")
         )
-    return doc["_id"]
+    return pot.id
 
 
 def training_set(db: Database, pot_id: str) -> list[dict[str, Any]]:
     """The records that trained a potential, each with origin, iteration and MD condition."""
-    doc = db.potentials.find_one({"_id": pot_id})
-    if doc is None:
+    pot = db.potential(pot_id)
+    if pot is None:
         raise KeyError(f"potential {pot_id!r} not found")
     rows = []
-    for r in db.get_records(doc["dataset_ids"]):
+    for r in db.get_records(pot.dataset_ids):
         p = r.provenance
         rows.append({"id": r.id, "formula": r.formula, "origin": p.origin, "iteration": p.iteration,
                      "condition": p.condition, "step": p.step, "parent": p.parent, "builder": p.builder})  # fmt: skip
@@ -69,4 +66,4 @@ def label_info(db: Database, record_id: str) -> dict[str, Any]:
 
 def potentials_trained_on(db: Database, record_id: str) -> list[str]:
     """Potentials whose training set contains the record."""
-    return [d["_id"] for d in db.potentials.find({"dataset_ids": record_id}, {"_id": 1}).sort("iteration", 1)]
+    return db.potentials_trained_on(record_id)

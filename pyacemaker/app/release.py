@@ -19,13 +19,13 @@ from typing import Any
 
 from pyacemaker import __version__
 from pyacemaker.campaign.context import Context, potential_files
-from pyacemaker.config import CampaignConfig
 from pyacemaker.config.schema import BASELINE_MODELS
-from pyacemaker.db import Database
+from pyacemaker.db import Database, sha256_file
 from pyacemaker.explore.md.lammps_input import production_input_text
 from pyacemaker.oracle import make_oracle
+from pyacemaker.schemas.campaign import ReleaseEntry
 from pyacemaker.train.baseline import make_baseline
-from pyacemaker.train.pacemaker import calculator
+from pyacemaker.train.potential import Potential
 
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+([.-]?[A-Za-z0-9.]+)?$")
 
@@ -34,12 +34,7 @@ class ReleaseError(ValueError):
     """The release cannot be made as asked (unknown campaign, no potential, No-Go without --force, bad version)."""
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+sha256 = sha256_file
 
 
 def lammps_snippet(elements: list[str], baseline, stem: str) -> str:
@@ -80,8 +75,11 @@ def calculator_from_release(folder: Path):
     b = m["baseline"]
     base = make_baseline(BASELINE_MODELS[b["type"]].model_validate(b), m["elements"])
     stem = m["potential_stem"]
-    asi = folder / f"{stem}.asi"
-    return calculator(folder / f"{stem}.yaml", asi if asi.exists() else None, base, m["reference_energies"])
+    asi, yace = folder / f"{stem}.asi", folder / f"{stem}.yace"
+    pot = Potential(id=m["potential_id"], yaml=folder / f"{stem}.yaml", asi=asi if asi.exists() else None,
+                    yace=yace if yace.exists() else None, elements=tuple(m["elements"]), baseline=base,
+                    reference_energies=m["reference_energies"])  # fmt: skip
+    return pot.calculator(absolute=True)
 
 
 def make_release(
@@ -92,25 +90,25 @@ def make_release(
 
     if not VERSION_RE.match(version):
         raise ReleaseError(f"version {version!r} is not X.Y.Z (e.g. 1.0.0)")
-    doc = db.campaign(campaign)
+    doc = db.campaign_doc(campaign)
     if doc is None:
         raise ReleaseError(f"no campaign named {campaign!r}")
-    pot_id = doc.get("current_potential")
-    pot = db.potentials.find_one({"_id": pot_id}) if pot_id else None
+    pot_id = doc.current_potential
+    pot = db.potential(pot_id) if pot_id else None
     if pot is None:
         raise ReleaseError(f"campaign {campaign!r} has no trained potential yet")
-    validation = doc.get("validation") or {}
-    verdict = validation.get("verdict")
-    if validation.get("potential_id") not in (None, pot_id):
+    v = doc.validation
+    verdict = v.verdict if v else None
+    if v and v.potential_id not in (None, pot_id):
         verdict = None  # validated a different potential
     if verdict == "no-go" and not force:
-        reasons = "; ".join(validation.get("reasons", [])) or "see the report"
+        reasons = "; ".join(v.reasons) or "see the report"
         raise ReleaseError(
             f"potential {pot_id} failed validation (No-Go: {reasons}); release it anyway with --force "
             "(the manifest records that)"
         )
-    cfg = CampaignConfig.model_validate(doc["config"])
-    ctx = Context(campaign, cfg, Path(doc.get("workdir") or out_dir))
+    cfg = doc.campaign_config()
+    ctx = Context(campaign, cfg, Path(doc.workdir or out_dir))
     files = potential_files(db, ctx, pot_id)
     stem = f"{campaign}_v{version}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -138,12 +136,14 @@ def make_release(
         "elements": cfg.elements,
         "baseline": cfg.baseline.model_dump(mode="json"),
         "cutoff": cfg.train.cutoff,
-        "n_functions": pot.get("n_functions"),
-        "reference_energies": pot.get("reference_energies", {}),
-        "training_set_size": pot.get("n_structures"),
-        "training_metrics": pot.get("metrics", {}),
-        "test_metrics": doc.get("test_metrics", {}),
-        "validation": {"verdict": verdict or "not validated", **{k: v for k, v in validation.items() if k != "verdict"}},
+        "n_functions": pot.n_functions,
+        "reference_energies": pot.reference_energies,
+        "training_set_size": pot.n_structures,
+        "training_metrics": pot.metrics,
+        "test_metrics": doc.test_metrics,
+        # the stored verdict's own keys (exclude_unset), the verdict as it applies to this potential
+        "validation": {"verdict": verdict or "not validated",
+                       **(v.model_dump(mode="json", exclude_unset=True, exclude={"verdict"}) if v else {})},
         "forced": bool(force and verdict == "no-go"),
         "oracle": {"settings": cfg.oracle.model_dump(mode="json"), "settings_hash": oracle.settings_hash},
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(payload.items())},
@@ -154,6 +154,8 @@ def make_release(
             zf.writestr(f"{stem}/{name}", data)
         zf.writestr(f"{stem}/manifest.json", json.dumps(manifest, indent=2, default=str))
     tmp.replace(target)  # never a half-written zip under the final name
-    db.update_campaign(campaign, {f"releases.{version.replace('.', '_')}": {
-        "path": str(target), "potential_id": pot_id, "forced": manifest["forced"], "created": manifest["created"]}})  # fmt: skip
+    entry = ReleaseEntry(
+        path=str(target), potential_id=pot_id, forced=manifest["forced"], created=manifest["created"]
+    )
+    db.update_campaign(campaign, {f"releases.{version.replace('.', '_')}": entry})
     return target

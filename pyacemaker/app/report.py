@@ -1,8 +1,8 @@
 """report.html: one self-contained page about a campaign (no network; figures are PNGs embedded as base64).
 
-It reads only the database (campaign document, records, potentials), so it works for partial campaigns and on any
-machine that reaches the database. Each figure carries ``data-points`` (how many values it plots) and each
-section a stable id, so tests and people can tell an empty plot from a broken one.
+It reads only the database (the typed campaign document, records, potential documents), so it works for partial
+campaigns and on any machine that reaches the database. Each figure carries ``data-points`` (how many values it
+plots) and each section a stable id, so tests and people can tell an empty plot from a broken one.
 """
 
 from __future__ import annotations
@@ -17,14 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from pyacemaker import __version__
 from pyacemaker.campaign.context import Context, potential_files
-from pyacemaker.campaign.status import campaign_status
-from pyacemaker.config import CampaignConfig
+from pyacemaker.campaign.status import CampaignStatus, status_of
 from pyacemaker.db import Database
-from pyacemaker.train.baseline import make_baseline
-from pyacemaker.train.pacemaker import calculator
+from pyacemaker.schemas.campaign import CampaignDoc, condition_name
+from pyacemaker.schemas.potential import PotentialDoc
+from pyacemaker.train.potential import Potential
+from pyacemaker.validate.gate import PropertyReport
 
 SECTIONS = [
     ("summary", "Summary"),
@@ -93,25 +95,27 @@ def _none(what: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- sections
-def summary_section(doc: dict, status: dict) -> str:
-    v = doc.get("validation") or {}
-    verdict = v.get("verdict")
+def summary_section(doc: CampaignDoc, status: CampaignStatus) -> str:
+    verdict = doc.validation.verdict if doc.validation else None
     badge = ""
     if verdict:
         cls = "go" if verdict == "go" else "nogo"
         badge = f'<p><span class="verdict {cls}">validation: {html.escape(verdict.upper())}</span></p>'
-    cfg = doc.get("config") or {}
+    cfg = doc.campaign_config()
+    elements = cfg.elements if cfg else []
+    oracle = cfg.oracle.model_dump(mode="json") if cfg else {}
+    baseline = cfg.baseline.model_dump(mode="json") if cfg else {}
     rows = [
-        ["campaign", html.escape(doc["_id"])],
-        ["elements", html.escape(" ".join(cfg.get("elements", [])))],
-        ["oracle", html.escape(json.dumps(cfg.get("oracle", {})))],
-        ["baseline", html.escape(json.dumps(cfg.get("baseline", {})))],
-        ["state", html.escape(f"{status.get('state')} {('(' + doc['end_reason'] + ')') if doc.get('end_reason') else ''}")],
-        ["iterations", str(len(status.get("iterations", [])))],
-        ["oracle calls", str(status.get("oracle_calls", 0))],
-        ["potential", html.escape(str(doc.get("current_potential") or "-"))],
+        ["campaign", html.escape(doc.name)],
+        ["elements", html.escape(" ".join(elements))],
+        ["oracle", html.escape(json.dumps(oracle))],
+        ["baseline", html.escape(json.dumps(baseline))],
+        ["state", html.escape(f"{status.state} {('(' + doc.end_reason + ')') if doc.end_reason else ''}")],
+        ["iterations", str(len(status.iterations))],
+        ["oracle calls", str(status.oracle_calls)],
+        ["potential", html.escape(str(doc.current_potential or "-"))],
     ]  # fmt: skip
-    tm = doc.get("test_metrics") or {}
+    tm = doc.test_metrics
     if tm:
         rows.append(["held-out test set", f"{tm.get('test_n_structures', 0):.0f} structures: energy RMSE "
                      f"{_num(tm.get('test_energy_rmse_meV_atom'))} meV/atom, forces RMSE "
@@ -119,21 +123,21 @@ def summary_section(doc: dict, status: dict) -> str:
     return badge + _table(["", ""], rows, left=2)
 
 
-def learning_section(status: dict) -> str:
+def learning_section(status: CampaignStatus) -> str:
     import matplotlib.pyplot as plt
 
-    its = [it for it in status.get("iterations", []) if it.get("train_metrics")]
+    its = [it for it in status.iterations if it.train_metrics]
     if not its:
         return _none("no potential trained yet")
-    x = [it["iteration"] for it in its]
-    size = [it["dataset_size"] or 0 for it in its]
+    x = [it.iteration for it in its]
+    size = [it.dataset_size or 0 for it in its]
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.5))
     n = 0
     for col, (key, unit) in enumerate((("energy_rmse_meV_atom", "meV/atom"), ("forces_rmse_meV_A", "meV/Å"))):
         for row, xs in enumerate((x, size)):
             ax = axes[row, col]
-            tr = [it["train_metrics"].get(f"train_{key}") for it in its]
-            te = [it["test_metrics"].get(key) for it in its]
+            tr = [it.train_metrics.get(f"train_{key}") for it in its]
+            te = [it.test_metrics.get(key) for it in its]
             for ys, lab, m in ((tr, "train", "o-"), (te, "held-out families", "s--")):
                 pts = [(a, b) for a, b in zip(xs, ys, strict=True) if b is not None]
                 if pts:
@@ -149,27 +153,32 @@ def learning_section(status: dict) -> str:
     )
 
 
-def parity_section(db: Database, doc: dict) -> str:
+def _potential(db: Database, ctx: Context, pot: PotentialDoc) -> Potential:
+    """The handle of a stored potential, with the isolated-atom energies it was fitted with."""
+    files = potential_files(db, ctx, pot.id)
+    return Potential(id=pot.id, yaml=files["yaml"], asi=files.get("asi"), yace=files.get("yace"),
+                     elements=tuple(ctx.config.elements), baseline=ctx.baseline,
+                     reference_energies=pot.reference_energies)  # fmt: skip
+
+
+def parity_section(db: Database, doc: CampaignDoc) -> str:
     import matplotlib.pyplot as plt
 
-    pot_id = doc.get("current_potential")
+    pot_id = doc.current_potential
     if not pot_id:
         return _none("no potential yet")
-    recs = [r for r in db.find_records({"campaign": doc["_id"], "status": "test"}) if r.labels]
+    pot = db.potential(pot_id)
+    recs = [r for r in db.find_records({"campaign": doc.name, "status": "test"}) if r.labels]
     what = "held-out MD snapshots of the final potential (never trained on)"
     if not recs:
-        pot = db.potentials.find_one({"_id": pot_id}) or {}
-        recs = [r for r in db.get_records(pot.get("test_ids", [])) if r.labels]
+        recs = [r for r in db.get_records(pot.test_ids if pot else []) if r.labels]
         what = "held-out structure families of the latest potential"
     if not recs:
         return _none("no test structures yet (the held-out set is labelled at the end of the campaign)")
-    cfg = CampaignConfig.model_validate(doc["config"])
-    ctx = Context(doc["_id"], cfg, Path(doc.get("workdir") or "."))
-    files = potential_files(db, ctx, pot_id)
-    pot = db.potentials.find_one({"_id": pot_id}) or {}
-    calc = calculator(
-        files["yaml"], None, make_baseline(cfg.baseline, cfg.elements), pot.get("reference_energies")
-    )
+    if pot is None:
+        raise KeyError(f"potential {pot_id} not found")
+    ctx = Context(doc.name, doc.campaign_config(), Path(doc.workdir or "."))
+    calc = _potential(db, ctx, pot).calculator(with_gamma=False, absolute=True)
     e_ref, e_pred, f_ref, f_pred, s_ref, s_pred = [], [], [], [], [], []
     for r in recs:
         a = r.to_atoms(with_labels=False)
@@ -211,9 +220,7 @@ def gamma_section(records) -> str:
         if p.gamma is None or p.origin not in ("md_halt", "md_frame", "kmc_halt", "kmc_frame"):
             continue
         by_it[p.iteration - 1].append(p.gamma)
-        by_cond[
-            (p.condition or {}).get("name") or f"{(p.condition or {}).get('temperature_K', 0):.0f}K"
-        ].append(p.gamma)
+        by_cond[condition_name(p.condition or {})].append(p.gamma)
     if not by_it:
         return _none("no extrapolative frames recorded yet")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -233,31 +240,31 @@ def gamma_section(records) -> str:
     )
 
 
-def halts_section(status: dict) -> str:
+def halts_section(status: CampaignStatus) -> str:
     import matplotlib.pyplot as plt
 
-    its = status.get("iterations", [])
+    its = status.iterations
     names: list[str] = []
     for it in its:
-        names += [c["name"] for c in it.get("conditions", []) if c["name"] not in names]
+        names += [c.name for c in it.conditions if c.name not in names]
     if not names:
         return _none("no exploration run yet")
     grid = np.full((len(names), len(its)), np.nan)
     rows = []
     for j, it in enumerate(its):
-        for c in it.get("conditions", []):
-            grid[names.index(c["name"]), j] = 1.0 if c.get("halted") else 0.0
+        for c in it.conditions:
+            grid[names.index(c.name), j] = 1.0 if c.halted else 0.0
     for name in names:
-        runs = [c for it in its for c in it.get("conditions", []) if c["name"] == name]
-        rows.append([html.escape(name), str(len(runs)), str(sum(bool(c.get("halted")) for c in runs)),
-                     f"{sum(float(c.get('simulated_time_fs') or 0) for c in runs if not c.get('halted')) / 1000:.2f}",
-                     _num(max((c.get("max_gamma") or 0 for c in runs), default=0)),
-                     html.escape(", ".join(sorted({c.get("driver") or "ase" for c in runs})))])  # fmt: skip
+        runs = [c for it in its for c in it.conditions if c.name == name]
+        rows.append([html.escape(name), str(len(runs)), str(sum(bool(c.halted) for c in runs)),
+                     f"{sum(float(c.simulated_time_fs or 0) for c in runs if not c.halted) / 1000:.2f}",
+                     _num(max((c.max_gamma or 0 for c in runs), default=0)),
+                     html.escape(", ".join(sorted({c.driver or "ase" for c in runs})))])  # fmt: skip
     fig, ax = plt.subplots(figsize=(1.2 + 0.6 * len(its), 0.5 + 0.4 * len(names)))
     ax.imshow(np.nan_to_num(grid, nan=-1), cmap=plt.matplotlib.colors.ListedColormap(["#eeeeee", "#9ad0a5", "#e0736a"]),
               vmin=-1, vmax=1, aspect="auto")  # fmt: skip
     ax.set_yticks(range(len(names)), names)
-    ax.set_xticks(range(len(its)), [str(it["iteration"]) for it in its])
+    ax.set_xticks(range(len(its)), [str(it.iteration) for it in its])
     ax.set_xlabel("iteration (red: halted on γ, green: ran its window)")
     fig.tight_layout()
     table = _table(["condition", "runs", "halts", "halt-free time (ps)", "max γ", "driver"], rows)
@@ -294,15 +301,14 @@ def dataset_section(records) -> str:
 
 
 def repairs_section(records) -> str:
-    corr = Counter()
+    corr: Counter[tuple[str, str]] = Counter()
     for r in records:
-        for c in (r.labels.corrections if r.labels else []) or []:
-            d = c.model_dump() if hasattr(c, "model_dump") else dict(c)
-            corr[(d.get("handler", "?"), d.get("action", ""))] += 1
+        for c in r.labels.corrections if r.labels else []:
+            corr[(c.handler, str(c.action))] += 1  # the action as text: a dict is no Counter key
     rejected = [r for r in records if r.status == "rejected"]
     out = []
     if corr:
-        out.append(_table(["handler", "action", "structures"], [[html.escape(h), html.escape(str(a)), str(n)]
+        out.append(_table(["handler", "action", "structures"], [[html.escape(h), html.escape(a), str(n)]
                                                                  for (h, a), n in corr.most_common()], left=2))  # fmt: skip
     else:
         out.append(_none("no oracle run needed a correction"))
@@ -315,59 +321,74 @@ def repairs_section(records) -> str:
     return "".join(out)
 
 
-def validation_section(doc: dict) -> str:
-    v = doc.get("validation")
-    per_it = [
-        (int(k), it["validation"]) for k, it in (doc.get("iterations") or {}).items() if it.get("validation")
-    ]
+def validation_section(doc: CampaignDoc) -> str:
+    v = doc.validation
+    per_it = [(n, it.validation) for n, it in doc.iteration_docs() if it.validation]
     history = ""
     if per_it:
         history = "<p>Each iteration's potential (validation.every_iteration):</p>" + _table(
             ["iteration", "potential", "verdict", "failed checks"],
-            [[str(k), html.escape(x["potential_id"]), html.escape(x["verdict"]),
-              html.escape("; ".join(x.get("reasons") or []) or "-")] for k, x in sorted(per_it)],
+            [[str(k), html.escape(str(x.potential_id)), html.escape(x.verdict),
+              html.escape("; ".join(x.reasons) or "-")] for k, x in per_it],
             left=2, left_last=True,
         )  # fmt: skip
     if not v:
         return history + _none("not validated yet (the gate runs on the final potential)")
     rows = []
-    for el, checks in (v.get("checks") or {}).items():
+    for el, checks in v.checks.items():
         for c in checks:
-            cls = "pass" if c["passed"] else "fail"
-            rows.append([html.escape(el), html.escape(c["name"]), _num(c.get("value")), _num(c.get("threshold")),
-                         html.escape(c.get("unit", "")), f'<span class="{cls}">{"pass" if c["passed"] else "FAIL"}</span>',
-                         html.escape(c.get("reason", ""))])  # fmt: skip
-    head = f"<p>potential {html.escape(v.get('potential_id', '-'))}: <b>{html.escape(v['verdict'].upper())}</b></p>"
+            cls = "pass" if c.passed else "fail"
+            rows.append([html.escape(el), html.escape(c.name), _num(c.value), _num(c.threshold),
+                         html.escape(c.unit), f'<span class="{cls}">{"pass" if c.passed else "FAIL"}</span>',
+                         html.escape(c.reason)])  # fmt: skip
+    head = f"<p>potential {html.escape(v.potential_id or '-')}: <b>{html.escape(v.verdict.upper())}</b></p>"
     table = _table(["structure", "check", "value", "threshold", "unit", "result", "reason"], rows, left=2,
                    left_last=True)  # fmt: skip
     return head + table + history
 
 
-def _reports(doc: dict) -> dict[str, dict]:
-    return ((doc.get("validation") or {}).get("reports")) or {}
+class GateReports(BaseModel):
+    """The part of a stored gate report the report draws: both property sets (limits and verdict are in
+    :class:`~pyacemaker.schemas.stages.GateOut`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    candidate: PropertyReport
+    reference: PropertyReport
+
+    def sides(self) -> tuple[tuple[str, PropertyReport], ...]:
+        """(key, properties): the oracle's first, then the potential's."""
+        return (("reference", self.reference), ("candidate", self.candidate))
 
 
-def eos_section(doc: dict) -> str:
+def _reports(doc: CampaignDoc) -> dict[str, GateReports]:
+    """Element -> the gate's property sets of the campaign's validated potential."""
+    stored = (doc.validation.reports if doc.validation else None) or {}
+    return {el: GateReports.model_validate(r) for el, r in stored.items()}
+
+
+def eos_section(doc: CampaignDoc) -> str:
     import matplotlib.pyplot as plt
 
     reps = {
-        el: r for el, r in _reports(doc).items() if (r["candidate"].get("eos") or r["reference"].get("eos"))
+        el: r for el, r in _reports(doc).items() if r.candidate.result("eos") or r.reference.result("eos")
     }
     if not reps:
         return _none("no equation of state computed yet")
     fig, axes = plt.subplots(1, len(reps), figsize=(5 * len(reps), 3.8), squeeze=False)
     n, rows = 0, []
+    styles = {"reference": "ko", "candidate": "-"}
     for ax, (el, r) in zip(axes[0], reps.items(), strict=True):
-        for key, style in (("reference", "ko"), ("candidate", "-")):
-            eos = r[key].get("eos")
+        for key, side in r.sides():
+            eos = side.result("eos")
             if not eos:
                 continue
-            pts = [(vv, e) for vv, e in zip(eos["volumes"], eos["energies"], strict=True) if e is not None]
+            pts = [(vv, e) for vv, e in zip(eos.volumes, eos.energies, strict=True) if e is not None]
             if pts:
-                ax.plot(*zip(*pts, strict=True), style, label=f"{r[key]['label']}")
+                ax.plot(*zip(*pts, strict=True), styles[key], label=f"{side.label}")
                 n += len(pts)
-            rows.append([html.escape(f"{el} {r[key]['label']}"), _num(eos.get("a0"), ".4f"), _num(eos.get("v0"), ".3f"),
-                         _num(eos.get("b0_GPa"), ".1f"), _num(eos.get("b0_prime"), ".2f")])  # fmt: skip
+            rows.append([html.escape(f"{el} {side.label}"), _num(eos.a0, ".4f"), _num(eos.v0, ".3f"),
+                         _num(eos.b0_GPa, ".1f"), _num(eos.b0_prime, ".2f")])  # fmt: skip
         ax.set_title(el)
         ax.set_xlabel("volume (Å³/atom)")
         ax.set_ylabel("energy (eV/atom)")
@@ -377,30 +398,34 @@ def eos_section(doc: dict) -> str:
     return _fig_html(fig, n, "Birch-Murnaghan equation of state, potential vs oracle", "eos") + table
 
 
-def phonon_section(doc: dict) -> str:
+def _band(side: PropertyReport):
+    ph = side.result("phonons")
+    return ph.band if ph else None
+
+
+def phonon_section(doc: CampaignDoc) -> str:
     import matplotlib.pyplot as plt
 
-    reps = {el: r for el, r in _reports(doc).items() if (r["candidate"].get("phonons") or {}).get("band")}
+    reps = {el: r for el, r in _reports(doc).items() if _band(r.candidate)}
     if not reps:
         return _none("no phonons computed (validation.properties without phonons, or not validated yet)")
     fig, axes = plt.subplots(len(reps), 2, figsize=(11, 3.8 * len(reps)), squeeze=False,
                              gridspec_kw={"width_ratios": [3, 1]})  # fmt: skip
     n = 0
     for (ax, axd), (el, r) in zip(axes, reps.items(), strict=True):
-        for key, color, ls in (("reference", "k", "--"), ("candidate", "C0", "-")):
-            ph = r[key].get("phonons") or {}
-            band = ph.get("band")
+        for (_, side), color, ls in zip(r.sides(), ("k", "C0"), ("--", "-"), strict=True):
+            ph = side.result("phonons")
+            band = ph.band if ph else None
             if not band:
                 continue
-            for seg, (d, fr) in enumerate(zip(band["distances"], band["frequencies"], strict=True)):
+            for seg, (d, fr) in enumerate(zip(band.distances, band.frequencies, strict=True)):
                 f = np.array([[np.nan if x is None else x for x in q] for q in fr], dtype=float)
-                ax.plot(d, f, color=color, ls=ls, lw=1, label=r[key]["label"] if seg == 0 else None)
+                ax.plot(d, f, color=color, ls=ls, lw=1, label=side.label if seg == 0 else None)
                 n += int(np.isfinite(f).sum())
-            dos = ph.get("dos")
-            if dos:
-                axd.plot(dos["total_dos"], dos["frequency_points"], color=color, ls=ls)
-        band = r["candidate"]["phonons"]["band"]
-        ax.set_xticks(band["tick_positions"], band["tick_labels"])
+            if ph.dos:
+                axd.plot(ph.dos.total_dos, ph.dos.frequency_points, color=color, ls=ls)
+        band = _band(r.candidate)
+        ax.set_xticks(band.tick_positions, band.tick_labels)
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_ylabel("frequency (THz)")
         ax.set_title(f"{el}: band structure")
@@ -413,20 +438,18 @@ def phonon_section(doc: dict) -> str:
     return _fig_html(fig, n, "phonon dispersion and DOS: potential (solid) vs oracle (dashed)", "phonons")
 
 
-def elastic_section(doc: dict) -> str:
+def elastic_section(doc: CampaignDoc) -> str:
     out = []
     for el, r in _reports(doc).items():
-        for key in ("candidate", "reference"):
-            e = r[key].get("elastic")
-            if not e or not e.get("cij_GPa"):
+        for side in (r.candidate, r.reference):
+            e = side.result("elastic")
+            if not e or not e.cij_GPa:
                 continue
-            c = np.array([[np.nan if x is None else x for x in row] for row in e["cij_GPa"]], dtype=float)
+            c = np.array([[np.nan if x is None else x for x in row] for row in e.cij_GPa], dtype=float)
             rows = [[f"C{i + 1}j"] + [_num(c[i, j], ".1f") for j in range(6)] for i in range(6)]
-            born = e.get("born") or {}
-            stable = (
-                "Born-stable" if not born.get("failed") else f"Born-unstable ({', '.join(born['failed'])})"
-            )
-            out.append(f"<h3>{html.escape(el)}: {html.escape(r[key]['label'])} ({html.escape(str(e.get('crystal_system')))}, "
+            failed = e.born.failed if e.born else []
+            stable = "Born-stable" if not failed else f"Born-unstable ({', '.join(failed)})"
+            out.append(f"<h3>{html.escape(el)}: {html.escape(side.label)} ({html.escape(str(e.crystal_system))}, "
                        f"{html.escape(stable)})</h3>" + _table(["GPa", "1", "2", "3", "4", "5", "6"], rows))  # fmt: skip
     return "".join(out) or _none("no elastic constants computed yet")
 
@@ -438,10 +461,10 @@ def build_report(db: Database, campaign: str) -> str:
 
     matplotlib.use("Agg")
 
-    doc = db.campaign(campaign)
+    doc = db.campaign_doc(campaign)
     if doc is None:
         raise KeyError(f"no campaign named {campaign!r}")
-    status = campaign_status(db, doc)
+    status = status_of(db, doc)
     records = db.find_records({"campaign": campaign})
     builders = {
         "summary": lambda: summary_section(doc, status),

@@ -1,45 +1,42 @@
-"""What every stage needs: the campaign's name, resolved config and working directory, its isolated-atom
-reference energies and the files of a stored potential."""
+"""What every stage needs: the campaign's name, resolved config and working directory (one typed object that
+travels from job to job), its isolated-atom reference energies and the potentials it has stored."""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
 
-from pyacemaker.config import CampaignConfig
-from pyacemaker.db import Database
-from pyacemaker.oracle import make_oracle
-from pyacemaker.train.baseline import make_baseline
+from pydantic import BaseModel, ConfigDict
 
-log = logging.getLogger(__name__)
+from pyacemaker.config.schema import CampaignConfig
+from pyacemaker.db import Database, file_matches
+from pyacemaker.oracle import Oracle, make_oracle
+from pyacemaker.train.baseline import Baseline, make_baseline
+from pyacemaker.train.potential import Potential
 
 
-@dataclass
-class Context:
-    """What every stage needs to know about its campaign: its name, resolved config and working directory."""
+class Context(BaseModel):
+    """A campaign's name, resolved config and working directory. Jobs receive it as it is (jobflow serialises
+    pydantic models), so nothing rebuilds it from a dict."""
+
+    model_config = ConfigDict(frozen=True, ignored_types=(cached_property,))
 
     campaign: str
     config: CampaignConfig
     workdir: Path
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Context:
-        return cls(d["campaign"], CampaignConfig.model_validate(d["config"]), Path(d["workdir"]))
+    def __init__(self, campaign: str, config: CampaignConfig, workdir: Path | str, **_: object):
+        super().__init__(campaign=campaign, config=config, workdir=Path(workdir))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "campaign": self.campaign,
-            "config": self.config.model_dump(mode="json"),
-            "workdir": str(self.workdir),
-        }
-
-    @property
-    def baseline(self):
+    @cached_property
+    def baseline(self) -> Baseline | None:
         """The pair baseline of delta learning (None when ``baseline: {type: none}``)."""
-
         return make_baseline(self.config.baseline, self.config.elements)
+
+    @cached_property
+    def oracle(self) -> Oracle:
+        """The campaign's oracle (one settings set for the whole campaign)."""
+        return make_oracle(self.config.oracle)
 
     def iter_dir(self, iteration: int, *parts: str) -> Path:
         d = self.workdir / f"iter_{iteration:03d}"
@@ -51,26 +48,38 @@ class Context:
 
 def reference_energies(db: Database, ctx: Context) -> dict[str, float]:
     """Isolated-atom energies for the campaign's oracle settings: computed once, stored in the campaign."""
-
-    oracle = make_oracle(ctx.config.oracle)
-    key = f"reference_energies.{oracle.settings_hash}"
-    doc = db.campaign(ctx.campaign) or {}
-    stored = (doc.get("reference_energies") or {}).get(oracle.settings_hash) or {}
+    oracle = ctx.oracle
+    doc = db.campaign_doc(ctx.campaign)
+    stored = dict((doc.reference_energies if doc else {}).get(oracle.settings_hash) or {})
     missing = [el for el in ctx.config.elements if el not in stored]
     if missing:
         wd = ctx.workdir / "reference_atoms"
         wd.mkdir(parents=True, exist_ok=True)
-        stored = {**stored, **{el: oracle.reference_energy(el, wd) for el in missing}}
-        db.update_campaign(ctx.campaign, {key: stored})
+        stored.update({el: oracle.reference_energy(el, wd) for el in missing})
+        db.update_campaign(ctx.campaign, {f"reference_energies.{oracle.settings_hash}": stored})
     return stored
 
 
 def potential_files(db: Database, ctx: Context, potential_id: str) -> dict[str, Path]:
     """The potential's files, from the fit directory when this worker shares it, else from GridFS."""
-    doc = db.potentials.find_one({"_id": potential_id})
+    doc = db.potential(potential_id)
     if doc is None:
         raise KeyError(f"potential {potential_id} not found")
-    paths = {k: Path(v["path"]) for k, v in doc["files"].items()}
-    if all(p.exists() for p in paths.values()):
+    paths = {k: Path(v.path) for k, v in doc.files.items()}
+    if all(
+        file_matches(paths[k], meta) for k, meta in doc.files.items()
+    ):  # a truncated file is fetched again
         return paths
-    return db.fetch_potential_files(potential_id, ctx.iter_dir(doc["iteration"], "potential"))
+    return db.fetch_potential_files(potential_id, ctx.iter_dir(doc.iteration, "potential"))
+
+
+def load_potential(db: Database, ctx: Context, potential_id: str) -> Potential:
+    """The stored potential as a handle (files, baseline, the isolated-atom energies it was fitted with) that
+    builds its calculator."""
+    doc = db.potential(potential_id)
+    if doc is None:
+        raise KeyError(f"potential {potential_id} not found")
+    files = potential_files(db, ctx, potential_id)
+    return Potential(id=potential_id, yaml=files["yaml"], asi=files.get("asi"), yace=files.get("yace"),
+                     elements=tuple(ctx.config.elements), baseline=ctx.baseline,
+                     reference_energies=dict(doc.reference_energies))  # fmt: skip

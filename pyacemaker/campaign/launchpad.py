@@ -16,6 +16,7 @@ from pyacemaker.campaign.context import Context
 from pyacemaker.campaign.flows import campaign_flow
 from pyacemaker.config import CampaignConfig
 from pyacemaker.db import Database
+from pyacemaker.schemas.campaign import CampaignDoc
 
 
 class CampaignError(RuntimeError):
@@ -42,18 +43,18 @@ def ensure_launchpad(lp) -> None:
         lp.reset("", require_password=False, max_reset_wo_password=0)
 
 
-def ensure_campaign(db: Database, lp, ctx: Context) -> tuple[dict[str, Any], bool]:
+def ensure_campaign(db: Database, lp, ctx: Context) -> tuple[CampaignDoc, bool]:
     """Create the campaign and add its workflow, or find it to continue. Returns (campaign doc, created)."""
-    doc = db.campaign(ctx.campaign)
+    doc = db.campaign_doc(ctx.campaign)
     h = config_hash(ctx.config)
-    if doc and doc.get("wf_root_fw_id") is not None:
-        if doc.get("config_hash") and doc["config_hash"] != h:
+    if doc and doc.wf_root_fw_id is not None:
+        if doc.config_hash and doc.config_hash != h:
             raise CampaignError(
                 f"campaign {ctx.campaign!r} already exists with a different config; "
                 "give the new campaign another name (name: in the config) to keep both"
             )
         try:
-            lp.get_wf_by_fw_id_lzyfw(doc["wf_root_fw_id"])
+            lp.get_wf_by_fw_id_lzyfw(doc.wf_root_fw_id)
         except ValueError:
             raise CampaignError(
                 f"campaign {ctx.campaign!r} is recorded but its workflow is gone from the LaunchPad "
@@ -68,7 +69,7 @@ def ensure_campaign(db: Database, lp, ctx: Context) -> tuple[dict[str, Any], boo
         "config": ctx.config.model_dump(mode="json"), "config_hash": h, "workdir": str(ctx.workdir),
         "state": "running", "created": datetime.now(UTC), "wf_root_fw_id": root, "iteration": 0, "stage": "queued",
     })  # fmt: skip
-    return db.campaign(ctx.campaign) or {}, True
+    return db.campaign_doc(ctx.campaign), True
 
 
 def workflow_states(lp, root_fw_id: int) -> dict[str, Any]:

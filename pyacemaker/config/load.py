@@ -11,7 +11,13 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from pyacemaker.config.schema import ORACLE_MODELS, UNION_TAGS, CampaignConfig, ConfigError
+from pyacemaker.config.schema import (
+    UNION_TAGS,
+    CampaignConfig,
+    ConfigError,
+    OracleSettings,
+    oracle_settings_model,
+)
 
 
 def _list_item_model(ann: Any) -> type[BaseModel] | None:
@@ -24,20 +30,31 @@ def _list_item_model(ann: Any) -> type[BaseModel] | None:
     return None
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model class that owns the field at ``loc`` (for suggesting the nearest valid key)."""
+def _model_at(loc: tuple[Any, ...], data: Any) -> type[BaseModel] | None:
+    """The model class that owns the field at ``loc`` (for suggesting the nearest valid key); ``data`` is the
+    input, whose ``type`` names the plugin that owns an ``oracle`` section."""
     model: type[BaseModel] | None = CampaignConfig
+    node = data
     for part in loc[:-1]:
         tags = {k: v for d in UNION_TAGS.values() for k, v in d.items()}
         if part in tags:  # discriminated-union tag inserted by pydantic into the location
             model = tags[part]
             continue
-        if isinstance(part, int) and model is not None:
-            continue  # an item of a list of models (e.g. explore.conditions.0): the model stays
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and -len(node) <= part < len(node) else None
+            if model is not None:
+                continue  # an item of a list of models (e.g. explore.conditions.0): the model stays
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
         field = model.model_fields.get(str(part)) if model else None
         ann = field.annotation if field else None
         item = _list_item_model(ann)
-        if item is not None:
+        if ann is OracleSettings:  # the plugin's own settings model
+            try:
+                model = oracle_settings_model(node.get("type") if isinstance(node, dict) else None)
+            except ValueError:
+                return None
+        elif item is not None:
             model = item
         elif isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann
@@ -48,13 +65,13 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
-def _format_error(err: dict[str, Any]) -> str:
+def _format_error(err: dict[str, Any], data: Any = None) -> str:
     loc = tuple(err.get("loc", ()))
     tags = {k for d in UNION_TAGS.values() for k in d}
     dotted = ".".join(str(p) for i, p in enumerate(loc) if not (i == 1 and p in tags)) or "(top level)"
     if err["type"] == "extra_forbidden":
         key = str(loc[-1])
-        owner = _model_at(loc)
+        owner = _model_at(loc, data)
         valid = sorted(owner.model_fields) if owner else []
         close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
         hint = (
@@ -66,7 +83,7 @@ def _format_error(err: dict[str, Any]) -> str:
     if err["type"] == "missing":
         return f"missing required key {dotted!r}"
     if err["type"] == "union_tag_invalid":
-        known = UNION_TAGS.get(str(loc[0]) if loc else "", ORACLE_MODELS)
+        known = UNION_TAGS.get(str(loc[0]) if loc else "", {})
         return f"{dotted}: unknown type {err.get('input', {}).get('type')!r}; known: {', '.join(known)}"
     msg = err.get("msg", "invalid value").removeprefix("Value error, ")
     return f"{dotted}: {msg}" if loc else msg
@@ -81,7 +98,7 @@ def parse_config(data: Any, source: str = "config") -> CampaignConfig:
     try:
         return CampaignConfig.model_validate(data)
     except ValidationError as exc:
-        lines = [_format_error(e) for e in exc.errors()]
+        lines = [_format_error(e, data) for e in exc.errors()]
         raise ConfigError(f"{source}: " + "; ".join(dict.fromkeys(lines))) from None
 
 

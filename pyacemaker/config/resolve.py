@@ -13,9 +13,6 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from pyacemaker.config.policy import MaterialProfile, decisions, initial_conditions
 from pyacemaker.config.schema import CampaignConfig, ConfigError, TrainConfig
 from pyacemaker.elements import nearest_neighbour_distance, solid_melting_points
-from pyacemaker.oracle.espresso.pseudos import PseudoError
-from pyacemaker.oracle.espresso.settings import resolve_espresso
-from pyacemaker.oracle.vasp import resolve_vasp
 from pyacemaker.structures.builders import StructureFileError, from_file
 
 
@@ -86,7 +83,7 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
         "basis per element = clip(structures x functions_per_structure, min_functions, max_functions)"
     )
 
-    dft = cfg.oracle.type in ("espresso", "vasp")
+    dft = cfg.oracle.cost == "dft"
     if out.seeds.supercell_atoms is None:
         out.seeds.supercell_atoms = 8 if dft else 32
         notes["seeds.supercell_atoms"] = (
@@ -153,15 +150,12 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
         )
     notes["explore.gamma_halt"] = "extrapolation grade: ~1 in the training domain, >5 clearly extrapolating"
 
-    if out.oracle.type == "espresso":
-        try:
-            out.oracle, onotes, _ = resolve_espresso(out.oracle, cfg.elements)
-        except PseudoError as exc:
-            raise ConfigError(str(exc)) from None
-        notes.update({f"oracle.{k}": v for k, v in onotes.items()})
-    if out.oracle.type == "vasp":
-        out.oracle, onotes = resolve_vasp(out.oracle, cfg.elements)
-        notes.update({f"oracle.{k}": v for k, v in onotes.items()})
+    try:  # the oracle plugin derives its own settings (pseudopotentials, cutoffs, POTCARs...)
+        oracle, onotes = out.oracle.resolve(cfg.elements)
+    except ValueError as exc:  # e.g. no pseudopotentials: a problem the user fixes in the config
+        raise ConfigError(str(exc)) from None
+    out.oracle = oracle
+    notes.update({f"oracle.{k}": v for k, v in onotes.items()})
 
     v = out.validation
     if v.properties is None:

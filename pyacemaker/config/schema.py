@@ -1,7 +1,8 @@
 """The campaign configuration schema: one strict pydantic model, every section and its limits.
 
 A user writes only what is specific to the material (``elements`` and an ``oracle``); every ``None`` left here is
-derived by :mod:`pyacemaker.config.resolve`. Loading YAML and turning pydantic's errors into one readable line per
+derived by :mod:`pyacemaker.config.resolve`. The ``oracle`` section's fields belong to the oracle plugin its
+``type`` names (:class:`OracleSettings`). Loading YAML and turning pydantic's errors into one readable line per
 problem is :mod:`pyacemaker.config.load`.
 """
 
@@ -9,12 +10,21 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from ase.data import atomic_numbers, chemical_symbols
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    field_validator,
+    model_validator,
+)
 
-from pyacemaker.elements import EMT_ELEMENTS
+from pyacemaker.plugins import DRIVERS, ORACLES, SELECTORS, VALIDATORS, Registry
 
 
 class ConfigError(ValueError):
@@ -27,68 +37,81 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def _one_of(value: str, choices: list[str]) -> str:
+    """``value`` if it is one of ``choices``; else pydantic's own message for a literal ("Input should be ...")."""
+    if value not in choices:
+        quoted = [repr(c) for c in choices]
+        listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+        raise ValueError(f"Input should be {listed}")
+    return value
+
+
+def _plugin_name(value: str, registry: Registry) -> str:
+    """A plugin name checked against its registry (whose modules are imported only for a name not yet known);
+    the choices are listed in registration order, built-ins first."""
+    return value if value in registry else _one_of(value, registry.names())
+
+
+def _validated_property(value: str) -> str:
+    return _plugin_name(value, VALIDATORS)
+
+
 # ----------------------------------------------------------------------------------------------- oracles
-class EMTOracle(Strict):
-    """ASE's effective-medium theory: a cheap, real ground truth for Al Cu Ag Au Ni Pd Pt H C N O."""
+class OracleSettings(Strict):
+    """Base of every oracle plugin's settings model (``oracle:`` in the config). A plugin module subclasses it
+    with its own fields and ``type: Literal["name"]``, and registers it as its Oracle class's ``settings_model``
+    (:data:`pyacemaker.plugins.ORACLES`); the config dispatches by ``type`` without knowing the plugins."""
 
-    type: Literal["emt"] = "emt"
+    type: str
+    supported_elements: ClassVar[tuple[str, ...] | None] = None
+    """The elements the oracle can label (None: any)."""
+    cost: ClassVar[Literal["cheap", "dft"]] = "dft"
+    """What a label costs: DFT-sized defaults (small seed cells, no phonons in the gate) or cheap ones."""
+    title: ClassVar[str | None] = None
+    """The oracle's name in messages (default: its type)."""
 
+    def check_elements(self, elements: list[str]) -> None:
+        """Raise ValueError naming the elements this oracle cannot label (before anything is labelled)."""
+        if self.supported_elements is None:
+            return
+        bad = [e for e in elements if e not in self.supported_elements]
+        if bad:
+            name = self.title or self.type
+            other = "a DFT oracle" if self.cost == "cheap" else "another oracle"
+            raise ValueError(
+                f"the {name} oracle has no parameters for {', '.join(bad)}; "
+                f"{name} covers {' '.join(self.supported_elements)} (use {other} for other elements)"
+            )
 
-class EspressoOracle(Strict):
-    """Quantum ESPRESSO pw.x. Every ``None`` is derived from the elements and the pseudopotentials' headers."""
-
-    type: Literal["espresso"] = "espresso"
-    command: str = Field("pw.x", description="pw.x executable")
-    mpi_command: str | None = Field(None, description='launcher prefix, e.g. "mpirun -np 4"')
-    pseudo_dir: str | None = Field(
-        None, description="directory of UPF files (else $ESPRESSO_PSEUDO, then Debian's)"
-    )
-    pseudopotentials: dict[str, str] | None = Field(None, description="element -> UPF file name")
-    functional: Literal["PBE", "PBEsol", "LDA"] = "PBE"
-    ecutwfc: float | None = Field(None, gt=5, le=500, description="wavefunction cutoff, Ry")
-    ecutrho: float | None = Field(None, gt=20, le=4000, description="charge-density cutoff, Ry")
-    kspacing: float = Field(
-        0.25, gt=0.01, le=5.0, description="k-point spacing, 2pi/A (Gamma only when every axis gets 1)"
-    )
-    occupations: Literal["smearing", "fixed"] | None = None
-    smearing: Literal["mv", "gaussian", "fd", "mp"] | None = None
-    degauss: float | None = Field(None, gt=0, le=0.2, description="Ry")
-    spin_polarized: bool | None = None
-    starting_magnetization: dict[str, float] | None = None
-    conv_thr_per_atom: float = Field(1e-9, gt=0, le=1e-4, description="SCF threshold per atom, Ry")
-    electron_maxstep: int = Field(100, ge=1, le=10000)
-    mixing_beta: float = Field(0.4, gt=0, le=1)
-    max_seconds: float | None = Field(
-        None, gt=0, description="pw.x stops cleanly after this and is restarted"
-    )
-    min_distance_factor: float = Field(
-        0.5, ge=0, le=1.5, description="reject structures with atoms closer than this x covalent radii sum"
-    )
-    max_corrections: int = Field(8, ge=0, le=50, description="healing attempts per structure")
-    timeout_s: float | None = Field(None, gt=0, description="hard wall-clock limit per pw.x run")
+    def resolve(self, elements: list[str]) -> tuple[OracleSettings, dict[str, str]]:
+        """These settings with every derived value filled for ``elements``, and a note per derived key (without
+        the ``oracle.`` prefix). A ValueError raised here reaches the user as a config error."""
+        return self.model_copy(deep=True), {}
 
 
-class VaspOracle(Strict):
-    """VASP through Custodian. Physics from pymatgen's MatPESStaticSet (a standard for training data)."""
-
-    type: Literal["vasp"] = "vasp"
-    command: str = Field("vasp_std", description='VASP executable (with its launcher, e.g. "srun vasp_std")')
-    potcar_dir: str | None = Field(None, description="PAW POTCAR root (else $PMG_VASP_PSP_DIR)")
-    potcars: dict[str, str] | None = Field(None, description="element -> POTCAR label, e.g. {Fe: Fe_pv}")
-    incar: dict[str, Any] = Field(
-        default_factory=dict, description="INCAR settings on top of MatPESStaticSet"
-    )
-    min_distance_factor: float = Field(0.5, ge=0, le=1.5)
-    max_corrections: int = Field(8, ge=0, le=50)
+def oracle_settings_model(type_name: Any) -> type[OracleSettings]:
+    """The settings model of the oracle plugin registered as ``type_name`` (ValueError listing the known ones)."""
+    if type_name is None:
+        raise ValueError(f"give the oracle's type, one of: {', '.join(ORACLES.names())}")
+    try:
+        plugin = ORACLES.get_plugin(str(type_name))
+    except KeyError:
+        raise ValueError(f"unknown type {type_name!r}; known: {', '.join(ORACLES.names())}") from None
+    return plugin.settings_model
 
 
-OracleConfig = Annotated[EMTOracle | EspressoOracle | VaspOracle, Field(discriminator="type")]
+def _oracle_settings(v: Any) -> Any:
+    """A mapping becomes its plugin's settings model (errors keep their location, e.g. ``oracle.ecutwfc``)."""
+    if isinstance(v, dict):
+        return oracle_settings_model(v.get("type")).model_validate(v)
+    return v
+
+
+OracleConfig = Annotated[SerializeAsAny[OracleSettings], BeforeValidator(_oracle_settings)]
+"""The ``oracle:`` section: validated by the settings model its ``type`` names, dumped with all of its fields."""
 
 
 # ----------------------------------------------------------------------------------------------- sections
-ORACLE_MODELS: dict[str, type[BaseModel]] = {"emt": EMTOracle, "espresso": EspressoOracle, "vasp": VaspOracle}
-
-
 class SeedConfig(Strict):
     """Iteration-0 structures built from the elements' reference crystal structures."""
 
@@ -171,7 +194,10 @@ class ConditionConfig(Strict):
     """One exploration condition: a driver run from a start structure, repeated (and escalated) every iteration."""
 
     name: str | None = Field(None, description="label in status and reports (default: built from the fields)")
-    driver: Literal["md", "kmc", "eon"] = Field("md", description="md, built-in kMC, or EON's kMC")
+    driver: str = Field(
+        "md",
+        description="md (explore.engine's MD), kmc (built-in kMC), eon (EON's kMC), or a registered driver",
+    )
     start: Literal["bulk", "vacancy", "interstitial", "surface"] = Field(
         "bulk", description="start structure, built from the seeds"
     )
@@ -182,6 +208,14 @@ class ConditionConfig(Strict):
     steps: int | None = Field(
         None, ge=1, description="MD steps (kMC: kMC steps); default explore.steps/kmc_steps"
     )
+
+    @field_validator("driver")
+    @classmethod
+    def _known_driver(cls, v: str) -> str:
+        # "md" is the MD driver explore.engine picks (md-ase or md-lammps), never named by a condition
+        if v == "md" or (v in DRIVERS and not v.startswith("md-")):
+            return v
+        return _one_of(v, ["md", *(n for n in DRIVERS.names() if not n.startswith("md-"))])
 
     @model_validator(mode="after")
     def _named(self) -> ConditionConfig:
@@ -290,9 +324,14 @@ class ExploreConfig(Strict):
 class SelectConfig(Strict):
     """Which candidates get labelled: D-optimal (MaxVol), or random / highest-gamma for comparison."""
 
-    method: Literal["maxvol", "random", "gamma"] = "maxvol"
+    method: str = Field("maxvol", description="a registered selector: maxvol, random or gamma")
     budget: int = Field(12, ge=1, description="structures labelled per iteration at most")
     gamma_tolerance: float = Field(1.01, ge=1.0)
+
+    @field_validator("method")
+    @classmethod
+    def _known_selector(cls, v: str) -> str:
+        return _plugin_name(v, SELECTORS)
 
 
 class BudgetConfig(Strict):
@@ -358,8 +397,10 @@ class ValidationConfig(Strict):
     test_structures: int = Field(8, ge=0, le=1000)
     test_md_steps: int = Field(200, ge=1)
     gate: bool = Field(True, description="validate the final potential against the oracle (Go/No-Go)")
-    properties: list[Literal["eos", "elastic", "phonons", "stability"]] | None = Field(
-        None, description="properties the gate checks (default: all for cheap oracles; no phonons for DFT)"
+    properties: list[Annotated[str, AfterValidator(_validated_property)]] | None = Field(
+        None,
+        description="registered properties the gate checks, of eos, elastic, phonons, stability "
+        "(default: all for cheap oracles; no phonons for DFT)",
     )
     structures: int = Field(2, ge=1, le=10, description="elements whose reference crystal is validated")
     thresholds: ValidationThresholds = Field(default_factory=ValidationThresholds)
@@ -414,7 +455,8 @@ class NoBaseline(Strict):
 
 BaselineConfig = Annotated[ZBLBaseline | LJBaseline | NoBaseline, Field(discriminator="type")]
 BASELINE_MODELS: dict[str, type[BaseModel]] = {"zbl": ZBLBaseline, "lj": LJBaseline, "none": NoBaseline}
-UNION_TAGS: dict[str, dict[str, type[BaseModel]]] = {"oracle": ORACLE_MODELS, "baseline": BASELINE_MODELS}
+UNION_TAGS: dict[str, dict[str, type[BaseModel]]] = {"baseline": BASELINE_MODELS}
+"""Sections that are pydantic discriminated unions (their tag appears in error locations)."""
 
 
 class CampaignConfig(Strict):
@@ -458,11 +500,5 @@ class CampaignConfig(Strict):
 
     @model_validator(mode="after")
     def _oracle_supports_elements(self) -> CampaignConfig:
-        if self.oracle.type == "emt":
-            bad = [e for e in self.elements if e not in EMT_ELEMENTS]
-            if bad:
-                raise ValueError(
-                    f"the EMT oracle has no parameters for {', '.join(bad)}; "
-                    f"EMT covers {' '.join(EMT_ELEMENTS)} (use a DFT oracle for other elements)"
-                )
+        self.oracle.check_elements(self.elements)
         return self

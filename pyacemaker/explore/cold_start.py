@@ -14,9 +14,14 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms, units
+from ase.filters import FrechetCellFilter
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.optimize import FIRE
 
 from pyacemaker.plugins import Registry
 from pyacemaker.select.selectors import select_maxvol
+from pyacemaker.structures.seeds import Seed
 from pyacemaker.train.pacemaker import pacemaker_input
 
 log = logging.getLogger(__name__)
@@ -55,7 +60,7 @@ def universal_calculator(kind: str):
 
 
 def cold_start_pool(
-    bases: Sequence[tuple[Atoms, str]],
+    bases: Sequence[Seed],
     calc_factory: Callable[[], object],
     temperature_K: float,
     steps: int,
@@ -63,31 +68,28 @@ def cold_start_pool(
     rng: np.random.Generator,
     relax_steps: int = 30,
     timestep_fs: float = 2.0,
-) -> list[tuple[Atoms, str]]:
+) -> list[Seed]:
     """Relax each base cell with the universal potential, run ``steps`` of Langevin MD at ``temperature_K`` and
-    keep ``snapshots`` evenly spaced frames (with a description for provenance). Cells whose relaxation or MD
-    fails (a universal potential can misbehave far from its data) are skipped with a log line."""
-    from ase.filters import FrechetCellFilter
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
-    from ase.optimize import FIRE
-
-    out: list[tuple[Atoms, str]] = []
+    keep ``snapshots`` evenly spaced frames, each derived from its base (variant ``relaxed``, ``md_step``; the
+    description for humans). Cells whose relaxation or MD fails (a universal potential can misbehave far from
+    its data) are skipped with a log line."""
+    out: list[Seed] = []
     every = max(1, steps // max(1, snapshots))
-    for base, desc in bases:
-        atoms = base.copy()
+    for base in bases:
+        desc = base.description
+        atoms = base.atoms.copy()
         atoms.calc = calc_factory()
         try:
             FIRE(FrechetCellFilter(atoms), logfile=None).run(fmax=0.05, steps=relax_steps)
-            out.append((_plain(atoms), f"cold start: {desc}, relaxed"))
+            out.append(base.derive(_plain(atoms), f"cold start: {desc}, relaxed", relaxed=True))
             MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
             dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=0.02 / units.fs,
                            rng=rng)  # fmt: skip
             for k in range(snapshots):
                 dyn.run(every)
-                out.append(
-                    (_plain(atoms), f"cold start: {desc}, MD {temperature_K:.0f} K step {(k + 1) * every}")
-                )
+                step = (k + 1) * every
+                text = f"cold start: {desc}, MD {temperature_K:.0f} K step {step}"
+                out.append(base.derive(_plain(atoms), text, relaxed=True, md_step=step))
         except (RuntimeError, ValueError, FloatingPointError) as exc:
             log.warning("cold start of %s failed, skipped: %s", desc, exc)
     return out

@@ -6,15 +6,19 @@ cannot be labelled comes back ``rejected`` with its reason, and never reaches a 
 
 from __future__ import annotations
 
+import itertools
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.calculator import Calculator
 
+from pyacemaker.config.schema import OracleSettings
+from pyacemaker.oracle.calculator import OracleCalculator
 from pyacemaker.plugins import ORACLES
 from pyacemaker.schemas.records import Labels, StructureRecord, settings_hash
 
@@ -24,11 +28,15 @@ class OracleFailure(RuntimeError):
 
 
 class Oracle(ABC):
-    """One labelling method with fixed settings (one settings set per campaign keeps labels consistent)."""
+    """One labelling method with fixed settings (one settings set per campaign keeps labels consistent).
+
+    A plugin subclasses it, names its settings model (the ``oracle:`` section of the config) and registers the
+    class: ``@ORACLES.register("name")``."""
 
     name: str = "oracle"
+    settings_model: ClassVar[type[OracleSettings]] = OracleSettings
 
-    def __init__(self, config: Any):
+    def __init__(self, config: OracleSettings):
         self.config = config
 
     @property
@@ -51,12 +59,15 @@ class Oracle(ABC):
     def reference_energy(self, element: str, workdir: Path) -> float:
         """Energy of the isolated atom with the same settings (for pacemaker's energy_corrected)."""
 
+    def calculator_factory(self, workdir: Path) -> Callable[[], Calculator]:
+        """A factory of fresh ASE calculators that label with this oracle (for the quality gate's validators),
+        each call in its own directory under ``workdir``."""
+        counter = itertools.count(1)  # shared: every calculator of this factory writes to new directories
+        return lambda: OracleCalculator(self, workdir, counter)
 
-def make_oracle(config: Any) -> Oracle:
-    import pyacemaker.oracle.emt  # noqa: F401  (registers the built-in oracles)
-    import pyacemaker.oracle.espresso.oracle  # noqa: F401
-    import pyacemaker.oracle.vasp  # noqa: F401
 
+def make_oracle(config: OracleSettings) -> Oracle:
+    """The oracle the settings' ``type`` names (the registry imports the plugin module on first use)."""
     return ORACLES.get_plugin(config.type)(config)
 
 

@@ -10,11 +10,13 @@ import os
 import shlex
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from ase import Atoms
+from pydantic import Field
 
+from pyacemaker.config.schema import OracleSettings
 from pyacemaker.oracle.base import Oracle, OracleFailure
 from pyacemaker.oracle.checks import close_contact
 from pyacemaker.plugins import ORACLES
@@ -29,12 +31,31 @@ NUMERIC_VASP_ERRORS = [
 ]  # fmt: skip
 
 
-def potcar_root(cfg) -> Path | None:
+class VaspSettings(OracleSettings):
+    """VASP through Custodian. Physics from pymatgen's MatPESStaticSet (a standard for training data)."""
+
+    cost: ClassVar[Literal["cheap", "dft"]] = "dft"
+
+    type: Literal["vasp"] = "vasp"
+    command: str = Field("vasp_std", description='VASP executable (with its launcher, e.g. "srun vasp_std")')
+    potcar_dir: str | None = Field(None, description="PAW POTCAR root (else $PMG_VASP_PSP_DIR)")
+    potcars: dict[str, str] | None = Field(None, description="element -> POTCAR label, e.g. {Fe: Fe_pv}")
+    incar: dict[str, Any] = Field(
+        default_factory=dict, description="INCAR settings on top of MatPESStaticSet"
+    )
+    min_distance_factor: float = Field(0.5, ge=0, le=1.5)
+    max_corrections: int = Field(8, ge=0, le=50)
+
+    def resolve(self, elements: list[str]) -> tuple[VaspSettings, dict[str, str]]:
+        return resolve_vasp(self, elements)
+
+
+def potcar_root(cfg: VaspSettings) -> Path | None:
     root = cfg.potcar_dir or os.environ.get("PMG_VASP_PSP_DIR")
     return Path(root).expanduser() if root else None
 
 
-def resolve_vasp(cfg, elements: list[str]):
+def resolve_vasp(cfg: VaspSettings, elements: list[str]) -> tuple[VaspSettings, dict[str, str]]:
     """POTCAR labels (pymatgen's PBE_64 choices) and the INCAR of MatPESStaticSet, with notes."""
     import yaml
     from pymatgen.io.vasp import sets
@@ -54,7 +75,7 @@ def resolve_vasp(cfg, elements: list[str]):
     return out, notes
 
 
-def input_set(atoms: Atoms, cfg):
+def input_set(atoms: Atoms, cfg: VaspSettings):
     """pymatgen's MatPESStaticSet for this structure with the configured INCAR on top."""
     from pymatgen.io.ase import AseAtomsAdaptor
     from pymatgen.io.vasp.sets import MatPESStaticSet
@@ -69,7 +90,7 @@ def input_set(atoms: Atoms, cfg):
     return vis
 
 
-def write_inputs(directory: Path, atoms: Atoms, cfg) -> None:
+def write_inputs(directory: Path, atoms: Atoms, cfg: VaspSettings) -> None:
     """INCAR and POSCAR always; POTCAR from the PAW library (OracleFailure with the fix when it is missing)."""
     directory.mkdir(parents=True, exist_ok=True)
     vis = input_set(atoms, cfg)
@@ -117,8 +138,10 @@ def parse(directory: Path) -> tuple[float, np.ndarray, np.ndarray | None]:
 
 
 @ORACLES.register("vasp")
-class VaspOracleImpl(Oracle):
+class VaspOracle(Oracle):
     name = "vasp"
+    settings_model = VaspSettings
+    config: VaspSettings
 
     def check_ready(self) -> None:
         cmd = shlex.split(self.config.command)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pyacemaker.config.schema import CampaignConfig
 from pyacemaker.schemas.stages import (
     ActiveCondition,
     ColdStartReport,
@@ -28,6 +29,37 @@ from pyacemaker.schemas.stages import (
 )
 
 
+def condition_name(cond: dict[str, Any]) -> str:
+    """A condition's display name (campaigns from before named conditions: its temperature)."""
+    return cond.get("name") or f"{cond.get('temperature_K') or 0:.0f}K"
+
+
+def _named(run: Any, key: str | None) -> Any:
+    """``run`` (or ``run[key]``) with the condition's name filled in when an older campaign stored none."""
+    cond = run.get(key) if key and isinstance(run, dict) else run
+    if not isinstance(cond, dict) or cond.get("name"):
+        return run
+    cond = {**cond, "name": condition_name(cond)}
+    return {**run, key: cond} if key else cond
+
+
+class SelectionReport(Selection):
+    """``iterations.<n>.selection``: the selection's numbers; the chosen ids travel in the workflow, not here."""
+
+    ids: list[str] = Field(default_factory=list)
+
+
+class ReleaseEntry(BaseModel):
+    """``releases.<X_Y_Z>``: one release package written by ``pyacemaker release``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    path: str
+    potential_id: str
+    forced: bool = False
+    created: str | None = None  # ISO 8601, as in the manifest
+
+
 class IterationDoc(BaseModel):
     """``iterations.<n>`` of the campaign document: what each stage of iteration n recorded."""
 
@@ -37,7 +69,7 @@ class IterationDoc(BaseModel):
     cold_start: ColdStartReport | None = None
     origin: str | None = None  # "validation no-go" for an iteration the quality gate asked for
     targeted: int | None = None
-    selection: Selection | None = None
+    selection: SelectionReport | None = None
     oracle_calls: int = 0
     train: TrainOut | None = None
     dataset: DatasetSummary | None = None
@@ -47,6 +79,16 @@ class IterationDoc(BaseModel):
     halts: int | None = None
     conditions: list[RunCondition] = Field(default_factory=list)  # the next iteration's, with quiet windows
     validation: GateOut | None = None  # validation.every_iteration
+
+    @field_validator("explore", mode="before")
+    @classmethod
+    def _named_runs(cls, v: Any) -> Any:
+        return {k: _named(r, "condition") for k, r in v.items()} if isinstance(v, dict) else v
+
+    @field_validator("conditions", mode="before")
+    @classmethod
+    def _named_conditions(cls, v: Any) -> Any:
+        return [_named(c, None) for c in v] if isinstance(v, list) else v
 
     def runs(self) -> list[ExploreOut]:
         """The exploration runs in condition order."""
@@ -84,6 +126,11 @@ class CampaignDoc(BaseModel):
     final_fit: FinalFit | None = None
     summary: SummaryOut | None = None
     test_metrics: dict[str, float] = Field(default_factory=dict)
+    releases: dict[str, ReleaseEntry] = Field(default_factory=dict)  # version with "_" for "." -> release
+
+    def campaign_config(self) -> CampaignConfig | None:
+        """The stored config, validated (None for a campaign recorded without one)."""
+        return CampaignConfig.model_validate(self.config) if self.config is not None else None
 
     def iteration_docs(self) -> list[tuple[int, IterationDoc]]:
         """(n, iteration) in order."""

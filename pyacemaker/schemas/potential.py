@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class PotentialFile(BaseModel):
+    """One file of a potential in GridFS; ``sha256`` and ``size`` (None for potentials stored before they were
+    recorded) tell whether a copy on disk is that file."""
+
     model_config = ConfigDict(extra="ignore", arbitrary_types_allowed=True)
 
     gridfs_id: Any  # bson ObjectId

@@ -27,6 +27,8 @@ Origin = Literal[
     "validation",
 ]
 Status = Literal["candidate", "selected", "labelled", "rejected", "test"]
+# what a seed cell is: an element's crystal, a random alloy of the elements, a user's structure file
+BaseKind = Literal["element", "alloy", "file"]
 
 HASH_DECIMALS = 3  # positions and cell rounded to 1e-3 A before hashing: equal within numerical noise
 
@@ -75,18 +77,43 @@ class Labels(BaseModel):
     wall_time_s: float = 0.0
 
 
+class Variant(BaseModel):
+    """How a structure differs from its base cell, as data (the ``builder`` text is for humans only).
+
+    Every field None: the base cell itself. Code decides on these fields, never on the description.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    volume_strain: float | None = None  # fractional volume change
+    shear_xy: float | None = None  # engineering shear strain in the xy plane
+    rattle: int | None = None  # number of the rattled copy (1, 2, ...)
+    centre: int | None = None  # atom a local rattle is centred on
+    defect: Literal["vacancy", "interstitial"] | None = None
+    surface: str | None = None  # Miller indices of a slab, e.g. "111"
+    relaxed: bool | None = None  # relaxed with a universal potential (cold start)
+    md_step: int | None = None  # MD steps run from the relaxed cell (cold start)
+
+
 class Provenance(BaseModel):
-    """Where a structure came from: enough to answer "which MD run, at which temperature and step"."""
+    """Where a structure came from: enough to answer "which MD run, at which temperature and step".
+
+    ``base``, ``base_kind``, ``family`` and ``variant`` are what code reads; ``builder`` says the same for humans.
+    Records written before they existed validate with them None.
+    """
 
     model_config = ConfigDict(extra="forbid")
     origin: Origin
     iteration: int = 0
     parent: str | None = None  # record id of the structure this one was derived from
-    builder: str | None = None  # e.g. "bulk fcc, volume -4%, rattle 0.1 A"
+    builder: str | None = None  # for humans, e.g. "bulk Cu fcc, volume -4%, rattle 0.100 A #1"
     run_id: str | None = None  # exploration run that produced it
     condition: dict[str, Any] | None = None  # e.g. {"temperature_K": 680, "ensemble": "nvt"}
     step: int | None = None
     gamma: float | None = None  # max extrapolation grade when it was created
+    base: str | None = None  # seed cell it derives from: an element ("Cu"), an alloy ("Cu-Au") or a file path
+    base_kind: BaseKind | None = None
+    family: str | None = None  # correlated structures kept on one side of the train/test split
+    variant: Variant | None = None
 
 
 class StructureRecord(BaseModel):

@@ -38,7 +38,7 @@ class RunCondition(Out):
     """A condition at its current escalation level: the values a driver runs with."""
 
     name: str
-    driver: Literal["md", "kmc", "eon"] = "md"
+    driver: str = "md"  # "md" (the engine of explore.engine), or a registered driver name
     start: Literal["bulk", "vacancy", "interstitial", "surface"] = "bulk"
     ensemble: Literal["nvt", "npt"] = "nvt"
     temperature_K: float
@@ -63,7 +63,7 @@ class ExploreOut(Out):
     max_gamma: float | None = None
     halt_step: int | None = None
     n_frames: int = 0
-    thermo: dict[str, float] = Field(default_factory=dict)
+    thermo: dict[str, float | None] = Field(default_factory=dict)  # NaN (nothing measured) is stored as null
     error: str | None = None
     driver: str | None = None
     notice: str | None = None

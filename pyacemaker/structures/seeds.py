@@ -1,12 +1,20 @@
 """Iteration-0 structures from the elements alone: reference crystals (and the user's own files), strained,
-sheared and rattled; vacancy cells and surface slabs when the exploration policy turns defects and surfaces on."""
+sheared and rattled; vacancy cells and surface slabs when the exploration policy turns defects and surfaces on.
+
+Each comes as a :class:`Seed`: the structure, the base cell it derives from, how it differs from it (a
+:class:`~pyacemaker.schemas.records.Variant`) and its train/test family, as data; the description is for
+humans.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 from ase import Atoms
 
 from pyacemaker.config import CampaignConfig
+from pyacemaker.schemas.records import BaseKind, Origin, Provenance, Variant
 from pyacemaker.structures.builders import (
     from_file,
     rattle,
@@ -19,9 +27,51 @@ from pyacemaker.structures.builders import (
     volume_strain,
 )
 
-__all__ = ["alloy_cell", "base_cells", "build_seeds", "reference_cell", "reference_slab", "supercell_to"]
+__all__ = [
+    "Seed",
+    "alloy_cell",
+    "base_cells",
+    "build_seeds",
+    "reference_cell",
+    "reference_slab",
+    "seed_family",
+    "supercell_to",
+]
 
 SURFACE_MILLER = (1, 1, 1)
+
+
+def seed_family(label: str) -> str:
+    """The train/test family of the seeds described by ``label`` (a strained cell's label covers its rattled
+    copies). These are the names earlier versions derived from the description, so a campaign's split stays
+    where it was."""
+    return f"seed:{label}"
+
+
+@dataclass
+class Seed:
+    """A seed structure and what it is: its base cell, its variant of that cell, its family. ``description``
+    is stored as ``Provenance.builder`` and read by no code; ``family`` defaults to :func:`seed_family` of it."""
+
+    atoms: Atoms
+    base: str  # "Cu", "Cu-Au" or a file path
+    base_kind: BaseKind
+    description: str
+    variant: Variant = field(default_factory=Variant)
+    family: str = ""
+
+    def __post_init__(self) -> None:
+        self.family = self.family or seed_family(self.description)
+
+    def derive(self, atoms: Atoms, description: str, family: str = "", **variant) -> Seed:
+        """A structure made from this one: same base, this variant updated with ``variant`` (checked)."""
+        updated = Variant(**{**self.variant.model_dump(exclude_none=True), **variant})
+        return Seed(atoms, self.base, self.base_kind, description, updated, family)
+
+    def provenance(self, origin: Origin = "seed", iteration: int = 0) -> Provenance:
+        """The provenance of a record of this structure."""
+        return Provenance(origin=origin, iteration=iteration, builder=self.description, base=self.base,
+                          base_kind=self.base_kind, family=self.family, variant=self.variant)  # fmt: skip
 
 
 def alloy_cell(elements: list[str], target_atoms: int, rng: np.random.Generator) -> Atoms:
@@ -42,59 +92,56 @@ def reference_slab(
     return substitute(slab, mix, rng) if mix else slab
 
 
-def base_cells(cfg: CampaignConfig, rng: np.random.Generator) -> list[tuple[Atoms, str]]:
+def base_cells(cfg: CampaignConfig, rng: np.random.Generator) -> list[Seed]:
     """The unstrained bulk cells every seed derives from: one per element, a random alloy, the user's files."""
     s = cfg.seeds
-    bases: list[tuple[Atoms, str]] = []
+    bases: list[Seed] = []
     for el in cfg.elements:
         ref = reference_cell(el)
-        bases.append(
-            (supercell_to(ref, s.supercell_atoms), f"bulk {el} {ref.cell.get_bravais_lattice().name}")
-        )
+        lattice = ref.cell.get_bravais_lattice().name
+        bases.append(Seed(supercell_to(ref, s.supercell_atoms), el, "element", f"bulk {el} {lattice}"))
     if len(cfg.elements) > 1:
+        name = "-".join(cfg.elements)
         bases.append(
-            (alloy_cell(cfg.elements, s.supercell_atoms, rng), "random alloy " + "-".join(cfg.elements))
+            Seed(alloy_cell(cfg.elements, s.supercell_atoms, rng), name, "alloy", f"random alloy {name}")
         )
     for path in s.structures:
-        bases.append((supercell_to(from_file(path, cfg.elements), s.supercell_atoms), f"file {path}"))
+        cell = supercell_to(from_file(path, cfg.elements), s.supercell_atoms)
+        bases.append(Seed(cell, str(path), "file", f"file {path}"))
     return bases
 
 
-def build_seeds(cfg: CampaignConfig) -> list[tuple[Atoms, str]]:
-    """Seed structures and a description of how each was built (stored as provenance)."""
+def build_seeds(cfg: CampaignConfig) -> list[Seed]:
+    """Seed structures: strained cells and their rattled copies, sheared cells, vacancy cells and slabs."""
     s, e = cfg.seeds, cfg.explore
+    amp = s.rattle_amplitude
     rng = np.random.default_rng(s.seed)
-    out: list[tuple[Atoms, str]] = []
+    out: list[Seed] = []
     bases = base_cells(cfg, rng)
-    for base, desc in bases:
+    for base in bases:
         for strain in s.volume_strains:
-            cell = volume_strain(base, strain)
-            label = f"{desc}, volume {strain:+.0%}"
-            out.append((cell, label))
+            cell = volume_strain(base.atoms, strain)
+            label = f"{base.description}, volume {strain:+.0%}"
+            strained = base.derive(cell, label, volume_strain=strain)
+            out.append(strained)
             for k in range(s.rattled_per_strain):
-                out.append(
-                    (
-                        rattle(cell, s.rattle_amplitude, rng),
-                        f"{label}, rattle {s.rattle_amplitude:.3f} A #{k + 1}",
-                    )
-                )
+                out.append(strained.derive(rattle(cell, amp, rng), f"{label}, rattle {amp:.3f} A #{k + 1}",
+                                           strained.family, rattle=k + 1))  # fmt: skip
         for shear in s.shear_strains or []:
-            out.append(
-                (
-                    rattle(shear_strain(base, shear), s.rattle_amplitude, rng),
-                    f"{desc}, shear xy {shear:+.0%}, rattled",
-                )
-            )
-    for base, desc in bases[: len(cfg.elements) + (len(cfg.elements) > 1)]:
+            sheared = rattle(shear_strain(base.atoms, shear), amp, rng)
+            desc = f"{base.description}, shear xy {shear:+.0%}, rattled"
+            out.append(base.derive(sheared, desc, shear_xy=shear, rattle=1))
+    miller = "".join(map(str, SURFACE_MILLER))
+    for base in [b for b in bases if b.base_kind != "file"]:
         if e.defects:
+            cell = rattle(vacancies(base.atoms, rng), amp, rng)
             out.append(
-                (rattle(vacancies(base, rng), s.rattle_amplitude, rng), f"{desc}, one vacancy, rattled")
+                base.derive(cell, f"{base.description}, one vacancy, rattled", defect="vacancy", rattle=1)
             )
         if e.surfaces:
-            alloy = not desc.startswith("bulk")
-            el = cfg.elements[0] if alloy else base.get_chemical_symbols()[0]
+            alloy = base.base_kind == "alloy"
+            el = cfg.elements[0] if alloy else base.base
             slab = reference_slab(el, cfg.elements if alloy else None, 3, 6.0, s.supercell_atoms, rng)
-            out.append(
-                (rattle(slab, s.rattle_amplitude, rng), f"{desc}, ({''.join(map(str, SURFACE_MILLER))}) slab")
-            )
+            out.append(base.derive(rattle(slab, amp, rng), f"{base.description}, ({miller}) slab",
+                                   surface=miller, rattle=1))  # fmt: skip
     return out

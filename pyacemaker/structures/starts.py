@@ -1,18 +1,43 @@
-"""Start structures of exploration conditions: the campaign's unstrained seed cell, made into the condition's
-``start`` (bulk, vacancy, interstitial, surface slab) at the exploration cell size."""
+"""Start structures of exploration conditions: the campaign's unstrained seed cell (:func:`pick_md_start`), made
+into the condition's ``start`` (bulk, vacancy, interstitial, surface slab) at the exploration cell size."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
 
 from pyacemaker.config import CampaignConfig
+from pyacemaker.schemas.records import StructureRecord, Variant
 from pyacemaker.structures.builders import (
     interstitial,
     supercell_to,
     vacancies,
 )
 from pyacemaker.structures.seeds import SURFACE_MILLER, reference_slab
+
+
+def _unstrained(variant: Variant | None) -> bool:
+    """The base cell at its own volume: volume strain 0, not rattled, sheared, defective or cut."""
+    return variant is not None and variant.model_dump(exclude_none=True) == {"volume_strain": 0.0}
+
+
+def pick_md_start(records: Sequence[StructureRecord], n_elements: int) -> StructureRecord:
+    """The seed every MD run starts from (its record is the runs' parent): the unstrained, unrattled seed of the
+    user's structure file first; else of the random alloy for several elements; else of the element's crystal.
+
+    Seeds of campaigns older than structured provenance have no variant: the first seed is taken.
+    """
+    seeds = [r for r in records if r.provenance.origin == "seed"]
+    if not seeds:
+        raise ValueError("no seed records to start MD from: the seed stage stores them first")
+    plain = [s for s in seeds if _unstrained(s.provenance.variant)]
+    for kind in ("file", "alloy" if n_elements > 1 else "element"):
+        found = [s for s in plain if s.provenance.base_kind == kind]
+        if found:
+            return found[0]
+    return (plain or seeds)[0]
 
 
 def start_structure(

@@ -2,14 +2,14 @@
 
 Structures derived from one another (a strained seed and its rattled copies, the frames and perturbations of one
 MD run) are strongly correlated: if some went to training and others to testing, test errors would flatter the
-potential. Each record therefore belongs to a *family*, and whole families go to one side of the split. The split
-is a hash of the family name, so a family stays on its side as the dataset grows from iteration to iteration.
+potential. Each record therefore belongs to a *family* (named by whoever creates it: ``Provenance.family``), and
+whole families go to one side of the split. The split is a hash of the family name, so a family stays on its side
+as the dataset grows from iteration to iteration.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,12 +22,13 @@ from pyacemaker.train.baseline import baseline_arrays
 
 
 def family(record: StructureRecord) -> str:
-    """The family a record belongs to: its MD run, else its seed cell (rattled copies included)."""
+    """The family a record belongs to: the one its creator set (a strained seed and its rattled copies share
+    one), else its exploration run, else the record alone."""
     p = record.provenance
+    if p.family:
+        return p.family
     if p.run_id:
         return f"run:{p.run_id}"
-    if p.builder:
-        return "seed:" + re.sub(r", rattle .*$", "", p.builder)
     return f"record:{record.id}"
 
 

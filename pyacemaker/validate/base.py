@@ -1,4 +1,9 @@
-"""Shared pieces of the validators: the calculator-factory type, a JSON-safe structure and a symmetric relaxation.
+"""Shared pieces of the validators: the validator plugin, the reports it fills, the check helpers, the
+calculator-factory type and a symmetric relaxation.
+
+A validated property is one module with three functions (compute, compare, targets) registered as a
+:class:`Validator` in :data:`pyacemaker.plugins.VALIDATORS`; the gate (:mod:`pyacemaker.validate.gate`) loops over
+the registered ones, so adding a property touches no other module.
 
 Validators take a *factory* (a callable returning a fresh ASE calculator) rather than a calculator, so that each
 property starts from a clean calculator state and the same function runs unchanged with the potential or the oracle.
@@ -10,37 +15,152 @@ import contextlib
 import math
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer, model_validator
+
+from pyacemaker.config.schema import GateSettings, ValidationThresholds
+from pyacemaker.plugins import VALIDATORS
+from pyacemaker.schemas.records import AtomsData
+from pyacemaker.schemas.stages import Check
 
 CalculatorFactory = Callable[[], Calculator]
 
 
-class Frame(BaseModel):
-    """A structure as plain lists, so that results holding one serialise to JSON and MongoDB unchanged."""
+# ----------------------------------------------------------------------------------------------- the plugin
+@dataclass(frozen=True)
+class Validator:
+    """One property of the quality gate: how to compute it, check it against the oracle, and what to label when
+    a check fails.
 
-    model_config = ConfigDict(extra="forbid")
+    ``compute`` runs with the potential and, when ``oracle_runs``, with the oracle (MD stability is a check of
+    the potential alone). ``compare`` runs when the candidate computed the property or failed to (its exception
+    is in ``candidate.errors``) and returns the property's checks, each with ``property=name``. ``targets`` runs
+    when one of those checks failed; ``failed`` holds the names of every failed check of the verdict.
+    """
 
-    symbols: list[str]
-    positions: list[list[float]]
-    cell: list[list[float]]
-    pbc: list[bool] = [True, True, True]
-
-    @classmethod
-    def from_atoms(cls, atoms: Atoms) -> Frame:
-        """Copy the geometry (not the calculator) of ``atoms``."""
-        return cls(symbols=atoms.get_chemical_symbols(), positions=atoms.positions.tolist(),
-                   cell=np.asarray(atoms.cell).tolist(), pbc=[bool(p) for p in atoms.pbc])  # fmt: skip
-
-    def to_atoms(self) -> Atoms:
-        """A fresh ``Atoms`` without calculator."""
-        return Atoms(self.symbols, positions=self.positions, cell=self.cell, pbc=self.pbc)
+    name: str
+    result_model: type[BaseModel]
+    compute: Callable[[CalculatorFactory, Atoms, GateSettings, ValidationThresholds], BaseModel]
+    compare: Callable[[PropertyReport, PropertyReport, ValidationThresholds], list[Check]]
+    targets: Callable[[GateReport, set[str]], list[tuple[Atoms, str]]]
+    oracle_runs: bool = True
 
 
+def register(validator: Validator) -> Validator:
+    """Add ``validator`` to :data:`VALIDATORS` under its name."""
+    return VALIDATORS.register(validator.name)(validator)
+
+
+def validators() -> list[Validator]:
+    """The registered validators in a fixed order: the built-ins in the order :data:`VALIDATORS` lists their
+    modules, then the others as registered, so that checks and targeted structures come in the same order
+    whichever validator module happened to be imported first."""
+    rank = {m: i for i, m in enumerate(VALIDATORS.builtins)}
+    return sorted(
+        VALIDATORS.load().values(), key=lambda v: rank.get(getattr(v.compute, "__module__", ""), len(rank))
+    )
+
+
+# ----------------------------------------------------------------------------------------------- the reports
+class PropertyReport(BaseModel):
+    """All properties of one model (potential or oracle) for one reference structure.
+
+    Each registered validator's result is an attribute named after it (``report.eos``, None when not computed),
+    kept as an extra field so that a new property needs no field here. The JSON reads label, structure, one key
+    per property, errors, timings_s; keys of properties no validator is registered for are dropped, as unknown
+    keys always were.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    label: str
+    structure: AtomsData
+    errors: dict[str, str] = {}  # property -> exception raised while computing it
+    timings_s: dict[str, float] = {}
+
+    @model_validator(mode="after")
+    def _typed_results(self) -> PropertyReport:
+        given = self.__pydantic_extra__ if self.__pydantic_extra__ is not None else {}
+        results = {}
+        for v in validators():
+            r = given.get(v.name)
+            results[v.name] = None if r is None else v.result_model.model_validate(r)
+        given.clear()
+        given.update(results)
+        return self
+
+    @model_serializer(mode="wrap")
+    def _ordered(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        d = handler(self)
+        tail = {k: d.pop(k) for k in ("errors", "timings_s") if k in d}
+        return {**d, **tail}
+
+    def result(self, name: str) -> Any:
+        """The result of property ``name`` (None when not computed)."""
+        return (self.__pydantic_extra__ or {}).get(name)
+
+
+class GateVerdict(BaseModel):
+    """Go when every check passed; ``failed`` names the checks that did not."""
+
+    go: bool
+    checks: list[Check]
+    failed: list[str]
+    summary: str
+
+
+class GateReport(BaseModel):
+    """What the gate stores: both property sets, the limits used and the verdict."""
+
+    candidate: PropertyReport
+    reference: PropertyReport
+    thresholds: ValidationThresholds
+    settings: GateSettings
+    verdict: GateVerdict
+
+
+# ----------------------------------------------------------------------------------------------- checks
+def fmt(x: float | None) -> str:
+    """A number for a check's sentence."""
+    return "n/a" if x is None else f"{x:.4g}"
+
+
+def pct(c: float | None, r: float | None) -> float | None:
+    """Relative error (%) of ``c`` against ``r``; None when either is missing or ``r`` is zero."""
+    if c is None or r is None or r == 0:
+        return None
+    return abs(c - r) / abs(r) * 100
+
+
+def missing_check(
+    name: str, prop: str, unit: str, cand: PropertyReport, ref: PropertyReport, what: str
+) -> Check:
+    """A failed check for a property that could not be evaluated, with the exception that stopped it if any."""
+    why = cand.errors.get(prop) or ref.errors.get(prop) or what
+    return Check(name=name, property=prop, value=None, threshold=None, unit=unit, passed=False,
+                 reason=f"{name} could not be evaluated: {why}")  # fmt: skip
+
+
+def limit_check(name: str, prop: str, value: float | None, thr: float, unit: str, text: str) -> Check:
+    """A 'value <= threshold' check with its sentence."""
+    passed = value is not None and np.isfinite(value) and value <= thr
+    v = "n/a" if value is None else f"{value:.3g} {unit}"
+    reason = (
+        f"{text}: {v} {'<=' if passed else '>'} {thr:g} {unit}"
+        if value is not None
+        else f"{text}: not computable"
+    )
+    return Check(
+        name=name, property=prop, value=value, threshold=thr, unit=unit, passed=bool(passed), reason=reason
+    )
+
+
+# ----------------------------------------------------------------------------------------------- numerics
 def finite(x: Any) -> bool:
     """True when every number in ``x`` is finite (a NaN anywhere means the calculator broke)."""
     return bool(np.all(np.isfinite(np.asarray(x, dtype=float))))

@@ -2,6 +2,9 @@
 
 Stress-strain is used (not energy-strain) because one strained cell gives a whole column of C_ij; a linear fit
 over several +-strains cancels the residual stress and the leading nonlinearity.
+
+As a validator of the gate (registered as "elastic"): the worst C_ij error against the oracle and Born stability;
+on failure the strained cells behind the failing components are labelled.
 """
 
 from __future__ import annotations
@@ -13,13 +16,22 @@ import numpy as np
 from ase import Atoms, units
 from pydantic import BaseModel
 
+from pyacemaker.config.schema import GateSettings, ValidationThresholds
+from pyacemaker.schemas.records import AtomsData
+from pyacemaker.schemas.stages import Check
 from pyacemaker.validate.base import (
     CalculatorFactory,
-    Frame,
+    GateReport,
+    PropertyReport,
+    Validator,
     crystal_system,
     finite,
+    fmt,
     fnum,
+    limit_check,
+    missing_check,
     quiet_spglib,
+    register,
     relax,
     spacegroup,
     strained,
@@ -62,7 +74,7 @@ class ElasticResult(BaseModel):
     relaxed_ions: bool
     relaxed_cell: bool
     relax_converged: bool
-    structure: Frame  # the (relaxed) cell the strains were applied to
+    structure: AtomsData  # the (relaxed) cell the strains were applied to
     born: BornResult | None = None
     bulk_voigt_GPa: float | None = None
     bulk_reuss_GPa: float | None = None
@@ -231,7 +243,7 @@ def elastic_constants(
         formula=atoms.get_chemical_formula(), spacegroup=spg, spacegroup_symbol=symbol, crystal_system=system,
         cij_GPa=[[None] * 6 for _ in range(6)], asymmetry_GPa=None, strains=[float(s) for s in strains],
         relaxed_ions=bool(relax_ions), relaxed_cell=relax_cell, relax_converged=converged,
-        structure=Frame.from_atoms(base),
+        structure=AtomsData.from_atoms(base),
     )  # fmt: skip
     if not finite(cmat):
         bad = [VOIGT[j] for j in range(6) if not finite(cmat[:, j])]
@@ -248,3 +260,94 @@ def elastic_constants(
     res.reasons = reasons
     res.ok = res.born.stable and converged
     return res
+
+
+# ----------------------------------------------------------------------------------------------- the validator
+# C_ij (1-based Voigt) that are independent and may be nonzero, per crystal system (standard orientation)
+INDEPENDENT: dict[str, list[tuple[int, int]]] = {
+    "cubic": [(1, 1), (1, 2), (4, 4)],
+    "hexagonal": [(1, 1), (1, 2), (1, 3), (3, 3), (4, 4)],
+    "tetragonal": [(1, 1), (1, 2), (1, 3), (1, 6), (3, 3), (4, 4), (6, 6)],
+    "trigonal": [(1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (3, 3), (4, 4)],
+    "orthorhombic": [(1, 1), (2, 2), (3, 3), (1, 2), (1, 3), (2, 3), (4, 4), (5, 5), (6, 6)],
+}
+
+
+def cij_errors(candidate: ElasticResult, reference: ElasticResult) -> dict[str, float]:
+    """Relative errors (%) of the independent C_ij that are nonzero in the reference, keyed "C11", "C12", ...
+
+    Zero-by-symmetry or near-zero components (below 1 GPa or 1 % of the largest) are left out: a percentage of
+    nothing is noise.
+    """
+    cr = np.array(reference.cij_GPa, dtype=float)
+    cc = np.array(candidate.cij_GPa, dtype=float)
+    pairs = INDEPENDENT.get(reference.crystal_system, [(i, j) for i in range(1, 7) for j in range(i, 7)])
+    floor = max(1.0, 0.01 * np.nanmax(np.abs(cr)))
+    out = {}
+    for i, j in pairs:
+        r, c = cr[i - 1, j - 1], cc[i - 1, j - 1]
+        if abs(r) > floor:
+            out[f"C{i}{j}"] = float(abs(c - r) / abs(r) * 100) if np.isfinite(c) else float("inf")
+    return out
+
+
+def _cij(e: ElasticResult, key: str | None) -> float | None:
+    if not key:
+        return None
+    return e.cij_GPa[int(key[1]) - 1][int(key[2]) - 1]
+
+
+def compute(
+    calc_factory: CalculatorFactory, atoms: Atoms, settings: GateSettings, thresholds: ValidationThresholds
+) -> ElasticResult:
+    return elastic_constants(calc_factory, atoms, strains=settings.elastic_strains,
+                             relax_ions=settings.elastic_relax_ions)  # fmt: skip
+
+
+def compare(candidate: PropertyReport, reference: PropertyReport, th: ValidationThresholds) -> list[Check]:
+    """The worst C_ij error against the oracle, then Born stability (unstable passes only where the oracle is)."""
+    c, r = candidate.result("elastic"), reference.result("elastic")
+    if c is None or r is None or c.born is None or r.born is None:
+        why = (c and c.reasons) or (r and r.reasons) or ["missing"]
+        return [missing_check("elastic", "elastic", "", candidate, reference, "; ".join(why))]
+    errs = cij_errors(c, r)
+    worst = max(errs, key=errs.get) if errs else None
+    mx = errs[worst] if worst else None
+    mean = float(np.mean(list(errs.values()))) if errs else float("nan")
+    text = (f"C_ij error over {', '.join(errs)} (mean {mean:.3g} %, worst {worst}: "
+            f"{fmt(_cij(c, worst))} vs oracle {fmt(_cij(r, worst))} GPa)") if worst else "C_ij error"  # fmt: skip
+    cb, rb = c.born, r.born
+    ok = cb.stable or not rb.stable
+    why = ("Born-stable" if cb.stable else
+           f"Born-unstable like the oracle ({', '.join(cb.failed)})" if ok else
+           f"Born-unstable ({cb.crystal_system}): fails {', '.join(cb.failed)}; the oracle is stable")  # fmt: skip
+    return [
+        limit_check("cij_error", "elastic", mx, th.cij_pct, "%", text),
+        Check(
+            name="born_stability",
+            property="elastic",
+            value=None,
+            threshold=None,
+            unit="",
+            passed=ok,
+            reason=why,
+        ),
+    ]
+
+
+def targets(report: GateReport, failed: set[str]) -> list[tuple[Atoms, str]]:
+    """The strained cells of the Voigt strains involved in the failing C_ij (all six when Born stability failed or
+    the tensor is missing), built on the oracle's relaxed cell."""
+    s, ref, cand = report.settings, report.reference, report.candidate
+    r, c = ref.result("elastic"), cand.result("elastic")
+    src = r or c
+    base = src.structure.to_atoms() if src else ref.structure.to_atoms()
+    comps = set(range(6))
+    if "born_stability" not in failed and "elastic" not in failed and r and c:
+        bad = [k for k, e in cij_errors(c, r).items() if e > report.thresholds.cij_pct]
+        comps = {int(k[1]) - 1 for k in bad} | {int(k[2]) - 1 for k in bad}
+    return [(strained(base, e), f"elastic strain {VOIGT[j]} {eps:+.4f}")
+            for j, eps, e in strain_set(s.elastic_strains, sorted(comps))]  # fmt: skip
+
+
+register(Validator("elastic", ElasticResult, compute, compare, targets))

@@ -2,6 +2,9 @@
 
 A potential that has not learnt compression or expansion shows it here first: a second minimum, a kink, or a
 minimum outside the sampled range. The checks say which, so that the gate can explain a No-Go.
+
+As a validator of the gate (registered as "eos"): the curve's shape, a0 and B0 against the oracle's; on failure
+the EOS cells are labelled.
 """
 
 from __future__ import annotations
@@ -12,7 +15,21 @@ import numpy as np
 from ase import Atoms, units
 from pydantic import BaseModel
 
-from pyacemaker.validate.base import CalculatorFactory, finite, fnum
+from pyacemaker.config.schema import GateSettings, ValidationThresholds
+from pyacemaker.schemas.stages import Check
+from pyacemaker.validate.base import (
+    CalculatorFactory,
+    GateReport,
+    PropertyReport,
+    Validator,
+    finite,
+    fmt,
+    fnum,
+    limit_check,
+    missing_check,
+    pct,
+    register,
+)
 
 
 class EOSResult(BaseModel):
@@ -169,3 +186,42 @@ def _eos_pass(calc, atoms: Atoms, max_strain: float, npoints: int, smooth_tol_me
     res.reasons = reasons
     res.ok = not reasons
     return res
+
+
+# ----------------------------------------------------------------------------------------------- the validator
+def compute(
+    calc_factory: CalculatorFactory, atoms: Atoms, settings: GateSettings, thresholds: ValidationThresholds
+) -> EOSResult:
+    return equation_of_state(calc_factory, atoms, max_strain=settings.eos_max_strain, npoints=settings.eos_points,
+                             smooth_tol_meV_atom=thresholds.eos_smooth_rms_meV_atom)  # fmt: skip
+
+
+def compare(candidate: PropertyReport, reference: PropertyReport, th: ValidationThresholds) -> list[Check]:
+    """The curve's shape (the candidate's own checks), then a0 and B0 against the oracle."""
+    c, r = candidate.result("eos"), reference.result("eos")
+    if c is None or r is None:
+        return [missing_check("eos", "eos", "", candidate, reference, "missing")]
+    return [
+        Check(name="eos_shape", property="eos", value=c.fit_rms_meV_atom, threshold=th.eos_smooth_rms_meV_atom,
+              unit="meV/atom", passed=c.ok,
+              reason="E(V) smooth with one minimum inside the range" if c.ok else "; ".join(c.reasons)),
+        limit_check("a0_error", "eos", pct(c.a0, r.a0), th.a0_pct, "%", f"a0 {fmt(c.a0)} vs oracle {fmt(r.a0)} A"),
+        limit_check("b0_error", "eos", pct(c.b0_GPa, r.b0_GPa), th.b0_pct, "%",
+                    f"B0 {fmt(c.b0_GPa)} vs oracle {fmt(r.b0_GPa)} GPa"),
+    ]  # fmt: skip
+
+
+def targets(report: GateReport, failed: set[str]) -> list[tuple[Atoms, str]]:
+    """The oracle's own EOS cells (centred on its V0), or the configured volume strains when it has none."""
+    s, ref = report.settings, report.reference
+    base, r = ref.structure.to_atoms(), ref.result("eos")
+    if r is not None:
+        return [(a, f"EOS cell at {v:.3f} A^3/atom")
+                for a, v in zip(cells_at_volumes(base, r.volumes), r.volumes, strict=True)]  # fmt: skip
+    return [
+        (a, f"EOS cell at volume strain {vs:+.3f}")
+        for a, vs in scaled_cells(base, s.eos_max_strain, s.eos_points)
+    ]
+
+
+register(Validator("eos", EOSResult, compute, compare, targets))

@@ -7,6 +7,9 @@ phonopy. ASE's ``bandpath`` would also work but defines special points on its ow
 would need mapping onto phonopy's primitive basis; and seekpath is what phonopy itself uses for automatic bands.
 Because the potential and the oracle share the structure's symmetry, both get the same q-points, so their
 frequencies compare point by point.
+
+As a validator of the gate (registered as "phonons"): the band RMSE against the oracle and imaginary modes; on
+failure the displaced supercells are labelled.
 """
 
 from __future__ import annotations
@@ -17,7 +20,23 @@ import numpy as np
 from ase import Atoms
 from pydantic import BaseModel
 
-from pyacemaker.validate.base import CalculatorFactory, Frame, finite, fnum, quiet_spglib, relax
+from pyacemaker.config.schema import GateSettings, ValidationThresholds
+from pyacemaker.schemas.records import AtomsData
+from pyacemaker.schemas.stages import Check
+from pyacemaker.validate.base import (
+    CalculatorFactory,
+    GateReport,
+    PropertyReport,
+    Validator,
+    finite,
+    fmt,
+    fnum,
+    limit_check,
+    missing_check,
+    quiet_spglib,
+    register,
+    relax,
+)
 
 
 class BandStructure(BaseModel):
@@ -49,7 +68,7 @@ class PhononResult(BaseModel):
     n_displacements: int
     displacement: float
     relax_converged: bool
-    structure: Frame  # the (relaxed) standardised conventional cell the supercells are built from
+    structure: AtomsData  # the (relaxed) standardised conventional cell the supercells are built from
     band: BandStructure | None = None
     dos: Dos | None = None
     min_frequency_THz: float | None = None
@@ -155,7 +174,7 @@ def phonons(
     res = PhononResult(
         formula=atoms.get_chemical_formula(), natoms_primitive=len(ph.primitive), supercell_matrix=smat.tolist(),
         n_displacements=len(scs), displacement=displacement, relax_converged=converged,
-        structure=Frame.from_atoms(conv), imaginary_tol_THz=imaginary_tol_THz, acoustic_tol_THz=acoustic_tol_THz,
+        structure=AtomsData.from_atoms(conv), imaginary_tol_THz=imaginary_tol_THz, acoustic_tol_THz=acoustic_tol_THz,
     )  # fmt: skip
     reasons = [] if converged else ["relaxation before phonons did not converge"]
     forces = []
@@ -264,3 +283,53 @@ def band_frequencies(res: PhononResult) -> np.ndarray:
     if res.band is None:
         return np.empty((0, 0))
     return np.array([q for seg in res.band.frequencies for q in seg], dtype=float)
+
+
+# ----------------------------------------------------------------------------------------------- the validator
+def phonon_rmse(candidate: PhononResult, reference: PhononResult) -> float | None:
+    """RMSE (THz) of band-path frequencies, q-point by q-point and branch by branch; None if the paths differ."""
+    fc, fr = band_frequencies(candidate), band_frequencies(reference)
+    if fc.size == 0 or fc.shape != fr.shape:
+        return None
+    return float(np.sqrt(np.mean((fc - fr) ** 2)))
+
+
+def compute(
+    calc_factory: CalculatorFactory, atoms: Atoms, settings: GateSettings, thresholds: ValidationThresholds
+) -> PhononResult:
+    s, th = settings, thresholds
+    return phonons(calc_factory, atoms, supercell_min_length=s.phonon_supercell_min_length,
+                   displacement=s.phonon_displacement, npoints=s.phonon_npoints, mesh=s.phonon_mesh,
+                   imaginary_tol_THz=th.imaginary_tol_THz, acoustic_tol_THz=th.acoustic_tol_THz)  # fmt: skip
+
+
+def compare(candidate: PropertyReport, reference: PropertyReport, th: ValidationThresholds) -> list[Check]:
+    """The band RMSE against the oracle, then imaginary modes (allowed only where the oracle has them too)."""
+    c, r = candidate.result("phonons"), reference.result("phonons")
+    if c is None or r is None or c.band is None or r.band is None:
+        why = (c and c.reasons) or (r and r.reasons) or ["missing"]
+        return [missing_check("phonons", "phonons", "", candidate, reference, "; ".join(why))]
+    rmse = phonon_rmse(c, r)
+    text = "phonon band RMSE" if rmse is not None else "phonon band RMSE (band paths differ in shape)"
+    ok = not c.imaginary or r.imaginary
+    where = f"{fmt(c.min_frequency_THz)} THz at {c.min_frequency_label} {np.round(c.min_frequency_qpoint or [], 3).tolist()}"
+    why = ("no imaginary modes (lowest " + where + ")" if not c.imaginary else
+           "imaginary modes, as in the oracle (lowest " + where + ")" if ok else
+           "imaginary modes the oracle does not have: lowest " + where)  # fmt: skip
+    return [
+        limit_check("phonon_rmse", "phonons", rmse, th.phonon_rmse_THz, "THz", text),
+        Check(name="imaginary_modes", property="phonons", value=c.min_frequency_THz,
+              threshold=-th.imaginary_tol_THz, unit="THz", passed=ok, reason=why),
+    ]  # fmt: skip
+
+
+def targets(report: GateReport, failed: set[str]) -> list[tuple[Atoms, str]]:
+    """The displaced supercells, built on the oracle's relaxed cell."""
+    s, ref = report.settings, report.reference
+    src = ref.result("phonons") or report.candidate.result("phonons")
+    base = src.structure.to_atoms() if src else ref.structure.to_atoms()
+    return displacement_supercells(base, supercell_min_length=s.phonon_supercell_min_length,
+                                   displacement=s.phonon_displacement)  # fmt: skip
+
+
+register(Validator("phonons", PhononResult, compute, compare, targets))

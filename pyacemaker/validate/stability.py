@@ -3,6 +3,9 @@
 Fitted potentials fail in MD where they were never trained: atoms fall into each other (past the baseline's
 repulsive core), the energy runs away, or the thermostat cannot hold the temperature. These are cheap to detect
 and, unlike errors against the oracle, need no oracle call.
+
+As a validator of the gate (registered as "stability", never run with the oracle): the run's verdict; on failure
+the frame where it was stopped is labelled.
 """
 
 from __future__ import annotations
@@ -11,8 +14,21 @@ import numpy as np
 from ase import Atoms, units
 from pydantic import BaseModel
 
+from pyacemaker.config.schema import GateSettings, ValidationThresholds
+from pyacemaker.schemas.records import AtomsData
+from pyacemaker.schemas.stages import Check
 from pyacemaker.structures.seeds import supercell_to
-from pyacemaker.validate.base import CalculatorFactory, Frame, finite, fnum
+from pyacemaker.validate.base import (
+    CalculatorFactory,
+    GateReport,
+    PropertyReport,
+    Validator,
+    finite,
+    fmt,
+    fnum,
+    missing_check,
+    register,
+)
 
 
 class StabilityResult(BaseModel):
@@ -34,7 +50,9 @@ class StabilityResult(BaseModel):
     max_temperature_K: float | None = None
     drift_eV_atom: float | None = None  # change of E_pot/atom over the second half, from a linear fit
     max_jump_eV_atom: float | None = None  # largest change of E_pot/atom between two recorded steps
-    failure_frame: Frame | None = None  # the structure when the run was stopped, a candidate for labelling
+    failure_frame: AtomsData | None = (
+        None  # the structure when the run was stopped, a candidate for labelling
+    )
     ok: bool = False
     reasons: list[str] = []
 
@@ -126,7 +144,7 @@ def md_stability(
     res.min_distance = fnum(np.nanmin(dm)) if np.isfinite(dm).any() else None
     if stop is not None:
         reasons.append(stop)
-        res.failure_frame = Frame.from_atoms(a) if finite(a.positions) else None
+        res.failure_frame = AtomsData.from_atoms(a) if finite(a.positions) else None
     e_arr, t_arr, temp_arr = np.array(ep), np.array(t), np.array(temp)
     half = len(e_arr) // 2
     if finite(e_arr) and len(e_arr) >= 4:
@@ -152,3 +170,45 @@ def md_stability(
     res.reasons = reasons
     res.ok = not reasons
     return res
+
+
+# ----------------------------------------------------------------------------------------------- the validator
+def _nearest_neighbour(atoms: Atoms) -> float:
+    from ase.neighborlist import neighbor_list
+
+    d = neighbor_list("d", atoms, 6.0)
+    return float(d.min()) if len(d) else 2.0
+
+
+def compute(
+    calc_factory: CalculatorFactory, atoms: Atoms, settings: GateSettings, thresholds: ValidationThresholds
+) -> StabilityResult:
+    """MD at the gate's temperature; the core threshold defaults to 0.6 x the nearest-neighbour distance."""
+    s, th = settings, thresholds
+    return md_stability(calc_factory, atoms, s.md_temperature_K,
+                        min_distance=s.md_min_distance or 0.6 * _nearest_neighbour(atoms),
+                        steps=s.md_steps, timestep_fs=s.md_timestep_fs, min_atoms=s.md_min_atoms,
+                        max_drift_eV_atom=th.md_max_drift_eV_atom, max_jump_eV_atom=th.md_max_jump_eV_atom,
+                        temperature_rtol=th.md_temperature_rtol)  # fmt: skip
+
+
+def compare(candidate: PropertyReport, reference: PropertyReport, th: ValidationThresholds) -> list[Check]:
+    """The run's own verdict: a check of the potential alone, whatever the reference holds."""
+    s = candidate.result("stability")
+    if s is None:
+        return [missing_check("md_stability", "stability", "", candidate, candidate, "missing")]
+    why = (f"{s.steps_done} steps at {s.temperature_K:g} K: stable (min distance {fmt(s.min_distance)} A, "
+           f"mean T {fmt(s.mean_temperature_K)} K, drift {fmt(s.drift_eV_atom)} eV/atom)") if s.ok else "; ".join(s.reasons)  # fmt: skip
+    return [Check(name="md_stability", property="stability", value=s.min_distance,
+                  threshold=s.min_distance_threshold, unit="A", passed=s.ok, reason=why)]  # fmt: skip
+
+
+def targets(report: GateReport, failed: set[str]) -> list[tuple[Atoms, str]]:
+    """The frame at which the run was stopped (none when it ran to the end or its positions broke)."""
+    s = report.candidate.result("stability")
+    if "md_stability" not in failed or s is None or s.failure_frame is None:
+        return []
+    return [(s.failure_frame.to_atoms(), f"MD frame where the potential failed: {s.reasons[0]}")]
+
+
+register(Validator("stability", StabilityResult, compute, compare, targets, oracle_runs=False))

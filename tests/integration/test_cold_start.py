@@ -9,7 +9,8 @@ from pyacemaker.campaign.context import Context
 from pyacemaker.campaign.stages.seed import seed_stage
 from pyacemaker.config import parse_config, resolve
 from pyacemaker.explore.cold_start import chgnet_calculator, cold_start_pool, select_first_labels
-from pyacemaker.schemas.records import Provenance, StructureRecord
+from pyacemaker.schemas.records import StructureRecord
+from pyacemaker.structures.seeds import Seed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -21,15 +22,19 @@ def chgnet():
 
 def test_chgnet_pool_is_relaxed_and_diverse(chgnet, tmp_path):
     squeezed = bulk("Cu", "fcc", a=3.3, cubic=True).repeat((2, 1, 1))  # 9 % too small in a
-    pool = cold_start_pool([(squeezed, "Cu squeezed")], lambda: chgnet, 600.0, 12, 3, np.random.default_rng(0),
-                           relax_steps=25)  # fmt: skip
-    relaxed = pool[0][0]
+    base = Seed(squeezed, "Cu", "element", "Cu squeezed")
+    pool = cold_start_pool([base], lambda: chgnet, 600.0, 12, 3, np.random.default_rng(0), relax_steps=25)
+    relaxed = pool[0].atoms
     a = (relaxed.get_volume() / len(relaxed) * 4) ** (1 / 3)
     assert 3.5 < a < 3.75  # the cell relaxed towards copper's lattice constant (3.61 A)
-    assert [d for _, d in pool][1:] == [f"cold start: Cu squeezed, MD 600 K step {k * 4}" for k in (1, 2, 3)]
-    disp = [np.abs(s.positions - relaxed.positions).max() for s, _ in pool[1:]]
+    assert [s.description for s in pool][1:] == [
+        f"cold start: Cu squeezed, MD 600 K step {k * 4}" for k in (1, 2, 3)
+    ]
+    assert pool[0].variant.relaxed and [s.variant.md_step for s in pool] == [None, 4, 8, 12]
+    assert {s.base for s in pool} == {"Cu"} and pool[0].family == "seed:cold start: Cu squeezed, relaxed"
+    disp = [np.abs(s.atoms.positions - relaxed.positions).max() for s in pool[1:]]
     assert min(disp) > 0.01  # MD moved the atoms: snapshots differ from the relaxed cell and each other
-    recs = [StructureRecord.new(s, "c", Provenance(origin="cold_start", builder=d)) for s, d in pool]
+    recs = [StructureRecord.new(s.atoms, "c", s.provenance("cold_start")) for s in pool]
     cfg, _ = resolve(parse_config({"elements": ["Cu"], "oracle": {"type": "emt"}}))
     chosen = select_first_labels(recs, ["Cu"], cfg.train, 2, tmp_path)
     assert 1 <= len(chosen) <= 2 and len({c.id for c in chosen}) == len(chosen)
@@ -46,6 +51,6 @@ def test_seed_stage_labels_seeds_plus_d_optimal_cold_start_snapshots(db, tmp_pat
     cold = db.find_records({"campaign": "cold", "provenance.origin": "cold_start"})
     chosen = [r for r in cold if r.status == "selected"]
     assert len(cold) == 5 and 1 <= len(chosen) <= 2  # relaxed + 4 MD snapshots; MaxVol picks at most 2
-    assert {r.id for r in chosen} <= set(out["ids"]) and len(out["ids"]) == 1 + len(chosen)
+    assert out.origin == "seed" and {r.id for r in chosen} <= set(out.ids) and len(out.ids) == 1 + len(chosen)
     report = db.campaign("cold")["iterations"]["0"]["cold_start"]
     assert report["used"] and report["pool"] == 5 and report["calculator"] == "CHGNetCalculator"

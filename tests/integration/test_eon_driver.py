@@ -26,6 +26,8 @@ from pyacemaker.explore.kmc.eon_files import (
     read_extpot_output,
     write_extpot_input,
 )
+from pyacemaker.explore.protocol import GammaWatch, KMCProtocol
+from pyacemaker.train.potential import Potential
 
 pytestmark = pytest.mark.integration
 
@@ -37,11 +39,11 @@ def _cu_cell():
 
 
 def _prepare(pot, workdir, gamma_halt, baseline=None, **kw):
-    return prepare_eon_run(
-        _cu_cell(), workdir, potential_yaml=pot["yaml"], active_set=pot["asi"],
-        baseline=pot["baseline"] if baseline is None else baseline, elements=["Cu"],
-        reference_energies=pot["refs"], gamma_halt=gamma_halt, temperature_K=600.0, steps=3, **kw,
-    )  # fmt: skip
+    potential = Potential(id="tiny", yaml=pot["yaml"], asi=pot["asi"], yace=pot["yace"], elements=("Cu",),
+                          baseline=pot["baseline"] if baseline is None else baseline,
+                          reference_energies=pot["refs"])  # fmt: skip
+    protocol = KMCProtocol(temperature_K=600.0, steps=3, watch=GammaWatch(halt=gamma_halt))
+    return prepare_eon_run(_cu_cell(), potential, protocol, workdir, absolute=True, **kw)
 
 
 def _call_like_eon(run, atoms, name="extpot_4242_0"):

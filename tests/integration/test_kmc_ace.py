@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from pyacemaker.explore.kmc.akmc import run_kmc
+from pyacemaker.explore.kmc.akmc import KMCSettings, run_kmc
+from pyacemaker.explore.protocol import GammaWatch, KMCProtocol
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -19,8 +20,11 @@ def vacancy_cell():
 
 def test_low_threshold_halts_on_real_gamma_and_returns_the_frame(tiny_cu_potential, tmp_path):
     pot = tiny_cu_potential
-    out = run_kmc(vacancy_cell(), pot["calc"](), 600.0, kmc_steps=2, n_searches=2, gamma_halt=1.5,
-                  gamma_collect=1.0, max_frames=3, seed=3, workdir=tmp_path, fmax=0.1, neb_images=0)  # fmt: skip
+    protocol = KMCProtocol(temperature_K=600.0, steps=2, searches=2, seed=3,
+                           watch=GammaWatch(halt=1.5, collect=1.0, max_frames=3))  # fmt: skip
+    out = run_kmc(
+        vacancy_cell(), pot["calc"](), protocol, tmp_path, settings=KMCSettings(fmax=0.1, neb_images=0)
+    )
     assert out.halted and out.error is None and out.driver == "kmc"
     halt = out.frames[-1]
     assert halt.step == out.halt_step and halt.gamma > 1.5 and out.max_gamma == pytest.approx(halt.gamma)
@@ -34,8 +38,11 @@ def test_low_threshold_halts_on_real_gamma_and_returns_the_frame(tiny_cu_potenti
 
 
 def test_huge_threshold_completes_the_steps(tiny_cu_potential):
-    out = run_kmc(vacancy_cell(), tiny_cu_potential["calc"](), 600.0, kmc_steps=1, n_searches=2, gamma_halt=1e12,
-                  gamma_collect=1e12, max_frames=3, seed=3, fmax=0.1, neb_images=0)  # fmt: skip
+    protocol = KMCProtocol(temperature_K=600.0, steps=1, searches=2, seed=3,
+                           watch=GammaWatch(halt=1e12, collect=1e12, max_frames=3))  # fmt: skip
+    out = run_kmc(
+        vacancy_cell(), tiny_cu_potential["calc"](), protocol, settings=KMCSettings(fmax=0.1, neb_images=0)
+    )
     assert not out.halted and out.error is None, out.summary()
     assert out.steps_done == 1 and out.simulated_time_fs > 0 and out.frames == []
     assert out.max_gamma > 0  # ACE reported gamma on every call; it just never crossed the threshold

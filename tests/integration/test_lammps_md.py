@@ -30,7 +30,9 @@ from pyacemaker.explore.md.lammps_input import (
     write_reference_eam,
 )
 from pyacemaker.explore.md.lammps_md import LOG, has_ml_pace, lammps_pair_styles, parse_log, run_lammps_md
+from pyacemaker.explore.protocol import GammaWatch, MDProtocol
 from pyacemaker.train.baseline import Baseline, BaselineCalculator, lammps_pair_lines
+from pyacemaker.train.potential import Potential
 
 pytestmark = pytest.mark.integration
 
@@ -51,20 +53,27 @@ def alloy(repeat: int = 3, cubic: bool = True):
     return a
 
 
-def md(atoms, eam, wd, **kw):
+def protocol(check_interval=10, collect=0.5, halt=0.8, max_frames=10, **kw) -> MDProtocol:
+    """An MD protocol (300 K, 200 steps of 1 fs, seed 3 unless ``kw`` says otherwise) and its gamma watch."""
+    watch = GammaWatch(check_interval=check_interval, collect=collect, halt=halt, max_frames=max_frames)
+    return MDProtocol(
+        **{"temperature_K": 300.0, "steps": 200, "timestep_fs": 1.0, "seed": 3, **kw}, watch=watch
+    )
+
+
+def md(atoms, eam, wd, lmp_command=LMP, gamma_source="0.01*step + 0.001*id", ace_style="eam/alloy", **kw):
     """run_lammps_md with the EAM standing in for ACE and a formula standing in for gamma."""
-    args = dict(lmp_command=LMP, temperature_K=300.0, steps=200, timestep_fs=1.0, gamma_check_interval=10,
-                gamma_collect=0.5, gamma_halt=0.8, max_frames=10, seed=3, ace_style="eam/alloy",
-                gamma_source="0.01*step + 0.001*id")  # fmt: skip
-    return run_lammps_md(atoms, ELEMENTS, eam, None, ZBL, wd, **{**args, **kw})
+    pot = Potential(id="eam", yaml=eam, asi=None, yace=None, elements=tuple(ELEMENTS), baseline=ZBL)
+    return run_lammps_md(atoms, pot, protocol(**kw), wd, lmp_command=lmp_command, ace_style=ace_style,
+                         gamma_source=gamma_source)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------- input text
 def test_input_text_has_pace_extrapolation_gamma_dump_halt_and_swap_lines():
     pair = lammps_pair_lines(ELEMENTS, "pot.yaml pot.asi", ZBL, ace_style="pace/extrapolation")
-    text = lammps_input_text(ELEMENTS, pair, temperature_K=900, steps=5000, timestep_fs=2.0, ensemble="npt",
-                             pressure_bar=1000.0, gamma_check_interval=20, gamma_collect=2.5, gamma_halt=7.0,
-                             seed=11, swap=[("Cu", "Ni")], swap_interval=50, swap_attempts=4)  # fmt: skip
+    npt = protocol(temperature_K=900, steps=5000, timestep_fs=2.0, ensemble="npt", pressure_GPa=0.1,
+                   check_interval=20, collect=2.5, halt=7.0, seed=11, swap=True, swap_interval=50)  # fmt: skip
+    text = lammps_input_text(ELEMENTS, pair, npt, swap_pairs=[("Cu", "Ni")], swap_attempts=4)
     lines = text.splitlines()
     assert "pair_style hybrid/overlay pace/extrapolation zbl 1.0 2.0" in lines
     assert "pair_coeff * * pace/extrapolation pot.yaml pot.asi Cu Ni" in lines
@@ -89,19 +98,22 @@ def test_input_text_has_pace_extrapolation_gamma_dump_halt_and_swap_lines():
     assert lines.index("fix pace_gamma all pair 20 pace/extrapolation gamma 1") < lines.index(
         "compute max_pace_gamma all reduce max f_pace_gamma"
     )
-    three = lammps_input_text(["Cu", "Ni", "Au"], pair, temperature_K=300, steps=10, timestep_fs=1.0,
-                              gamma_check_interval=5, gamma_collect=1.0, gamma_halt=2.0, seed=1, swap=True)  # fmt: skip
+    short = dict(
+        temperature_K=300, steps=10, timestep_fs=1.0, check_interval=5, collect=1.0, halt=2.0, seed=1
+    )
+    three = lammps_input_text(["Cu", "Ni", "Au"], pair, protocol(**short, swap=True))
     assert [ln.split()[-2:] for ln in three.splitlines() if "atom/swap" in ln] == [
         ["1", "2"],
         ["1", "3"],
         ["2", "3"],
     ]
-    nvt = lammps_input_text(ELEMENTS, pair, temperature_K=300, steps=10, timestep_fs=1.0, gamma_check_interval=5,
-                            gamma_collect=1.0, gamma_halt=2.0, seed=1)  # fmt: skip
+    nvt = lammps_input_text(ELEMENTS, pair, protocol(**short))
     assert "fix md all nvt temp 300 300 0.1" in nvt and "atom/swap" not in nvt and "npt" not in nvt
+    assert lammps_input_text(ELEMENTS, pair, protocol(**short), swap_pairs=[("Cu", "Ni")]) == nvt  # swap off
     with pytest.raises(ValueError):
-        lammps_input_text(ELEMENTS, pair, temperature_K=300, steps=10, timestep_fs=1.0, ensemble="nve",
-                          gamma_check_interval=5, gamma_collect=1.0, gamma_halt=2.0, seed=1)  # fmt: skip
+        lammps_input_text(ELEMENTS, pair, protocol(**short, ensemble="nve"))
+    with pytest.raises(ValueError):
+        lammps_input_text(ELEMENTS, pair, protocol(**{**short, "temperature_K": 0.0}))
 
 
 def test_write_lammps_input_stages_pace_files_and_types_in_element_order(tmp_path):
@@ -111,8 +123,10 @@ def test_write_lammps_input_stages_pace_files_and_types_in_element_order(tmp_pat
     atoms = bulk("Ni", "fcc", a=3.52, cubic=True)
     atoms.symbols[0] = "Cu"
     wd = tmp_path / "run"
-    path = write_lammps_input(atoms, ELEMENTS, yaml, asi, None, wd, temperature_K=500, steps=100, timestep_fs=1.0,
-                              gamma_check_interval=10, gamma_collect=2.0, gamma_halt=5.0, seed=0)  # fmt: skip
+    p = protocol(
+        temperature_K=500, steps=100, timestep_fs=1.0, check_interval=10, collect=2.0, halt=5.0, seed=0
+    )
+    path = write_lammps_input(atoms, ELEMENTS, yaml, asi, None, p, wd)
     assert path == wd / INPUT
     assert (wd / "pot.yaml").read_text() == "yaml" and (wd / "pot.asi").read_bytes() == b"asi"
     text = path.read_text()
@@ -122,8 +136,7 @@ def test_write_lammps_input_stages_pace_files_and_types_in_element_order(tmp_pat
     atom_lines = data.split("Atoms")[1].split("\n")[2:6]
     assert [int(ln.split()[1]) for ln in atom_lines] == [1, 2, 2, 2]
     with pytest.raises(ValueError, match="active set"):
-        write_lammps_input(atoms, ELEMENTS, yaml, None, None, wd, temperature_K=500, steps=1, timestep_fs=1.0,
-                           gamma_check_interval=1, gamma_collect=2.0, gamma_halt=5.0, seed=0)  # fmt: skip
+        write_lammps_input(atoms, ELEMENTS, yaml, None, None, p, wd)
 
 
 # ------------------------------------------------------------------------------------------- real runs
@@ -155,7 +168,7 @@ def test_halt_fires_at_the_known_step_and_frames_are_read_back_without_ml_pace(e
 
 @needs_lmp
 def test_no_halt_when_the_threshold_is_high_without_ml_pace(eam, tmp_path):
-    out = md(alloy(2), eam, tmp_path, steps=60, gamma_halt=1e6, gamma_collect=1e5)
+    out = md(alloy(2), eam, tmp_path, steps=60, halt=1e6, collect=1e5)
     assert out.error is None, out.error
     assert not out.halted and out.halt_step is None
     assert out.steps_done == 60 and out.frames == []
@@ -171,7 +184,7 @@ def test_triclinic_frame_matches_the_input_and_ase_energy_without_ml_pace(eam, t
     atoms = alloy(2, cubic=False)  # primitive fcc: a triclinic box LAMMPS rotates
     atoms.rattle(0.05, seed=4)
     atoms.positions[1] = atoms.positions[0] + [1.0, 1.0, 1.0]  # pairs inside the ZBL range
-    out = md(atoms, eam, tmp_path, steps=20, gamma_source="1 + 0*x", gamma_collect=0.5, gamma_halt=5.0)
+    out = md(atoms, eam, tmp_path, steps=20, gamma_source="1 + 0*x", collect=0.5, halt=5.0)
     assert out.error is None, out.error
     assert [f.step for f in out.frames] == [0, 10, 20]
     f0 = out.frames[0].atoms
@@ -189,8 +202,8 @@ def test_triclinic_frame_matches_the_input_and_ase_energy_without_ml_pace(eam, t
 @needs_lmp
 def test_npt_with_swaps_runs_without_ml_pace(eam, tmp_path):
     atoms = alloy()
-    out = md(atoms, eam, tmp_path, steps=100, ensemble="npt", pressure_bar=5e4, gamma_halt=1e6,
-             gamma_collect=0.9, swap=True, swap_interval=10)  # fmt: skip
+    out = md(atoms, eam, tmp_path, steps=100, ensemble="npt", pressure_GPa=5.0, halt=1e6, collect=0.9, swap=True,
+             swap_interval=10)  # fmt: skip
     assert out.error is None, out.error
     assert not out.halted and out.steps_done == 100
     # swap=True: every unlike pair present (Cu-Ni), a tenth of the atoms per attempt, every 10 steps
@@ -229,10 +242,11 @@ def test_wheel_has_no_ml_pace_and_the_run_falls_back_to_ase(tiny_cu_potential, t
     p = tiny_cu_potential
     atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
     with caplog.at_level("WARNING"):
-        out = run_lammps_md(atoms, ["Cu"], p["yaml"], p["asi"], p["baseline"], tmp_path, lmp_command=LMP,
-                            temperature_K=300, steps=20, timestep_fs=1.0, ensemble="npt", gamma_check_interval=5,
-                            gamma_collect=1e5, gamma_halt=1e6, max_frames=2, seed=1,
-                            reference_energies=p["refs"])  # fmt: skip
+        pot = Potential(id="tiny", yaml=p["yaml"], asi=p["asi"], yace=p["yace"], elements=("Cu",),
+                        baseline=p["baseline"], reference_energies=p["refs"])  # fmt: skip
+        npt = protocol(temperature_K=300, steps=20, ensemble="npt", check_interval=5, collect=1e5, halt=1e6,
+                       max_frames=2, seed=1)  # fmt: skip
+        out = run_lammps_md(atoms, pot, npt, tmp_path, lmp_command=LMP, absolute=True)
     assert out.driver == "ase" and out.error is None
     assert "no ML-PACE" in out.notice and "ASE Langevin NPT" in out.notice
     assert out.notice in caplog.text

@@ -13,15 +13,11 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from pyacemaker.validate.gate import (
-    GateReport,
-    GateSettings,
-    ValidationThresholds,
-    cij_errors,
-    phonon_rmse,
-    run_gate,
-    targeted_structures,
-)
+from pyacemaker.config.schema import GateSettings, ValidationThresholds
+from pyacemaker.validate.base import GateReport
+from pyacemaker.validate.elastic import cij_errors
+from pyacemaker.validate.gate import run_gate, targeted_structures
+from pyacemaker.validate.phonons import phonon_rmse
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

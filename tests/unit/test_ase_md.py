@@ -4,11 +4,16 @@ import numpy as np
 from ase.calculators.emt import EMT
 
 from pyacemaker.explore.md.ase_md import run_md, swap_sweep
+from pyacemaker.explore.protocol import GammaWatch, MDProtocol
 from pyacemaker.structures.seeds import alloy_cell, reference_cell, supercell_to
 
 
 def _md(atoms, **kw):
-    return run_md(atoms, EMT(), 500.0, 150, 2.0, 0.02, 10, 1.0, 2.0, 2, 3, None, **kw)
+    watch = GammaWatch(check_interval=10, collect=1.0, halt=2.0, max_frames=2)
+    protocol = MDProtocol(
+        temperature_K=500.0, steps=150, timestep_fs=2.0, friction=0.02, seed=3, watch=watch, **kw
+    )
+    return run_md(atoms, EMT(), protocol)
 
 
 def test_npt_compresses_under_pressure_and_nvt_keeps_the_cell():
@@ -37,5 +42,9 @@ def test_swap_monte_carlo_is_downhill_when_cold_and_keeps_composition():
 
 
 def test_md_with_swaps_reports_them():
-    out = _md(alloy_cell(["Cu", "Au"], 32, np.random.default_rng(0)), ensemble="npt", swap_interval=25)
+    out = _md(
+        alloy_cell(["Cu", "Au"], 32, np.random.default_rng(0)), ensemble="npt", swap=True, swap_interval=25
+    )
     assert out.thermo["swaps_tried"] > 0 and not out.halted and out.steps_done == 150
+    off = _md(alloy_cell(["Cu", "Au"], 32, np.random.default_rng(0)), swap=False, swap_interval=25)
+    assert "swaps_tried" not in off.thermo  # the interval alone does not swap: the protocol's swap does

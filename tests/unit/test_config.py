@@ -54,8 +54,44 @@ def test_resolved_yaml_carries_comments_and_reloads():
         ({"elements": ["Qx"], "oracle": {"type": "emt"}}, "unknown element 'Qx'"),
         ({"elements": ["cu"], "oracle": {"type": "emt"}}, "did you mean 'Cu'?"),
         ({"elements": ["Si"], "oracle": {"type": "emt"}}, "EMT oracle has no parameters for Si"),
-        ({"elements": ["Cu"], "oracle": {"type": "dft9000"}}, "unknown type 'dft9000'"),
+        (
+            {"elements": ["Cu"], "oracle": {"type": "dft9000"}},
+            "oracle: unknown type 'dft9000'; known: emt, espresso, vasp",
+        ),
+        ({"elements": ["Cu"], "oracle": {}}, "oracle: give the oracle's type, one of: emt, espresso, vasp"),
+        (
+            {"elements": ["Si"], "oracle": {"type": "espresso", "ecutwfx": 30}},
+            "unknown key 'oracle.ecutwfx'; did you mean 'ecutwfc'?",
+        ),
+        (
+            {"elements": ["Si"], "oracle": {"type": "espresso", "ecutwfc": 3}},
+            "oracle.ecutwfc: Input should be greater than 5",
+        ),
+        (
+            {"elements": ["Fe"], "oracle": {"type": "vasp", "potcar": {}}},
+            "unknown key 'oracle.potcar'; did you mean 'potcars'?",
+        ),
+        (
+            {"elements": ["Cu"], "oracle": {"type": "emt", "command": "x"}},
+            "unknown key 'oracle.command'; valid keys: type",
+        ),
         ({"elements": ["Cu"]}, "missing required key 'oracle'"),
+        (
+            {**MIN, "select": {"method": "maxvl"}},
+            "select.method: Input should be 'maxvol', 'random' or 'gamma'",
+        ),
+        (
+            {**MIN, "validation": {"properties": ["eos", "phonon"]}},
+            "validation.properties.1: Input should be 'eos', 'elastic', 'phonons' or 'stability'",
+        ),
+        (
+            {**MIN, "explore": {"conditions": [{"driver": "kcm", "temperature_K": 300}]}},
+            "explore.conditions.0.driver: Input should be 'md', 'kmc' or 'eon'",
+        ),
+        (  # explore.engine picks the MD driver; a condition says md
+            {**MIN, "explore": {"conditions": [{"driver": "md-ase", "temperature_K": 300}]}},
+            "explore.conditions.0.driver: Input should be 'md', 'kmc' or 'eon'",
+        ),
         ({**MIN, "explore": {"steps": 0}}, "explore.steps"),
         (
             {**MIN, "explore": {"gamma_collect": 9, "gamma_halt": 3}},
@@ -108,3 +144,65 @@ def test_cli_missing_and_corrupt_files(tmp_path):
 def test_misspelt_key_inside_a_condition_gets_a_suggestion():
     with pytest.raises(ConfigError, match=r"explore.conditions.0.temperature'; did you mean 'temperature_K'"):
         parse_config({**MIN, "explore": {"conditions": [{"temperature": 500}]}})
+
+
+@pytest.mark.parametrize(
+    "oracle",
+    [
+        {"type": "emt"},
+        {"type": "espresso", "kspacing": 0.5, "ecutwfc": 30.0},
+        {"type": "vasp", "incar": {"ENCUT": 600}},
+    ],
+)
+def test_every_oracle_field_is_dumped_and_round_trips(oracle):
+    """The resolved config as YAML and as stored in the database keeps each field of the oracle's own model."""
+    import yaml
+
+    from pyacemaker.config.schema import CampaignConfig
+    from pyacemaker.plugins import ORACLES
+
+    cfg, notes = resolve(parse_config({"elements": ["Cu"], "oracle": oracle}))
+    model = ORACLES.get_plugin(oracle["type"]).settings_model
+    assert type(cfg.oracle) is model
+    dumped = cfg.model_dump(mode="json")["oracle"]
+    assert set(dumped) == set(model.model_fields) and all(dumped[k] == v for k, v in oracle.items())
+    assert CampaignConfig.model_validate(cfg.model_dump(mode="json")) == cfg
+    again = parse_config(yaml.safe_load(dump_resolved(cfg, notes)))
+    assert again == cfg and type(again.oracle) is model
+
+
+def test_oracle_cost_sets_the_dft_defaults():
+    emt, _ = resolve(parse_config(MIN))
+    qe, _ = resolve(parse_config({"elements": ["Cu"], "oracle": {"type": "espresso"}}))
+    assert (emt.seeds.supercell_atoms, qe.seeds.supercell_atoms) == (32, 8)
+    assert "phonons" in emt.validation.properties and "phonons" not in qe.validation.properties
+
+
+def test_missing_pseudopotentials_are_a_config_error(tmp_path, monkeypatch):
+    monkeypatch.setattr("pyacemaker.oracle.espresso.pseudos.DEBIAN_PSEUDO_DIR", tmp_path)
+    monkeypatch.delenv("ESPRESSO_PSEUDO", raising=False)
+    with pytest.raises(ConfigError, match="no consistent set of pseudopotentials for Cu"):
+        resolve(
+            parse_config({"elements": ["Cu"], "oracle": {"type": "espresso", "pseudo_dir": str(tmp_path)}})
+        )
+
+
+def test_oracle_assignment_is_validated_by_the_plugin():
+    cfg = parse_config(MIN)
+    cfg.oracle = {"type": "espresso", "ecutwfc": 30}
+    assert cfg.oracle.ecutwfc == 30.0 and cfg.oracle.cost == "dft"
+    with pytest.raises(ValueError, match="ecutwfc"):
+        cfg.oracle = {"type": "espresso", "ecutwfc": 1}
+
+
+def test_plugin_names_of_the_builtins_are_accepted():
+    cfg = parse_config(
+        {
+            **MIN,
+            "select": {"method": "gamma"},
+            "validation": {"properties": ["stability", "eos"]},
+            "explore": {"conditions": [{"driver": d, "temperature_K": 300} for d in ("md", "kmc", "eon")]},
+        }
+    )
+    assert cfg.select.method == "gamma" and cfg.validation.properties == ["stability", "eos"]
+    assert [c.name for c in cfg.explore.conditions] == ["bulk 300K", "kmc bulk 300K", "eon bulk 300K"]

@@ -16,8 +16,9 @@ def _rec(seed, **prov):
 def _pool():
     recs = []
     for v in range(6):
-        recs.append(_rec(v, origin="seed", builder=f"bulk Cu cubic, volume {v}%"))
-        recs.append(_rec(100 + v, origin="seed", builder=f"bulk Cu cubic, volume {v}%, rattle 0.1 A #1"))
+        cell, fam = f"bulk Cu cubic, volume {v}%", f"seed:bulk Cu cubic, volume {v}%"
+        recs.append(_rec(v, origin="seed", builder=cell, family=fam))
+        recs.append(_rec(100 + v, origin="seed", builder=f"{cell}, rattle 0.1 A #1", family=fam))
     for run in range(6):
         for step in range(3):
             recs.append(_rec(1000 + 10 * run + step, origin="md_frame", iteration=1, run_id=f"c:it000:md{run}",
@@ -29,6 +30,15 @@ def test_families_group_rattled_copies_and_md_runs():
     recs = _pool()
     assert family(recs[0]) == family(recs[1])  # a strained cell and its rattled copy
     assert len({family(r) for r in recs}) == 12
+
+
+def test_family_is_the_creators_else_the_run_else_the_record():
+    pert = _rec(1, origin="perturbation", run_id="c:it000:md0", family="run:c:it000:md0")
+    assert family(pert) == "run:c:it000:md0"
+    assert family(_rec(2, origin="md_frame", run_id="c:it001:md3")) == "run:c:it001:md3"
+    # a record older than structured provenance: its builder text is never parsed
+    old = _rec(3, origin="seed", builder="bulk Cu cubic, volume 4%, rattle 0.1 A #1")
+    assert family(old) == f"record:{old.id}"
 
 
 def test_split_keeps_families_together_and_is_stable():

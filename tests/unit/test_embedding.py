@@ -76,7 +76,7 @@ def test_large_halted_frames_become_weighted_clusters(snapshot, tmp_path):
     from pyacemaker.campaign.context import Context
     from pyacemaker.campaign.stages.explore import candidate_record
     from pyacemaker.config import parse_config, resolve
-    from pyacemaker.explore.protocol import Frame
+    from pyacemaker.explore.protocol import Snapshot
 
     a, gamma = snapshot
     cfg, _ = resolve(
@@ -84,8 +84,8 @@ def test_large_halted_frames_become_weighted_clusters(snapshot, tmp_path):
     )
     ctx = Context("c", cfg, tmp_path)
     prov = Provenance(origin="md_halt", step=40, gamma=9.0)
-    big = candidate_record(Frame(a, 40, 9.0, gamma), prov, ctx)
+    big = candidate_record(Snapshot(a, 40, 9.0, gamma), prov, ctx)
     assert big.natoms < len(a) and big.force_weights and 0 < sum(big.force_weights) < big.natoms
     assert "embedded cluster" in big.provenance.builder and big.provenance.step == 40
-    small = candidate_record(Frame(a[:100], 40, 9.0, gamma[:100]), prov, ctx)
+    small = candidate_record(Snapshot(a[:100], 40, 9.0, gamma[:100]), prov, ctx)
     assert small.natoms == 100 and small.force_weights is None

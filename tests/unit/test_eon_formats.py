@@ -4,7 +4,10 @@ dynamics.txt, results.dat) and run_eon's answer when EON is absent. EON itself i
 from __future__ import annotations
 
 import configparser
+import json
+import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +15,8 @@ from ase import Atoms
 from ase.build import bulk
 from ase.constraints import FixAtoms
 
-from pyacemaker.explore.kmc.eon import EonNotInstalledError, run_eon
+import pyacemaker
+from pyacemaker.explore.kmc.eon import EonNotInstalledError, prepare_eon_run, run_eon
 from pyacemaker.explore.kmc.eon_files import (
     parse_dynamics,
     parse_results_dat,
@@ -24,6 +28,8 @@ from pyacemaker.explore.kmc.eon_files import (
     write_extpot_input,
     write_extpot_output,
 )
+from pyacemaker.explore.protocol import GammaWatch, KMCProtocol
+from pyacemaker.train.potential import Potential
 
 
 def _alloy() -> Atoms:
@@ -263,3 +269,29 @@ def test_run_eon_akmc_rounds_stop_at_a_halt_with_a_stand_in_server_eon_not_insta
     assert out.halted and out.error is None and out.steps_done == 2 and out.halt_step == 2
     assert len(out.frames) == 1 and out.frames[0].gamma == 7.0 and out.max_gamma == 7.0
     np.testing.assert_allclose(out.frames[0].per_atom_gamma, [0.1, 7.0, 0.2, 0.3])
+
+
+def test_prepared_run_follows_the_protocol_and_its_wrapper_imports_this_pyacemaker_eon_not_installed_here(
+    tmp_path,
+):
+    yaml = tmp_path / "pot.yaml"
+    yaml.write_text("not read here")
+    pot = Potential(id="p", yaml=yaml, asi=None, yace=None, elements=("Cu",), reference_energies={"Cu": -1.5})
+    protocol = KMCProtocol(temperature_K=700.0, steps=6, seed=9, watch=GammaWatch(halt=math.inf))
+    run = prepare_eon_run(bulk("Cu", cubic=True), pot, protocol, tmp_path / "run")
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read(run.config_ini)
+    assert ini["Main"]["temperature"] == "700.0" and ini["Main"]["random_seed"] == "9"
+    assert ini["AKMC"]["max_kmc_steps"] == "6"
+    data = json.loads(run.driver_json.read_text())
+    assert data["gamma_halt"] is None and data["active_set"] is None  # an infinite halt never halts
+    assert data["reference_energies"] == {} and data["potential_yaml"] == str(yaml)
+    # the wrapper puts the folder above the package on PYTHONPATH, never the package (whose select/ would
+    # shadow the standard library's select)
+    root = Path(pyacemaker.__file__).resolve().parent.parent
+    assert f"export PYTHONPATH={root}" in run.wrapper.read_text()
+    assert "-m pyacemaker.explore.kmc.eon_driver --config" in run.wrapper.read_text()
+    with pytest.raises(ValueError, match="active set"):
+        prepare_eon_run(
+            bulk("Cu", cubic=True), pot, KMCProtocol(temperature_K=700.0, steps=1), tmp_path / "b"
+        )

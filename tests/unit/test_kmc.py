@@ -24,6 +24,12 @@ from pyacemaker.explore.kmc.akmc import (
     select_process,
     tst_rates,
 )
+from pyacemaker.explore.protocol import GammaWatch, KMCProtocol
+
+
+def protocol(temperature_K, steps, searches, halt, collect, max_frames, seed=7) -> KMCProtocol:
+    watch = GammaWatch(halt=halt, collect=collect, max_frames=max_frames)
+    return KMCProtocol(temperature_K=temperature_K, steps=steps, searches=searches, seed=seed, watch=watch)
 
 
 def vacancy_cell() -> Atoms:
@@ -63,14 +69,14 @@ class DisplacementGammaEMT(Calculator):
 def emt_run(tmp_path_factory):
     """One short kMC run with EMT (2 steps, 1 search a state, NEB refinement on), shared by the checks."""
     wd = tmp_path_factory.mktemp("kmc")
-    out = run_kmc(vacancy_cell(), EMT(), 600.0, kmc_steps=2, n_searches=1, gamma_halt=1e9, gamma_collect=1e9,
-                  max_frames=5, seed=7, workdir=wd, fmax=0.1, neb_images=3)  # fmt: skip
+    out = run_kmc(vacancy_cell(), EMT(), protocol(600.0, 2, 1, halt=1e9, collect=1e9, max_frames=5), wd,
+                  settings=KMCSettings(fmax=0.1, neb_images=3))  # fmt: skip
     return out, wd
 
 
 def test_watchdog_checks_every_force_call_and_keeps_the_halting_frame():
     ref = vacancy_cell()
-    watch = GammaWatchdog(DisplacementGammaEMT(ref), gamma_halt=8.0, gamma_collect=2.0, max_frames=2)
+    watch = GammaWatchdog(DisplacementGammaEMT(ref), GammaWatch(halt=8.0, collect=2.0, max_frames=2))
     a = ref.copy()
     a.calc = watch
     a.get_forces()
@@ -144,9 +150,13 @@ def test_kmc_run_takes_steps_and_advances_time(emt_run):
 
 def test_hotter_runs_make_shorter_steps_by_arrhenius():
     # Same seed: the same searches and the same random numbers, so only the rates differ between the runs.
-    kw = dict(kmc_steps=1, n_searches=1, gamma_halt=1e9, gamma_collect=1e9, max_frames=1, seed=7, fmax=0.1,
-              neb_images=0)  # fmt: skip
-    cold, hot = run_kmc(vacancy_cell(), EMT(), 400.0, **kw), run_kmc(vacancy_cell(), EMT(), 800.0, **kw)
+    s = KMCSettings(fmax=0.1, neb_images=0)
+    cold = run_kmc(
+        vacancy_cell(), EMT(), protocol(400.0, 1, 1, halt=1e9, collect=1e9, max_frames=1), settings=s
+    )
+    hot = run_kmc(
+        vacancy_cell(), EMT(), protocol(800.0, 1, 1, halt=1e9, collect=1e9, max_frames=1), settings=s
+    )
     assert cold.steps_done == hot.steps_done == 1
     assert cold.simulated_time_fs > hot.simulated_time_fs > 0
     # ln(t_cold / t_hot) = Ea (1/kT_cold - 1/kT_hot) when the lowest barriers dominate the total rate
@@ -159,8 +169,8 @@ def test_hotter_runs_make_shorter_steps_by_arrhenius():
 def test_gamma_halt_during_saddle_search_returns_the_configuration(tmp_path):
     atoms = vacancy_cell()
     calc = DisplacementGammaEMT(atoms)
-    out = run_kmc(atoms, calc, 600.0, kmc_steps=3, n_searches=2, gamma_halt=6.0, gamma_collect=3.0,
-                  max_frames=4, seed=7, workdir=tmp_path, fmax=0.1)  # fmt: skip
+    out = run_kmc(atoms, calc, protocol(600.0, 3, 2, halt=6.0, collect=3.0, max_frames=4), tmp_path,
+                  settings=KMCSettings(fmax=0.1))  # fmt: skip
     assert out.halted and out.error is None and out.driver == "kmc"
     assert out.halt_step == 0 and out.steps_done == 0
     halt = out.frames[-1]

@@ -2,10 +2,10 @@
 
 import pytest
 
-from pyacemaker.campaign.stages.decide import decide_outcome
 from pyacemaker.config import parse_config, resolve
 from pyacemaker.config.policy import MaterialProfile, decisions
-from pyacemaker.explore.policy import adapt, converged, start
+from pyacemaker.explore.policy import adapt, converged, effective, plan_next, start
+from pyacemaker.schemas.stages import ExploreOut, TrainOut
 
 
 def _cfg(elements, **explore):
@@ -66,9 +66,10 @@ def test_duplicate_condition_names_are_an_error():
         _cfg(["Cu"], conditions=[{"temperature_K": 500}, {"temperature_K": 500}])
 
 
-def _out(cond, halted, fs=800.0):
-    return {"condition": {"name": cond.name}, "halted": halted, "simulated_time_fs": 0.0 if halted else fs,
-            "candidate_ids": ["x"] if halted else []}  # fmt: skip
+def _out(cond, halted, fs=800.0, cfg=None):
+    run = effective(cond, (cfg or _cfg(["Cu"])[0]).explore)
+    return ExploreOut(run_id=cond.name, condition=run, halted=halted, simulated_time_fs=0.0 if halted else fs,
+                      candidate_ids=["x"] if halted else [])  # fmt: skip
 
 
 def test_quiet_conditions_escalate_and_halting_ones_stay():
@@ -76,17 +77,15 @@ def test_quiet_conditions_escalate_and_halting_ones_stay():
     active = start(cfg)
     outs = [_out(active[0], halted=False), *(_out(c, halted=True) for c in active[1:])]
     nxt = adapt(active, outs, cfg)
-    hot = nxt[0].effective(cfg)
-    assert nxt[0].level == 1 and hot["temperature_K"] == pytest.approx(400 * cfg.explore.temperature_factor)
-    assert (
-        hot["steps"] > cfg.explore.steps and hot["pressure_GPa"] == cfg.explore.pressure_step_GPa
-    )  # NPT bulk
+    hot = effective(nxt[0], cfg.explore)
+    assert nxt[0].level == 1 and hot.temperature_K == pytest.approx(400 * cfg.explore.temperature_factor)
+    assert hot.steps > cfg.explore.steps and hot.pressure_GPa == cfg.explore.pressure_step_GPa  # NPT bulk
     assert nxt[0].quiet_fs == 800.0 and all(c.level == 0 and c.quiet_fs == 0 for c in nxt[1:])
     # escalation stops at the caps
-    capped = nxt[0].model_copy(update={"level": 50}).effective(cfg)
-    assert capped["temperature_K"] == cfg.explore.max_temperature
-    assert capped["pressure_GPa"] == cfg.explore.max_pressure_GPa
-    assert capped["steps"] == round(cfg.explore.steps * cfg.explore.max_steps_factor)
+    capped = effective(nxt[0].model_copy(update={"level": 50}), cfg.explore)
+    assert capped.temperature_K == cfg.explore.max_temperature
+    assert capped.pressure_GPa == cfg.explore.max_pressure_GPa
+    assert capped.steps == round(cfg.explore.steps * cfg.explore.max_steps_factor)
 
 
 def test_convergence_needs_halt_free_windows_per_condition():
@@ -95,11 +94,12 @@ def test_convergence_needs_halt_free_windows_per_condition():
     quiet = [_out(c, halted=False) for c in active]
     once = adapt(active, quiet, cfg)
     assert not converged(once, cfg)
-    assert decide_outcome(0, quiet, {"potential_id": "p"}, cfg, 5, once)[0] == "continue"
+    trained = TrainOut(potential_id="p", iteration=0)
+    assert plan_next(0, quiet, trained, cfg, 5, active).verdict == "continue"
     twice = adapt(once, quiet, cfg)
     assert converged(twice, cfg)
-    verdict, reason = decide_outcome(1, quiet, {"potential_id": "p"}, cfg, 5, twice)
-    assert verdict == "converged" and "ps" in reason
+    d = plan_next(1, quiet, trained, cfg, 5, once)
+    assert d.verdict == "converged" and "ps" in d.reason
     # a halt resets the condition's count
     again = adapt(twice, [_out(active[0], halted=True), *quiet[1:]], cfg)
     assert again[0].quiet_windows == 0 and not converged(again, cfg)

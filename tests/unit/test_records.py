@@ -9,6 +9,7 @@ from pyacemaker.schemas.records import (
     Labels,
     Provenance,
     StructureRecord,
+    Variant,
     content_hash,
     settings_hash,
     unique,
@@ -70,3 +71,17 @@ def test_pacemaker_pickle_has_the_columns_pacemaker_reads(tmp_path):
     assert {"ase_atoms", "energy", "forces", "energy_corrected"} <= set(df.columns)
     assert df.energy_corrected[0] == -14.0 - 4 * 0.5
     assert df.forces[0].shape == (4, 3)
+
+
+def test_provenance_has_structured_fields_and_old_records_still_validate():
+    old = {"origin": "seed", "iteration": 0, "parent": None, "builder": "bulk Cu fcc, volume +0%", "run_id": None,
+           "condition": None, "step": None, "gamma": None}  # fmt: skip
+    p = Provenance.model_validate(old)
+    assert (p.base, p.base_kind, p.family, p.variant) == (None, None, None, None)
+    new = Provenance(origin="seed", builder="bulk Cu fcc, volume +4%, rattle 0.100 A #1", base="Cu",
+                     base_kind="element", family="seed:bulk Cu fcc, volume +4%",
+                     variant=Variant(volume_strain=0.04, rattle=1))  # fmt: skip
+    r = StructureRecord.new(bulk("Cu", cubic=True), "c", new)
+    back = StructureRecord.model_validate(r.model_dump(mode="json"))  # what the database stores and returns
+    assert back.provenance == new and back.provenance.variant.volume_strain == 0.04
+    assert new.variant.model_dump(exclude_none=True) == {"volume_strain": 0.04, "rattle": 1}

@@ -1,5 +1,6 @@
 """The validators of the quality gate on EMT copper (a real, cheap model with known numbers), hand-made elastic
-tensors for the Born criteria, and deliberately broken calculators that the gate must reject with a reason."""
+tensors for the Born criteria, deliberately broken calculators that the gate must reject with a reason, and a toy
+validator showing that a registered property is computed, checked and targeted like the built-in ones."""
 
 from __future__ import annotations
 
@@ -8,17 +9,15 @@ import pytest
 from ase.build import bulk
 from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.emt import EMT
+from pydantic import BaseModel
 
+from pyacemaker.config.schema import GateSettings, ValidationThresholds
+from pyacemaker.plugins import VALIDATORS
+from pyacemaker.schemas.stages import Check
+from pyacemaker.validate.base import GateReport, PropertyReport, Validator, register, validators
 from pyacemaker.validate.elastic import born_stability, elastic_constants
 from pyacemaker.validate.eos import equation_of_state
-from pyacemaker.validate.gate import (
-    GateReport,
-    GateSettings,
-    ValidationThresholds,
-    compute_properties,
-    run_gate,
-    targeted_structures,
-)
+from pyacemaker.validate.gate import compute_properties, run_gate, targeted_structures
 from pyacemaker.validate.phonons import phonons
 from pyacemaker.validate.stability import md_stability
 
@@ -301,3 +300,66 @@ def test_gate_flipped_potential_is_no_go(emt_reference):
     assert v.summary.startswith("No-Go: eos_shape")
     kinds = {d.split()[0] for _, d in targeted_structures(rep)}
     assert kinds == {"EOS", "elastic", "phonon", "MD"}
+
+
+def test_gate_report_json_shape(emt_reference):
+    """A report's JSON has one key per registered property (null when not computed) between structure and errors,
+    whichever validator module was imported first; stored reports load back into the typed results."""
+    assert [v.name for v in validators()] == ["eos", "elastic", "phonons", "stability"]
+    d = emt_reference.model_dump(mode="json")
+    assert list(d) == ["label", "structure", "eos", "elastic", "phonons", "stability", "errors", "timings_s"]
+    assert d["stability"] is None and d["eos"]["a0"] == pytest.approx(EMT_CU["a0"], abs=2e-3)
+    back = PropertyReport.model_validate({**d, "unknown": {"x": 1}})
+    assert back == emt_reference and back.result("unknown") is None
+    assert back.phonons.band == emt_reference.phonons.band
+
+
+# ----------------------------------------------------------------------------------------------- a toy property
+class ToyResult(BaseModel):
+    energy: float
+
+
+def toy_compute(calc_factory, atoms, settings, thresholds) -> ToyResult:
+    a = atoms.copy()
+    a.calc = calc_factory()
+    return ToyResult(energy=a.get_potential_energy() / len(a))
+
+
+def toy_compare(candidate, reference, thresholds) -> list[Check]:
+    c, r = candidate.result("toy"), reference.result("toy")
+    d = abs(c.energy - r.energy)
+    return [Check(name="toy_energy", property="toy", value=d, threshold=0.01, unit="eV/atom", passed=d <= 0.01,
+                  reason=f"toy energy off by {d:.3f} eV/atom")]  # fmt: skip
+
+
+def toy_targets(report, failed) -> list:
+    return [(report.reference.structure.to_atoms(), "toy cell")]
+
+
+@pytest.fixture
+def toy():
+    """The toy validator, registered for one test (one line), then removed."""
+    register(Validator("toy", ToyResult, toy_compute, toy_compare, toy_targets))
+    yield
+    del VALIDATORS["toy"]
+
+
+def test_registered_validator_runs_in_the_gate(toy):
+    """A registered property is computed on both sides, checked after the built-ins, and a failing check makes the
+    verdict No-Go with its reason and its targeted structures; an agreeing model passes it."""
+    props = ["eos", "toy"]
+    go = run_gate(EMT, EMT, cu(), settings=SETTINGS, properties=props)
+    assert go.verdict.go, go.verdict.summary
+    assert [c.name for c in go.verdict.checks] == ["eos_shape", "a0_error", "b0_error", "toy_energy"]
+    assert go.candidate.toy.energy == go.reference.toy.energy
+    assert GateReport.model_validate_json(go.model_dump_json()).candidate.toy == go.candidate.toy
+
+    rep = run_gate(lambda: Scaled(1.03), EMT, cu(), settings=SETTINGS, properties=props)
+    v = rep.verdict
+    assert not v.go and v.failed == ["a0_error", "toy_energy"]
+    toy_check = v.checks[-1]
+    assert toy_check.property == "toy" and toy_check.value > 0.01
+    assert v.summary.endswith(f"toy_energy ({toy_check.reason})")
+    descriptions = [d for _, d in targeted_structures(rep)]
+    assert descriptions[-1] == "toy cell" and len(descriptions) == SETTINGS.eos_points + 1
+    assert all(d.startswith("EOS cell") for d in descriptions[:-1])

@@ -1,55 +1,32 @@
-"""The decision after an iteration: continue, or end (converged / stalled / budget)."""
+"""The decision after an iteration: adapt the conditions, decide (continue, or converged / stalled / budget) with
+:func:`pyacemaker.explore.policy.plan_next`, and record both in the campaign document."""
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Sequence
 
-from pyacemaker.config import CampaignConfig
-from pyacemaker.explore.policy import converged
-
-log = logging.getLogger(__name__)
-
-
-END_STATES = ("converged", "stalled", "budget")
+from pyacemaker.campaign.context import Context
+from pyacemaker.campaign.stages.validation import validation_stage
+from pyacemaker.db import Database
+from pyacemaker.explore.policy import effective, plan_next
+from pyacemaker.schemas.stages import ActiveCondition, Decision, ExploreOut, TrainOut
 
 
-def decide_outcome(
-    iteration: int,
-    explore_outs: list[dict],
-    train_out: dict,
-    cfg: CampaignConfig,
-    oracle_calls: int,
-    active: list | None = None,
-) -> tuple[str, str]:
-    """``continue`` or an end state, with the reason. Pure logic: unit-tested without a database.
-
-    ``active`` are the conditions after :func:`pyacemaker.explore.policy.adapt` (their halt-free windows in a row
-    are the convergence signal); without them one halt-free iteration converges.
-    """
-
-    halts = [o for o in explore_outs if o.get("halted")]
-    if not halts:
-        quiet = ", ".join(
-            f"{(o.get('condition') or {}).get('name', i)} {float(o.get('simulated_time_fs') or 0) / 1000:.2f} ps"
-            for i, o in enumerate(explore_outs)
-        )
-        if active is None or converged(active, cfg):
-            return "converged", f"no halts at any of {len(explore_outs)} conditions ({quiet})"
-        if iteration + 1 >= cfg.budget.max_iterations:
-            return "budget", f"reached max_iterations={cfg.budget.max_iterations} before every condition had " \
-                             f"{cfg.explore.converge_windows} halt-free runs"  # fmt: skip
-        return "continue", (
-            f"no halts ({quiet}); conditions escalate until each has {cfg.explore.converge_windows} halt-free runs"
-        )
-    if train_out.get("skipped") and iteration > 0:
-        return "stalled", "MD halted but no new structure survived selection and labelling"
-    if not any(o.get("candidate_ids") for o in halts):
-        return "stalled", "MD halted but produced no candidate structures"
-    if iteration + 1 >= cfg.budget.max_iterations:
-        return (
-            "budget",
-            f"reached max_iterations={cfg.budget.max_iterations} with {len(halts)} halting conditions",
-        )
-    if oracle_calls >= cfg.budget.max_oracle_calls:
-        return "budget", f"reached max_oracle_calls={cfg.budget.max_oracle_calls}"
-    return "continue", f"{len(halts)} of {len(explore_outs)} conditions halted on gamma"
+def decide_stage(db: Database, ctx: Context, iteration: int, explore_outs: Sequence[ExploreOut], train: TrainOut,
+                 active: Sequence[ActiveCondition]) -> Decision:  # fmt: skip
+    """Decide what follows ``iteration`` and record it (with the adapted conditions); with
+    ``validation.every_iteration`` the iteration's potential is gated first (recorded only)."""
+    doc = db.campaign_doc(ctx.campaign)
+    if ctx.config.validation.every_iteration and train.trained:
+        validation_stage(db, ctx, train.potential_id, iteration, record_only=True)
+    decision = plan_next(iteration, explore_outs, train, ctx.config, doc.oracle_calls if doc else 0, active)
+    runs = [effective(a, ctx.config.explore) for a in decision.conditions]
+    db.set_iteration_part(ctx.campaign, iteration, decision=decision.verdict, decision_reason=decision.reason,
+                          halts=decision.halts, conditions=runs)  # fmt: skip
+    db.set_campaign_part(ctx.campaign, active_conditions=decision.conditions)
+    if decision.ends:
+        db.update_campaign(ctx.campaign, {"state": decision.verdict, "end_reason": decision.reason,
+                                          "stage": "summary", "final_iteration": iteration})  # fmt: skip
+    else:
+        db.update_campaign(ctx.campaign, {"stage": "decide", "iteration": iteration + 1})
+    return decision

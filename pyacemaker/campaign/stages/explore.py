@@ -4,93 +4,74 @@ candidates."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 
-from pyacemaker.campaign.context import Context, potential_files
-from pyacemaker.config import CampaignConfig
+from pyacemaker.campaign.context import Context, load_potential
+from pyacemaker.config.schema import CampaignConfig
 from pyacemaker.db import Database
-from pyacemaker.explore.drivers import Potential, run_condition
-from pyacemaker.explore.policy import start
-from pyacemaker.schemas.records import Provenance, StructureRecord
+from pyacemaker.explore.drivers import run_condition
+from pyacemaker.explore.policy import effective, start
+from pyacemaker.explore.protocol import Outcome, Snapshot
+from pyacemaker.schemas.records import Provenance, StructureRecord, Variant
+from pyacemaker.schemas.stages import ExploreOut, RunCondition, TrainOut
 from pyacemaker.structures.builders import local_rattle
 from pyacemaker.structures.embedding import EmbeddingError, cut_cluster
-from pyacemaker.structures.starts import start_structure
+from pyacemaker.structures.starts import pick_md_start, start_structure
 
 log = logging.getLogger(__name__)
 
 
-def conditions(cfg: CampaignConfig) -> list[dict[str, Any]]:
+def conditions(cfg: CampaignConfig) -> list[RunCondition]:
     """The exploration conditions of iteration 0 (effective values: temperature, pressure, steps), one job each."""
-
-    return [c.effective(cfg) for c in start(cfg)]
+    return [effective(c, cfg.explore) for c in start(cfg)]
 
 
 def md_start(db: Database, ctx: Context) -> StructureRecord:
-    """The structure every MD run starts from: the unstrained, unrattled seed (its record is the parent)."""
+    """The structure every run starts from: the unstrained, unrattled seed (its record is the parent)."""
     seeds = db.find_records({"campaign": ctx.campaign, "provenance.origin": "seed"})
-    plain = [s for s in seeds if (s.provenance.builder or "").endswith("volume +0%")]
-    # the user's own structure first; else the alloy for several elements; else the element's crystal
-    for prefix in ("file ", "random alloy" if len(ctx.config.elements) > 1 else "bulk "):
-        found = [s for s in plain if (s.provenance.builder or "").startswith(prefix)]
-        if found:
-            return found[0]
-    return (plain or seeds)[0]
+    return pick_md_start(seeds, len(ctx.config.elements))
 
 
-def explore_stage(
-    db: Database,
-    ctx: Context,
-    iteration: int,
-    train_out: dict,
-    index: int,
-    cond: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One exploration run (MD or kMC) of condition ``cond`` (default: iteration 0's condition ``index``); the
+def explore_stage(db: Database, ctx: Context, iteration: int, train: TrainOut, index: int,
+                  run: RunCondition | None = None) -> ExploreOut:  # fmt: skip
+    """One exploration run (MD or kMC) of condition ``run`` (default: iteration 0's condition ``index``); the
     halted frame, its local perturbations and other extrapolative frames become candidate records."""
-
-    cond = cond or conditions(ctx.config)[index]
-    kind = "kmc" if cond.get("driver", "md") != "md" else "md"
+    run = run or conditions(ctx.config)[index]
+    kind = "kmc" if run.driver != "md" else "md"
     run_id = f"{ctx.campaign}:it{iteration:03d}:{kind}{index}"
-    if not train_out.get("potential_id"):
-        return {"run_id": run_id, "condition": cond, "skipped": True, "halted": False, "candidate_ids": []}
+    if not train.potential_id:
+        return ExploreOut(run_id=run_id, condition=run, skipped=True)
     db.update_campaign(ctx.campaign, {"stage": "explore"})
-    files = potential_files(db, ctx, train_out["potential_id"])
-    e = ctx.config.explore
-    seed = e.seed + 1000 * iteration + index
+    potential = load_potential(db, ctx, train.potential_id)
+    seed = ctx.config.explore.seed + 1000 * iteration + index
     parent = md_start(db, ctx)
-    atoms, how = start_structure(parent.to_atoms(with_labels=False), cond.get("start", "bulk"), ctx.config,
+    atoms, how = start_structure(parent.to_atoms(with_labels=False), run.start, ctx.config,
                                  np.random.default_rng(seed))  # fmt: skip
-    pot = Potential(files["yaml"], files["asi"], files.get("yace"), ctx.baseline, ctx.config.elements)
-    out = run_condition(atoms, pot, cond, ctx.config, seed, ctx.iter_dir(iteration, f"{kind}_{index}"))
+    out = run_condition(
+        atoms, potential, run, ctx.config.explore, seed, ctx.iter_dir(iteration, f"{kind}_{index}")
+    )
     if out.notice:
         log.warning("%s: %s", run_id, out.notice)
-    cands = halt_candidates(out, ctx, iteration, run_id, cond, parent.id, kind, np.random.default_rng(seed))
+    cands = halt_candidates(out, ctx, iteration, run_id, run, parent.id, kind, np.random.default_rng(seed))
     db.insert_records(cands)
-    summary = {"run_id": run_id, "condition": cond, "start": how, "skipped": False, **out.summary(),
-               "candidate_ids": [c.id for c in cands]}  # fmt: skip
-    db.set_iteration(
-        ctx.campaign,
-        iteration,
-        {f"explore.{index}": {k: v for k, v in summary.items() if k != "candidate_ids"}},
-    )
+    result = out.to_explore_out(run_id, run, how, [c.id for c in cands])
+    db.set_explore_run(ctx.campaign, iteration, index, result)
     db.update_campaign(ctx.campaign, {"latest_max_gamma": out.max_gamma})
-    return summary
+    return result
 
 
-def halt_candidates(out, ctx: Context, iteration: int, run_id: str, cond: dict, parent: str, kind: str,
-                    rng: np.random.Generator) -> list[StructureRecord]:  # fmt: skip
+def halt_candidates(out: Outcome, ctx: Context, iteration: int, run_id: str, run: RunCondition, parent: str,
+                    kind: str, rng: np.random.Generator) -> list[StructureRecord]:  # fmt: skip
     """Candidates of one run: every kept frame (an embedded cluster for big cells), and for the halted frame
     ``explore.perturbations`` local rattles of the atoms within the cutoff of its highest-gamma atom."""
-
     e = ctx.config.explore
     cands: list[StructureRecord] = []
     for k, fr in enumerate(out.frames):
         is_halt = out.halted and k == len(out.frames) - 1 and fr.step == out.halt_step
         origin = f"{kind}_halt" if is_halt else f"{kind}_frame"
-        prov = Provenance(origin=origin, iteration=iteration + 1, parent=parent, run_id=run_id, condition=cond,
-                          step=fr.step, gamma=fr.gamma)  # fmt: skip
+        prov = Provenance(origin=origin, iteration=iteration + 1, parent=parent, run_id=run_id, family=f"run:{run_id}",
+                          condition=run.model_dump(mode="json"), step=fr.step, gamma=fr.gamma)  # fmt: skip
         rec = candidate_record(fr, prov, ctx)
         cands.append(rec)
         if not is_halt:
@@ -105,7 +86,8 @@ def halt_candidates(out, ctx: Context, iteration: int, run_id: str, cond: dict, 
             pert = StructureRecord.new(
                 p, ctx.campaign,
                 Provenance(origin="perturbation", iteration=iteration + 1, parent=rec.id, run_id=run_id,
-                           condition=cond, step=fr.step,
+                           family=f"run:{run_id}", variant=Variant(rattle=j + 1, centre=centre),
+                           condition=run.model_dump(mode="json"), step=fr.step,
                            builder=f"rattle {e.perturbation_amplitude} A of the atoms within the cutoff of atom "
                                    f"{centre} #{j + 1} (halted frame)"),
             )  # fmt: skip
@@ -114,10 +96,9 @@ def halt_candidates(out, ctx: Context, iteration: int, run_id: str, cond: dict, 
     return cands
 
 
-def candidate_record(frame, prov: Provenance, ctx: Context) -> StructureRecord:
+def candidate_record(frame: Snapshot, prov: Provenance, ctx: Context) -> StructureRecord:
     """A candidate from an MD frame: the frame itself, or for a large cell an embedded cluster around its
     highest-gamma atom (buffer atoms with zero force weight)."""
-
     e = ctx.config.explore
     if len(frame.atoms) > e.embed_above_atoms and frame.per_atom_gamma is not None:
         try:
@@ -126,15 +107,10 @@ def candidate_record(frame, prov: Provenance, ctx: Context) -> StructureRecord:
         except EmbeddingError as exc:
             log.info("labelling the whole frame: %s", exc)
         else:
-            prov = prov.model_copy(
-                update={
-                    "builder": (
-                        f"embedded cluster of {len(cl.atoms)} atoms around atom {cl.centres[0]} (gamma "
-                        f"{frame.per_atom_gamma[cl.centres[0]]:.2f}); {int(cl.force_weights.sum())} core atoms weighted"
-                    )
-                }
-            )
-            rec = StructureRecord.new(cl.atoms, ctx.campaign, prov)
+            g = frame.per_atom_gamma[cl.centres[0]]
+            builder = (f"embedded cluster of {len(cl.atoms)} atoms around atom {cl.centres[0]} (gamma {g:.2f}); "
+                       f"{int(cl.force_weights.sum())} core atoms weighted")  # fmt: skip
+            rec = StructureRecord.new(cl.atoms, ctx.campaign, prov.model_copy(update={"builder": builder}))
             rec.force_weights = cl.force_weights.tolist()
             return rec
     return StructureRecord.new(frame.atoms, ctx.campaign, prov)

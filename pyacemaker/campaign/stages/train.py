@@ -1,78 +1,64 @@
-"""Training: a pacemaker fit per iteration (warm-started), and the final fit of every label."""
+"""Training: a pacemaker fit per iteration (warm-started from the previous one), and the final fit of every label.
+
+A failed or diverged refit is an expected state: it is reported and the previous potential stays in use.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 
 from pyacemaker.campaign.context import Context, potential_files, reference_energies
 from pyacemaker.db import Database
-from pyacemaker.oracle import make_oracle
+from pyacemaker.schemas.potential import PotentialDoc
+from pyacemaker.schemas.stages import FinalFit, TrainOut
 from pyacemaker.train.dataset import split, summary, within_energy_window
-from pyacemaker.train.pacemaker import FitError, evaluate, fit
+from pyacemaker.train.pacemaker import FitError, FitResult, evaluate, fit
 
 log = logging.getLogger(__name__)
 
 
-def train_stage(db: Database, ctx: Context, iteration: int) -> dict[str, Any]:
+def train_stage(db: Database, ctx: Context, iteration: int) -> TrainOut:
     """Fit on the campaign's labelled records (train side of a family split), warm-started from the previous
     potential. Nothing new: skipped. A failed or diverged refit: reported, and the previous potential stays."""
-
     db.update_campaign(ctx.campaign, {"stage": "train", "iteration": iteration})
-    oracle = make_oracle(ctx.config.oracle)
-    records = db.training_records(ctx.campaign, oracle.settings_hash)
+    records = db.training_records(ctx.campaign, ctx.oracle.settings_hash)
     prev = db.latest_potential(ctx.campaign)
-    if (
-        prev is not None
-        and prev.get("n_labelled", prev["n_structures"]) >= len(records)
-        and prev["iteration"] < iteration
-    ):
-        out = {"skipped": True, "reason": "no new labelled structures", "potential_id": prev["_id"],
-               "iteration": iteration, "n_structures": len(records)}  # fmt: skip
-        db.set_iteration(ctx.campaign, iteration, {"train": out})
+    if prev is not None and prev.labelled_count >= len(records) and prev.iteration < iteration:
+        out = TrainOut(skipped=True, reason="no new labelled structures", potential_id=prev.id, iteration=iteration,
+                       n_structures=len(records))  # fmt: skip
+        db.set_iteration_part(ctx.campaign, iteration, train=out)
         return out
     t = ctx.config.train
     refs = reference_energies(db, ctx)
     n_all = len(records)  # what "nothing new" compares against next iteration
     records, dropped = within_energy_window(records, refs, t.energy_window)
     train_set, test_set = split(records, t.test_fraction, salt=ctx.campaign)
-    warm = None
-    if t.warm_start and prev is not None:
-        warm = potential_files(db, ctx, prev["_id"])["yaml"]
-    wd = ctx.iter_dir(iteration, "train")
+    warm = potential_files(db, ctx, prev.id)["yaml"] if t.warm_start and prev is not None else None
     try:
-        res = fit(train_set, ctx.config.elements, refs, t, wd, baseline=ctx.baseline, initial_potential=warm,
-                  max_iterations=t.refit_iterations if warm else None)  # fmt: skip
+        res = fit(train_set, ctx.config.elements, refs, t, ctx.iter_dir(iteration, "train"), baseline=ctx.baseline,
+                  initial_potential=warm, max_iterations=t.refit_iterations if warm else None)  # fmt: skip
         test_metrics = evaluate(res.yaml, test_set, refs, ctx.baseline) if test_set else {}
         metrics = {**res.metrics, **{f"test_{k}": v for k, v in test_metrics.items()}}
-        if prev is not None:
-            diverged = refit_diverged(prev.get("metrics", {}), metrics, t.divergence_factor)
-            if diverged:
-                raise FitError(diverged)
+        diverged = refit_diverged(prev.metrics, metrics, t.divergence_factor) if prev is not None else None
+        if diverged:
+            raise FitError(diverged)
     except FitError as exc:
         if prev is None:
             raise  # nothing to fall back on: the job fails with the reason
-        out = {"skipped": True, "failed": True, "reason": str(exc)[:2000], "potential_id": prev["_id"],
-               "iteration": iteration, "n_structures": len(records)}  # fmt: skip
-        db.set_iteration(ctx.campaign, iteration, {"train": out})
-        log.warning("fit of iteration %d rejected, keeping %s: %s", iteration, prev["_id"], exc)
+        out = TrainOut(skipped=True, failed=True, reason=str(exc)[:2000], potential_id=prev.id, iteration=iteration,
+                       n_structures=len(records))  # fmt: skip
+        db.set_iteration_part(ctx.campaign, iteration, train=out)
+        log.warning("fit of iteration %d rejected, keeping %s: %s", iteration, prev.id, exc)
         return out
     pot_id = f"{ctx.campaign}:pot{iteration:03d}"
-    doc = {
-        "_id": pot_id, "campaign": ctx.campaign, "iteration": iteration, "n_structures": res.n_structures,
-        "n_labelled": n_all, "n_functions": res.n_functions, "dataset_ids": [r.id for r in train_set],
-        "test_ids": [r.id for r in test_set], "metrics": metrics, "reference_energies": refs,
-        "fit_wall_time_s": res.wall_time_s, "elements": ctx.config.elements, "warm_start_from": prev["_id"] if warm else None,
-        "baseline": ctx.config.baseline.model_dump(mode="json"), "dataset": summary(records),
-    }  # fmt: skip
-    db.save_potential(doc, {"yaml": res.yaml, "yace": res.yace, "asi": res.asi})
-    out = {"skipped": False, "potential_id": pot_id, "iteration": iteration, "n_structures": res.n_structures,
-           "n_test": len(test_set), "n_functions": res.n_functions, "metrics": metrics,
-           "wall_time_s": res.wall_time_s, "warm_start": warm is not None,
-           "excluded_high_energy": [r.id for r in dropped]}  # fmt: skip
-    db.set_iteration(ctx.campaign, iteration, {"train": out, "dataset": summary(records)})
+    store_potential(db, ctx, pot_id, iteration, res, records, n_all, [r.id for r in train_set],
+                    [r.id for r in test_set], metrics, refs, prev.id if warm else None)  # fmt: skip
+    out = TrainOut(skipped=False, potential_id=pot_id, iteration=iteration, n_structures=res.n_structures,
+                   n_test=len(test_set), n_functions=res.n_functions, metrics=metrics, wall_time_s=res.wall_time_s,
+                   warm_start=warm is not None, excluded_high_energy=[r.id for r in dropped])  # fmt: skip
+    db.set_iteration_part(ctx.campaign, iteration, train=out, dataset=summary(records))
     db.update_campaign(ctx.campaign, {"current_potential": pot_id, "current_potential_path": str(res.yace)})
     return out
 
@@ -80,42 +66,56 @@ def train_stage(db: Database, ctx: Context, iteration: int) -> dict[str, Any]:
 def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
     """One last fit of every labelled structure at the full basis (warm-started from ``potential_id``); returns the
     id of the potential the campaign hands over. A failed or diverged final fit leaves ``potential_id``."""
-
     t = ctx.config.train
     if not t.final_fit:
         return potential_id
     db.update_campaign(ctx.campaign, {"stage": "final fit"})
-    records = db.training_records(ctx.campaign, make_oracle(ctx.config.oracle).settings_hash)
-    prev = db.potentials.find_one({"_id": potential_id}) or {}
+    records = db.training_records(ctx.campaign, ctx.oracle.settings_hash)
+    prev = db.potential(potential_id)
     refs = reference_energies(db, ctx)
     records, _ = within_energy_window(records, refs, t.energy_window)
     # a No-Go round fits again: its own id and directory, the first final potential's files stay as they were
-    n_final = db.potentials.count_documents({"campaign": ctx.campaign, "final": True})
+    n_final = db.final_potentials(ctx.campaign)
     suffix = f"{n_final + 1}" if n_final else ""
     pot_id = f"{ctx.campaign}:final{suffix}"
-    n_func = max(min(t.final_functions or t.max_functions, 2 * len(records)), prev.get("n_functions", 1))
+    n_func = max(
+        min(t.final_functions or t.max_functions, 2 * len(records)), (prev.n_functions if prev else 1) or 1
+    )
     try:
         res = fit(records, ctx.config.elements, refs, t, ctx.workdir / f"final_fit{suffix}", baseline=ctx.baseline,
                   initial_potential=potential_files(db, ctx, potential_id)["yaml"], n_functions=n_func)  # fmt: skip
-        diverged = refit_diverged(prev.get("metrics", {}), res.metrics, t.divergence_factor)
+        diverged = refit_diverged(prev.metrics if prev else {}, res.metrics, t.divergence_factor)
         if diverged:
             raise FitError(diverged)
     except FitError as exc:
-        db.update_campaign(ctx.campaign, {"final_fit": {"failed": True, "reason": str(exc)[:2000]}})
+        failed = FinalFit(failed=True, reason=str(exc)[:2000])
+        db.set_campaign_part(ctx.campaign, final_fit=failed.model_dump(mode="json", exclude_defaults=True))
         log.warning("final fit rejected, keeping %s: %s", potential_id, exc)
         return potential_id
-    doc = {
-        "_id": pot_id, "campaign": ctx.campaign, "iteration": int(prev.get("iteration", 0)) + 1, "final": True,
-        "n_structures": res.n_structures, "n_labelled": len(records), "n_functions": res.n_functions,
-        "dataset_ids": [r.id for r in records], "test_ids": [], "metrics": res.metrics, "reference_energies": refs,
-        "fit_wall_time_s": res.wall_time_s, "elements": ctx.config.elements, "warm_start_from": potential_id,
-        "baseline": ctx.config.baseline.model_dump(mode="json"), "dataset": summary(records),
-    }  # fmt: skip
-    db.save_potential(doc, {"yaml": res.yaml, "yace": res.yace, "asi": res.asi})
+    ids = [r.id for r in records]
+    store_potential(db, ctx, pot_id, (prev.iteration if prev else 0) + 1, res, records, len(records), ids, [],
+                    res.metrics, refs, potential_id, final=True)  # fmt: skip
+    final = FinalFit(
+        potential_id=pot_id, n_functions=res.n_functions, metrics=res.metrics, wall_time_s=res.wall_time_s
+    )
     db.update_campaign(ctx.campaign, {"current_potential": pot_id, "current_potential_path": str(res.yace),
-                                      "final_fit": {"potential_id": pot_id, "n_functions": res.n_functions,
-                                                    "metrics": res.metrics, "wall_time_s": res.wall_time_s}})  # fmt: skip
+                                      "final_fit": final.model_dump(mode="json", exclude_defaults=True)})  # fmt: skip
     return pot_id
+
+
+def store_potential(db: Database, ctx: Context, pot_id: str, iteration: int, res: FitResult, records, n_labelled: int,
+                    dataset_ids: list[str], test_ids: list[str], metrics: dict[str, float], refs: dict[str, float],
+                    warm_start_from: str | None, final: bool = False) -> PotentialDoc:  # fmt: skip
+    """The potential document and its files (GridFS), so workers on other machines can fetch it."""
+    doc = PotentialDoc(
+        id=pot_id, campaign=ctx.campaign, iteration=iteration, final=final, n_structures=res.n_structures,
+        n_labelled=n_labelled, n_functions=res.n_functions, dataset_ids=dataset_ids, test_ids=test_ids,
+        metrics=metrics, reference_energies=refs, fit_wall_time_s=res.wall_time_s, elements=ctx.config.elements,
+        warm_start_from=warm_start_from, baseline=ctx.config.baseline.model_dump(mode="json"),
+        dataset=summary(records),
+    )  # fmt: skip
+    db.save_potential(doc, {"yaml": res.yaml, "yace": res.yace, "asi": res.asi})
+    return doc
 
 
 def refit_diverged(previous: dict[str, float], current: dict[str, float], factor: float) -> str | None:

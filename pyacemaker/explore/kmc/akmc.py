@@ -4,7 +4,7 @@ A second exploration driver next to MD: where MD only sees what happens in nanos
 over barriers and so visits transition states and the states beyond them, exactly the configurations a potential
 trained on near-equilibrium data extrapolates on. Every force call (relaxation, dimer, NEB) goes through a
 :class:`GammaWatchdog`, so the run stops on the first configuration whose max gamma exceeds ``gamma_halt`` and
-returns it as a halt frame, the same :class:`~pyacemaker.explore.protocol.MDOutcome` MD returns.
+returns it as a halt frame, the same :class:`~pyacemaker.explore.protocol.Outcome` MD returns.
 
 Saddle searches use ASE's dimer method (``ase.mep``) from random local displacements, barriers are optionally
 refined by a short climbing-image NEB, rates come from harmonic transition state theory with a fixed prefactor.
@@ -25,7 +25,11 @@ from ase.geometry import find_mic
 from ase.mep import NEB, DimerControl, MinModeAtoms, MinModeTranslate
 from ase.optimize import FIRE
 
-from pyacemaker.explore.protocol import Frame, MDOutcome
+from pyacemaker.config.schema import ExploreConfig
+from pyacemaker.explore.protocol import GammaWatch, KMCProtocol, Outcome, Snapshot
+from pyacemaker.plugins import DRIVERS
+from pyacemaker.schemas.stages import RunCondition
+from pyacemaker.train.potential import Potential
 
 S_TO_FS = 1e15
 # What a broken potential or a diverging optimiser raises: an expected end of a run, not a bug.
@@ -35,7 +39,7 @@ NUMERIC_ERRORS = (RuntimeError, ValueError, FloatingPointError, np.linalg.LinAlg
 class GammaHalt(Exception):  # a signal, deliberately not a RuntimeError: searches swallow numeric errors
     """Raised by :class:`GammaWatchdog` on the first configuration above ``gamma_halt``; carries its frame."""
 
-    def __init__(self, frame: Frame):
+    def __init__(self, frame: Snapshot):
         super().__init__(f"max gamma {frame.gamma:.3g} at kMC step {frame.step}")
         self.frame = frame
 
@@ -46,27 +50,21 @@ class GammaWatchdog(Calculator):
     Why a calculator wrapper and not an observer: the dimer method and NEB evaluate many configurations that no
     optimiser step ever "visits" (dimer images, trial steps); each of them could be the extrapolative one. The
     wrapped calculator reports per-atom ``gamma`` in ``results`` (ACE with an active set); without it gamma is 0.
-    Frames above ``gamma_collect`` are kept (the latest ``max_frames``; a frame closer than ``min_separation`` A
-    to the last kept one is skipped, since dimer images 1e-4 A apart are one configuration for labelling); the
-    halting frame is always kept, last. ``step`` is set by the driver to the current kMC step.
+    Frames above ``watch.collect`` are kept (the latest ``watch.max_frames``; a frame closer than
+    ``min_separation`` A to the last kept one is skipped, since dimer images 1e-4 A apart are one configuration
+    for labelling); the halting one (above ``watch.halt``) is always kept, last. ``step`` is set by the driver to
+    the current kMC step.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "gamma"]
 
-    def __init__(
-        self,
-        calc: Calculator,
-        gamma_halt: float,
-        gamma_collect: float,
-        max_frames: int,
-        min_separation: float = 0.1,
-    ):
+    def __init__(self, calc: Calculator, watch: GammaWatch, min_separation: float = 0.1):
         super().__init__()
         self.calc = calc
-        self.gamma_halt, self.gamma_collect = gamma_halt, gamma_collect
-        self.max_frames, self.min_separation = max(1, max_frames), min_separation
+        self.gamma_halt, self.gamma_collect = watch.halt, watch.collect
+        self.max_frames, self.min_separation = max(1, watch.max_frames), min_separation
         self.step = 0
-        self.frames: list[Frame] = []
+        self.frames: list[Snapshot] = []
         self.max_gamma = 0.0
         self.force_calls = 0
 
@@ -86,7 +84,7 @@ class GammaWatchdog(Calculator):
             raise FloatingPointError(f"non-finite gamma at kMC step {self.step}")
         halt = gamma > self.gamma_halt
         if halt or gamma > self.gamma_collect:
-            frame = Frame(self.atoms.copy(), self.step, gamma, per_atom.copy())
+            frame = Snapshot(self.atoms.copy(), self.step, gamma, per_atom.copy())
             if (
                 halt
                 or not self.frames
@@ -355,45 +353,39 @@ def _log(workdir: Path | None, line: str) -> None:
             fh.write(line + "\n")
 
 
+@DRIVERS.register("kmc")
+def kmc_driver(
+    atoms: Atoms, potential: Potential, run: RunCondition, explore: ExploreConfig, seed: int, workdir: Path
+) -> Outcome:
+    """Adaptive kMC (dimer saddle searches, NEB, harmonic TST): gamma is checked at every force call."""
+    return run_kmc(atoms, potential.calculator(), KMCProtocol.from_condition(run, explore, seed), workdir)
+
+
 def run_kmc(
     atoms: Atoms,
     calc: Calculator,
-    temperature_K: float,
-    kmc_steps: int,
-    n_searches: int,
-    gamma_halt: float,
-    gamma_collect: float,
-    max_frames: int,
-    seed: int,
+    protocol: KMCProtocol,
     workdir: Path | None = None,
-    displacement: float = 0.3,
-    fmax: float = 0.05,
-    neb_images: int = 3,
     *,
-    displacement_radius: float = 3.0,
-    prefactor: float = 1e13,
     settings: KMCSettings | None = None,
-) -> MDOutcome:
-    """Adaptive kMC from ``atoms`` for ``kmc_steps`` steps, or until max gamma exceeds ``gamma_halt``.
+) -> Outcome:
+    """Adaptive kMC from ``atoms`` for ``protocol.steps`` steps, or until max gamma exceeds the watch's ``halt``.
 
-    Each new state gets ``n_searches`` dimer searches (another round if none escapes); a state visited before
-    reuses its catalogue. ``calc`` should report per-atom ``gamma`` (ACE + active set); a halt anywhere
+    Each new state gets ``protocol.searches`` dimer searches (another round if none escapes); a state visited
+    before reuses its catalogue. ``calc`` should report per-atom ``gamma`` (ACE + active set); a halt anywhere
     (relaxation, dimer, NEB) returns ``halted=True`` with the halting configuration as the last frame and
-    ``halt_step`` the kMC step it happened in. ``settings`` overrides the keyword knobs when given.
+    ``halt_step`` the kMC step it happened in. ``settings`` are the searches' numerical knobs (default
+    :class:`KMCSettings`).
     """
-    s = settings or KMCSettings(
-        displacement=displacement,
-        displacement_radius=displacement_radius,
-        fmax=fmax,
-        neb_images=neb_images,
-        prefactor=prefactor,
-    )
+    s = settings or KMCSettings()
+    temperature_K, kmc_steps = protocol.temperature_K, protocol.steps
+    n_searches, seed = protocol.searches, protocol.seed
     wd = Path(workdir) if workdir is not None else None
     if wd is not None:
         wd.mkdir(parents=True, exist_ok=True)
         (wd / "kmc.log").write_text("")
     rng = np.random.default_rng(seed)
-    watch = GammaWatchdog(calc, gamma_halt, gamma_collect, max_frames)
+    watch = GammaWatchdog(calc, protocol.watch)
     stats = SearchStats()
     visited: list[State] = []
     executed: list[float] = []
@@ -443,7 +435,7 @@ def run_kmc(
                     visited.append(state)
     except GammaHalt as halt:
         halted, halt_step = True, halt.frame.step
-        _log(wd, f"HALT at kMC step {halt_step}: max gamma {halt.frame.gamma:.4g} > {gamma_halt}")
+        _log(wd, f"HALT at kMC step {halt_step}: max gamma {halt.frame.gamma:.4g} > {protocol.watch.halt}")
     except NUMERIC_ERRORS as exc:  # the potential blew up: an expected state, as for MD
         halted, error = True, f"{type(exc).__name__}: {exc}"  # no halt frame: halt_step stays None, as for MD
         _log(wd, f"ERROR at kMC step {step}: {error}")
@@ -468,7 +460,7 @@ def run_kmc(
         "simulated_time_s": time_s,
     }
     _log(wd, "summary " + " ".join(f"{k}={v:.6g}" for k, v in thermo.items()))
-    return MDOutcome(
+    return Outcome(
         halted=halted,
         steps_done=step,
         simulated_time_fs=time_s * S_TO_FS,

@@ -5,7 +5,8 @@ EON runs saddle searches and kMC itself; the ACE potential (+ baseline) enters t
 potential, which writes ``from_eon_to_extpot`` in an exchange directory and runs a program there that must
 answer with ``from_extpot_to_eon``. That program is :mod:`pyacemaker.explore.kmc.eon_driver`; it also stops EON (exit
 code 100) and keeps the configuration when the extrapolation grade gamma is too high, so EON explores with ACE
-the way MD does and :func:`run_eon` returns the same :class:`MDOutcome` as the other drivers.
+the way MD does and :func:`run_eon` returns the same :class:`~pyacemaker.explore.protocol.Outcome` as the other
+drivers.
 
 The file formats (and what is known and guessed about them) are in :mod:`pyacemaker.explore.kmc.eon_files`.
 """
@@ -13,6 +14,7 @@ The file formats (and what is known and guessed about them) are in :mod:`pyacema
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import shutil
@@ -27,7 +29,10 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
+from ase.io import read
 
+import pyacemaker
+from pyacemaker.config.schema import ExploreConfig
 from pyacemaker.explore.kmc.eon_files import (
     WRAPPER_NAME,
     parse_dynamics,
@@ -36,8 +41,11 @@ from pyacemaker.explore.kmc.eon_files import (
     write_con,
     write_config_ini,
 )
-from pyacemaker.explore.protocol import Frame, MDOutcome
+from pyacemaker.explore.protocol import KMCProtocol, Outcome, Snapshot
+from pyacemaker.plugins import DRIVERS
+from pyacemaker.schemas.stages import RunCondition
 from pyacemaker.train.baseline import Baseline, make_baseline
+from pyacemaker.train.potential import Potential
 
 HALT_EXIT_CODE = 100  # the driver's exit status when gamma exceeded gamma_halt
 DRIVER_JSON = "eon_driver.json"
@@ -103,8 +111,9 @@ def _resolve_baseline(baseline, elements: Sequence[str]):
 
 
 def _wrapper_text(python: str, driver_json: Path) -> str:
-    # PYTHONPATH: the driver imports this very pyacemaker, installed or not
-    root = Path(__file__).resolve().parents[2]
+    # PYTHONPATH: the driver imports this very pyacemaker, installed or not; the folder above the package, never
+    # the package itself (its subpackages would shadow standard modules, e.g. select)
+    root = Path(pyacemaker.__file__).resolve().parent.parent
     return (
         "#!/bin/sh\n"
         "# EON ext_pot program written by pyacemaker: EON runs it where it wrote from_eon_to_extpot;\n"
@@ -116,31 +125,40 @@ def _wrapper_text(python: str, driver_json: Path) -> str:
     )
 
 
+@DRIVERS.register("eon")
+def eon_kmc(
+    atoms: Atoms, potential: Potential, run: RunCondition, explore: ExploreConfig, seed: int, workdir: Path
+) -> Outcome:
+    """EON's adaptive kMC with ACE + baseline through its ``ext_pot`` protocol; the driver exits 100 on a halt."""
+    protocol = KMCProtocol.from_condition(run, explore, seed)
+    prepare_eon_run(atoms, potential, protocol, workdir)
+    return run_eon(workdir, explore.eon_command, steps=protocol.steps)
+
+
 def prepare_eon_run(
     atoms: Atoms,
+    potential: Potential,
+    protocol: KMCProtocol,
     workdir: str | Path,
     *,
-    potential_yaml: str | Path,
-    active_set: str | Path | None,
-    baseline,
-    elements: Sequence[str],
-    reference_energies: Mapping[str, float] | None,
-    gamma_halt: float | None,
-    temperature_K: float,
-    steps: int = 10,
     job: str = "akmc",
-    random_seed: int = 0,
+    absolute: bool = False,
     fixed: Sequence[int] | Sequence[bool] | np.ndarray | None = None,
     python: str | None = None,
     **ini_options: Any,
 ) -> EonRun:
     """Write an EON run directory: ``pos.con``, ``config.ini``, the ext_pot wrapper and the driver's JSON.
 
-    ``baseline`` is a Baseline, the ``baseline:`` config section, or None. ``gamma_halt`` None never halts
-    (it needs ``active_set`` to compute gamma). ``python`` is the interpreter the wrapper runs (default: this
-    one). ``ini_options`` go to :func:`write_config_ini`. Paths are absolute because EON runs the wrapper in
-    its own scratch directories.
+    The protocol gives EON's temperature, kMC steps and random seed, and the driver's halt threshold (an
+    infinite ``watch.halt`` never halts, and then needs no active set). ``absolute`` makes the driver add the
+    potential's isolated-atom energies (as its calculator's ``absolute``). ``potential.baseline`` may also be the
+    ``baseline:`` config section. ``python`` is the interpreter the wrapper runs (default: this one).
+    ``ini_options`` go to :func:`write_config_ini`. Paths are absolute because EON runs the wrapper in its own
+    scratch directories.
     """
+    elements = list(potential.elements)
+    active_set = potential.asi
+    gamma_halt = protocol.watch.halt if math.isfinite(protocol.watch.halt) else None
     unknown = sorted(set(atoms.get_chemical_symbols()) - set(elements))
     if unknown:
         raise ValueError(f"the structure has elements {unknown} that the potential ({list(elements)}) lacks")
@@ -158,11 +176,11 @@ def prepare_eon_run(
     driver_json = workdir / DRIVER_JSON
     data = {
         "format": 1,
-        "potential_yaml": str(Path(potential_yaml).absolute()),
+        "potential_yaml": str(Path(potential.yaml).absolute()),
         "active_set": str(Path(active_set).absolute()) if active_set is not None else None,
         "elements": list(elements),
-        "reference_energies": dict(reference_energies or {}),
-        "baseline": baseline_to_dict(_resolve_baseline(baseline, elements)),
+        "reference_energies": dict(potential.reference_energies) if absolute else {},
+        "baseline": baseline_to_dict(_resolve_baseline(potential.baseline, elements)),
         "gamma_halt": None if gamma_halt is None else float(gamma_halt),
         "halt_dir": str(halt_dir),
         "gamma_log": str(gamma_log),
@@ -172,27 +190,25 @@ def prepare_eon_run(
     wrapper.write_text(_wrapper_text(python or sys.executable, driver_json))
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     ini = write_config_ini(
-        workdir, temperature_K=temperature_K, job=job, steps=steps, ext_pot_path=wrapper,
-        random_seed=random_seed, **ini_options,
+        workdir, temperature_K=protocol.temperature_K, job=job, steps=protocol.steps, ext_pot_path=wrapper,
+        random_seed=protocol.seed, **ini_options,
     )  # fmt: skip
     return EonRun(workdir, pos, ini, wrapper, driver_json, halt_dir, gamma_log)
 
 
-def read_halt_files(files: Sequence[Path], step: int = 0) -> list[Frame]:
-    """Frames from the driver's halt files (extxyz with per-atom ``gamma`` and ``max_gamma`` in the info)."""
-    from ase.io import read
-
+def read_halt_files(files: Sequence[Path], step: int = 0) -> list[Snapshot]:
+    """Snapshots from the driver's halt files (extxyz with per-atom ``gamma`` and ``max_gamma`` in the info)."""
     frames = []
     for f in files:
         atoms = read(f, format="extxyz")
         per_atom = np.asarray(atoms.arrays.get("gamma", []), dtype=float)
         gamma = float(atoms.info.get("max_gamma", per_atom.max() if per_atom.size else float("nan")))
         atoms.calc = None
-        frames.append(Frame(atoms, step, gamma, per_atom if per_atom.size else None))
+        frames.append(Snapshot(atoms, step, gamma, per_atom if per_atom.size else None))
     return frames
 
 
-def read_halts(halt_dir: str | Path, step: int = 0) -> list[Frame]:
+def read_halts(halt_dir: str | Path, step: int = 0) -> list[Snapshot]:
     """The configurations the driver kept when gamma exceeded gamma_halt, oldest first (names sort by time)."""
     return read_halt_files(sorted(Path(halt_dir).glob("*.extxyz")), step)
 
@@ -243,8 +259,8 @@ def run_eon(
     max_rounds: int = 200,
     timeout_s: float | None = None,
     missing_ok: bool = False,
-) -> MDOutcome:
-    """Run EON in a directory from :func:`prepare_eon_run` and summarise it as an :class:`MDOutcome`.
+) -> Outcome:
+    """Run EON in a directory from :func:`prepare_eon_run` and summarise it as an :class:`Outcome`.
 
     aKMC (and the other server jobs) run the EON server round by round (each round registers results and
     starts ``num_jobs`` eonclient jobs) until a halt file appears (the driver saw gamma > gamma_halt), the
@@ -257,7 +273,7 @@ def run_eon(
     if client is None:
         msg = INSTALL_HINT.format(exe=eonclient)
         if missing_ok:
-            return MDOutcome(False, 0, 0.0, 0.0, None, error=msg, driver="eon")
+            return Outcome(False, 0, 0.0, 0.0, None, error=msg, driver="eon")
         raise EonNotInstalledError(msg)
     ini_path = workdir / "config.ini"
     if not ini_path.exists():
@@ -330,7 +346,7 @@ def run_eon(
     for k, v in parse_results_dat(workdir / "results.dat").items():
         if isinstance(v, float):
             thermo[f"results_{k}"] = v
-    return MDOutcome(
+    return Outcome(
         halted=bool(halts), steps_done=steps_done, simulated_time_fs=sim_s * SECONDS_TO_FS, max_gamma=max_gamma,
         halt_step=steps_done if halts else None, frames=halts, thermo=thermo, error=error, driver="eon",
     )  # fmt: skip

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
 
 from pyacemaker.explore.kmc.eon import HALT_EXIT_CODE, baseline_from_dict
 from pyacemaker.explore.kmc.eon_files import FROM_EXTPOT, TO_EXTPOT, read_extpot_input, write_extpot_output
@@ -40,9 +42,6 @@ def _write_halt(
     atoms, per_atom: np.ndarray, energy: float, forces: np.ndarray, settings: dict[str, Any]
 ) -> Path:
     """Keep the extrapolating structure where run_eon looks; atomic rename so a reader never sees half a file."""
-    from ase.calculators.singlepoint import SinglePointCalculator
-    from ase.io import write
-
     halt_dir = Path(settings["halt_dir"])
     halt_dir.mkdir(parents=True, exist_ok=True)
     a = atoms.copy()

@@ -7,65 +7,64 @@ reaches only over diffusion time scales). ASE has no swap move of its own; LAMMP
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms, units
 from ase.md.langevin import Langevin
+from ase.md.langevinbaoab import LangevinBAOAB
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 
-from pyacemaker.explore.protocol import Frame, MDOutcome
+from pyacemaker.config.schema import ExploreConfig
+from pyacemaker.explore.protocol import MDProtocol, Outcome, Snapshot
+from pyacemaker.plugins import DRIVERS
+from pyacemaker.schemas.stages import RunCondition
+from pyacemaker.train.potential import Potential
 
 
-def run_md(
-    atoms: Atoms,
-    calc,
-    temperature_K: float,
-    steps: int,
-    timestep_fs: float,
-    friction: float,
-    gamma_check_interval: int,
-    gamma_collect: float,
-    gamma_halt: float,
-    max_frames: int,
-    seed: int,
-    workdir: Path | None = None,
-    *,
-    ensemble: str = "nvt",
-    pressure_GPa: float = 0.0,
-    swap_interval: int = 0,
-) -> MDOutcome:
-    """Run Langevin NVT (or NPT) until ``steps`` or until max gamma exceeds ``gamma_halt``.
+@DRIVERS.register("md-ase")
+def ase_driver(
+    atoms: Atoms, potential: Potential, run: RunCondition, explore: ExploreConfig, seed: int, workdir: Path
+) -> Outcome:
+    """ASE Langevin MD with ACE (+ baseline) and its per-atom gamma (``explore.engine: ase``)."""
+    return run_md(atoms, potential.calculator(), MDProtocol.from_condition(run, explore, seed), workdir)
+
+
+def run_md(atoms: Atoms, calc, protocol: MDProtocol, workdir: Path | None = None) -> Outcome:
+    """Run Langevin NVT (or NPT) until ``protocol.steps`` or until max gamma exceeds the watch's ``halt``.
 
     ``calc`` must report per-atom ``gamma`` in its results (PyACECalculator with an active set). Frames over
-    ``gamma_collect`` are kept (the latest ``max_frames``, the halted one always among them).
+    ``collect`` are kept (the latest ``max_frames``, the halted one always among them). Swaps run every
+    ``swap_interval`` steps when ``protocol.swap``.
     """
+    p, w = protocol, protocol.watch
+    temperature_K, timestep_fs, friction = p.temperature_K, p.timestep_fs, p.friction
+    swap_interval = p.swap_interval if p.swap else 0
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
     atoms = atoms.copy()
     atoms.calc = calc
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(p.seed)
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
     Stationary(atoms)
     log = {
-        "logfile": str(workdir / "md.log") if workdir else None,
-        "loginterval": max(1, gamma_check_interval),
+        "logfile": str(Path(workdir) / "md.log") if workdir else None,
+        "loginterval": max(1, w.check_interval),
     }
-    if ensemble == "npt":
-        import warnings
-
-        from ase.md.langevinbaoab import LangevinBAOAB
-
+    if p.ensemble == "npt":
         with warnings.catch_warnings():  # ASE notes its barostat-mass heuristic; the default is what we want
             warnings.simplefilter("ignore", UserWarning)
             dyn = LangevinBAOAB(
                 atoms, timestep_fs * units.fs, temperature_K=temperature_K, T_tau=1 / friction * units.fs,
-                P_tau=20 / friction * units.fs, externalstress=-pressure_GPa * units.GPa, hydrostatic=True, rng=rng,
-                **log,
+                P_tau=20 / friction * units.fs, externalstress=-p.pressure_GPa * units.GPa, hydrostatic=True,
+                rng=rng, **log,
             )  # fmt: skip
     else:
         dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=friction / units.fs,
                        rng=rng, **log)  # fmt: skip
     swaps = {"tried": 0, "accepted": 0}
-    frames: list[Frame] = []
+    frames: list[Snapshot] = []
     temps: list[float] = []
     epots: list[float] = []
     state = {"max_gamma": 0.0, "halt_step": None}
@@ -80,14 +79,14 @@ def run_md(
         state["max_gamma"] = max(state["max_gamma"], gamma)
         temps.append(atoms.get_temperature())
         epots.append(atoms.get_potential_energy() / len(atoms))
-        if gamma > gamma_collect:
-            frames.append(Frame(atoms.copy(), step, gamma, per_atom.copy()))
-            del frames[:-max_frames]
-        if gamma > gamma_halt:
+        if gamma > w.collect:
+            frames.append(Snapshot(atoms.copy(), step, gamma, per_atom.copy()))
+            del frames[: -w.max_frames]
+        if gamma > w.halt:
             state["halt_step"] = step
             raise Halt
 
-    dyn.attach(check, interval=gamma_check_interval)
+    dyn.attach(check, interval=w.check_interval)
     if swap_interval and len(set(atoms.get_chemical_symbols())) > 1:
 
         def sweep() -> None:
@@ -102,7 +101,7 @@ def run_md(
         dyn.attach(sweep, interval=swap_interval)
     halted, error = False, None
     try:
-        dyn.run(steps)
+        dyn.run(p.steps)
     except Halt:
         halted = True
     except (RuntimeError, ValueError, FloatingPointError) as exc:  # the potential blew up: an expected state
@@ -118,7 +117,7 @@ def run_md(
     }
     if swap_interval:
         thermo.update({"swaps_tried": swaps["tried"], "swaps_accepted": swaps["accepted"]})
-    return MDOutcome(
+    return Outcome(
         halted, done, done * timestep_fs, state["max_gamma"], state["halt_step"], frames, thermo, error
     )
 

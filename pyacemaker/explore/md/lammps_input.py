@@ -21,6 +21,7 @@ from ase.calculators.lammps import Prism
 from ase.data import atomic_masses, atomic_numbers
 from ase.io import write
 
+from pyacemaker.explore.protocol import MDProtocol
 from pyacemaker.structures.builders import reference_cell, supercell_to
 from pyacemaker.train.baseline import Baseline, lammps_pair_lines
 
@@ -83,18 +84,9 @@ def swap_lines(
 def lammps_input_text(
     elements: Sequence[str],
     pair_lines: Sequence[str],
+    protocol: MDProtocol,
     *,
-    temperature_K: float,
-    steps: int,
-    timestep_fs: float,
-    ensemble: str = "nvt",
-    pressure_bar: float = 0.0,
-    gamma_check_interval: int,
-    gamma_collect: float,
-    gamma_halt: float,
-    seed: int,
-    swap: Swap = None,
-    swap_interval: int = 20,
+    swap_pairs: Sequence[tuple[str, str]] | None = None,
     swap_attempts: int = 10,
     gamma_source: str | None = None,
     pbc: Sequence[bool] = (True, True, True),
@@ -102,27 +94,32 @@ def lammps_input_text(
     """The ``in.lammps`` text (a pure function of its arguments, so it can be checked without LAMMPS).
 
     Nose-Hoover NVT or NPT (isotropic) with damping 100 and 1000 timesteps; thermo, the gamma dump and the halt
-    check all run every ``gamma_check_interval`` steps, so the halting frame is always dumped.
+    check all run every ``check_interval`` steps, so the halting frame is always dumped. With ``protocol.swap``,
+    ``fix atom/swap`` runs for ``swap_pairs`` (default: every unlike pair of ``elements``).
     """
+    p, w = protocol, protocol.watch
+    temperature_K, timestep_fs, ensemble = p.temperature_K, p.timestep_fs, p.ensemble
+    pressure_bar = p.pressure_bar
     if ensemble not in ("nvt", "npt"):
         raise ValueError(f"ensemble must be nvt or npt, not {ensemble!r}")
     if temperature_K <= 0:
         raise ValueError("Nose-Hoover needs a temperature above 0 K")
-    n = int(gamma_check_interval)
+    n = int(w.check_interval)
     dt_ps = timestep_fs / 1000.0
     g_lines, g_col = gamma_block(n, gamma_source)
-    s_lines, s_cols = swap_lines(elements, swap, swap_interval, swap_attempts, temperature_K, seed)
+    swap: Swap = (True if swap_pairs is None else swap_pairs) if p.swap else None
+    s_lines, s_cols = swap_lines(elements, swap, p.swap_interval, swap_attempts, temperature_K, p.seed)
     integrator = f"fix md all nvt temp {temperature_K} {temperature_K} {100 * dt_ps:.6g}"
     if ensemble == "npt":
         integrator = (f"fix md all npt temp {temperature_K} {temperature_K} {100 * dt_ps:.6g} "
                       f"iso {pressure_bar} {pressure_bar} {1000 * dt_ps:.6g}")  # fmt: skip
-    boundary = " ".join("p" if p else "s" for p in pbc)
+    boundary = " ".join("p" if periodic else "s" for periodic in pbc)
     masses = [f"mass {i} {atomic_masses[atomic_numbers[e]]:.6f}  # {e}" for i, e in enumerate(elements, 1)]
     thermo_cols = ["step", "temp", "pe", "press", "vol", "atoms", "c_max_pace_gamma", *s_cols]
     what = f"{ensemble.upper()} {temperature_K} K" + (f", {pressure_bar} bar" if ensemble == "npt" else "")
     lines = [
-        f"# pyacemaker exploration: {what}, {steps} steps of {timestep_fs} fs, atom types {' '.join(elements)}",
-        f"# frames with max gamma > {gamma_collect} go to {DUMP}; the run stops once max gamma > {gamma_halt}",
+        f"# pyacemaker exploration: {what}, {p.steps} steps of {timestep_fs} fs, atom types {' '.join(elements)}",
+        f"# frames with max gamma > {w.collect} go to {DUMP}; the run stops once max gamma > {w.halt}",
         "units metal",
         "atom_style atomic",
         "atom_modify map array",
@@ -131,7 +128,7 @@ def lammps_input_text(
         *masses,
         *pair_lines,
         f"timestep {dt_ps:.6g}",
-        f"velocity all create {temperature_K} {_lmp_seed(seed)} mom yes rot yes dist gaussian",
+        f"velocity all create {temperature_K} {_lmp_seed(p.seed)} mom yes rot yes dist gaussian",
         integrator,
         *s_lines,
         "# per-atom extrapolation grade and its maximum",
@@ -140,11 +137,11 @@ def lammps_input_text(
         "thermo_modify format float %.10g",
         f"thermo {n}",
         "# the dump skips frames whose max gamma is not above gamma_collect",
-        f'variable dump_skip equal "c_max_pace_gamma <= {gamma_collect}"',
+        f'variable dump_skip equal "c_max_pace_gamma <= {w.collect}"',
         f"dump pace_dump all custom {n} {DUMP} id type x y z {g_col}",
         "dump_modify pace_dump skip v_dump_skip sort id format float %.15g",
-        f"fix {HALT_FIX} all halt {n} v_max_pace_gamma > {gamma_halt} error soft",
-        f"run {int(steps)}",
+        f"fix {HALT_FIX} all halt {n} v_max_pace_gamma > {w.halt} error soft",
+        f"run {int(p.steps)}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -175,19 +172,9 @@ def write_lammps_input(
     potential_yaml: Path,
     active_set: Path | None,
     baseline: Baseline | None,
+    protocol: MDProtocol,
     workdir: Path,
     *,
-    temperature_K: float,
-    steps: int,
-    timestep_fs: float,
-    ensemble: str = "nvt",
-    pressure_bar: float = 0.0,
-    gamma_check_interval: int,
-    gamma_collect: float,
-    gamma_halt: float,
-    seed: int,
-    swap: Swap = None,
-    swap_interval: int = 20,
     swap_attempts: int | None = None,
     ace_style: str = "pace/extrapolation",
     gamma_source: str | None = None,
@@ -196,6 +183,8 @@ def write_lammps_input(
 
     Atom types follow ``elements`` (the potential's order). ``potential_yaml``/``active_set`` are the ACE .yaml
     and .asi; with another ``ace_style`` (e.g. ``eam/alloy``) ``potential_yaml`` is that style's one file.
+    Swaps (``protocol.swap``) cover the unlike pairs present, ``swap_attempts`` (default a tenth of the atoms,
+    as the ASE engine's sweep) each time.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -207,17 +196,14 @@ def write_lammps_input(
     a.wrap()
     ase.io.write(workdir / DATA, a, format="lammps-data", specorder=list(elements), atom_style="atomic",
                  prismobj=Prism(a.cell.array, pbc=a.pbc))  # fmt: skip
-    if swap is True:  # only the pairs present: a swap fix on an absent type only wastes time
-        present = [e for e in elements if e in set(a.get_chemical_symbols())]
-        swap = swap_pairs(present, True)
+    # only the pairs present: a swap fix on an absent type only wastes time
+    present = [e for e in elements if e in set(a.get_chemical_symbols())]
     if swap_attempts is None:
         swap_attempts = max(1, len(a) // 10)  # as the ASE engine's sweep
     files = _stage_potential(workdir, Path(potential_yaml), active_set, ace_style)
     pair = lammps_pair_lines(list(elements), files, baseline, ace_style=ace_style)
     text = lammps_input_text(
-        elements, pair, temperature_K=temperature_K, steps=steps, timestep_fs=timestep_fs, ensemble=ensemble,
-        pressure_bar=pressure_bar, gamma_check_interval=gamma_check_interval, gamma_collect=gamma_collect,
-        gamma_halt=gamma_halt, seed=seed, swap=swap, swap_interval=swap_interval, swap_attempts=swap_attempts,
+        elements, pair, protocol, swap_pairs=swap_pairs(present, True), swap_attempts=swap_attempts,
         gamma_source=gamma_source, pbc=tuple(bool(p) for p in a.pbc),
     )  # fmt: skip
     path = workdir / INPUT

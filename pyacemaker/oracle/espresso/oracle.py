@@ -16,6 +16,7 @@ from pyacemaker.oracle.checks import close_contact
 from pyacemaker.oracle.espresso import pw
 from pyacemaker.oracle.espresso.healing import PwJob, PwValidator, handlers
 from pyacemaker.oracle.espresso.pseudos import pseudo_dirs
+from pyacemaker.oracle.espresso.settings import EspressoSettings
 from pyacemaker.plugins import ORACLES
 
 ISOLATED_BOX_A = 10.0  # vacuum box for isolated-atom reference energies
@@ -36,6 +37,8 @@ def _error_line(directory: Path) -> str:
 @ORACLES.register("espresso")
 class EspressoOracle(Oracle):
     name = "espresso"
+    settings_model = EspressoSettings
+    config: EspressoSettings
 
     def command(self) -> list[str]:
         exe = shutil.which(self.config.command)

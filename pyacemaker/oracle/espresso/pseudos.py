@@ -10,8 +10,9 @@ from pathlib import Path
 DEBIAN_PSEUDO_DIR = Path("/usr/share/espresso/pseudo")  # Debian's quantum-espresso-data
 
 
-class PseudoError(RuntimeError):
-    """Pseudopotentials are missing or inconsistent (the message lists what and how to get them)."""
+class PseudoError(ValueError):
+    """Pseudopotentials are missing or inconsistent (the message lists what and how to get them); a ValueError,
+    so resolving the config reports it as a config error."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import numpy as np
 from ase import Atoms
 from ase.io import read, write
 
-from pyacemaker.config.schema import EspressoOracle
+from pyacemaker.oracle.espresso.settings import EspressoSettings
 
 PW_IN, PW_OUT, PW_ERR = "pw.in", "pw.out", "pw.err"
 STRUCTURE, SETTINGS, OVERRIDES = "structure.extxyz", "settings.json", "overrides.json"
@@ -68,7 +68,7 @@ def scf_accuracies(directory: Path) -> list[float]:
 
 
 # ----------------------------------------------------------------------------------------------- input
-def base_input(oracle, atoms: Atoms) -> dict[str, Any]:
+def base_input(oracle: EspressoSettings, atoms: Atoms) -> dict[str, Any]:
     """pw.x namelists from the resolved oracle settings (physics) for one structure."""
     system: dict[str, Any] = {
         "ecutwfc": oracle.ecutwfc,
@@ -95,7 +95,7 @@ def base_input(oracle, atoms: Atoms) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def prepare(directory: Path, atoms: Atoms, oracle) -> None:
+def prepare(directory: Path, atoms: Atoms, oracle: EspressoSettings) -> None:
     """Write the structure, settings and an empty overrides file, then render pw.in."""
     directory.mkdir(parents=True, exist_ok=True)
     write(directory / STRUCTURE, atoms, format="extxyz")
@@ -124,7 +124,7 @@ def render(directory: Path) -> None:
     from ase.io.espresso import write_espresso_in
 
     atoms = read(directory / STRUCTURE, format="extxyz")
-    oracle = EspressoOracle.model_validate(json.loads(read_text(directory / SETTINGS)))
+    oracle = EspressoSettings.model_validate(json.loads(read_text(directory / SETTINGS)))
     data = base_input(oracle, atoms)
     for section, kv in load_overrides(directory).items():
         data.setdefault(section, {}).update(kv)

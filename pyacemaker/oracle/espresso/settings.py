@@ -1,14 +1,58 @@
-"""Physics defaults for pw.x from the elements and the pseudopotential headers: one settings set per campaign."""
+"""The pw.x settings (the ``oracle:`` section of a Quantum ESPRESSO campaign) and their physics defaults from the
+elements and the pseudopotential headers: one settings set per campaign."""
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from pyacemaker.config.schema import OracleSettings
+from pyacemaker.elements import MAGNETIC, NONMETALS
 from pyacemaker.oracle.espresso.pseudos import Pseudo, find_pseudos
 
-# Elements that are not metals as elemental solids: they get a small Gaussian smearing, metals Marzari-Vanderbilt.
-NON_METALS = {"H", "He", "B", "C", "N", "O", "F", "Ne", "Si", "P", "S", "Cl", "Ar", "Ge", "As", "Se", "Br", "Kr",
-              "Sb", "Te", "I", "Xe"}  # fmt: skip
-# Ferromagnetic or with a magnetic ground state: spin-polarised with a positive starting moment.
-MAGNETIC = {"Cr": 0.5, "Mn": 0.5, "Fe": 0.5, "Co": 0.5, "Ni": 0.4, "Gd": 0.5}
+
+class EspressoSettings(OracleSettings):
+    """Quantum ESPRESSO pw.x. Every ``None`` is derived from the elements and the pseudopotentials' headers."""
+
+    cost: ClassVar[Literal["cheap", "dft"]] = "dft"
+
+    type: Literal["espresso"] = "espresso"
+    command: str = Field("pw.x", description="pw.x executable")
+    mpi_command: str | None = Field(None, description='launcher prefix, e.g. "mpirun -np 4"')
+    pseudo_dir: str | None = Field(
+        None, description="directory of UPF files (else $ESPRESSO_PSEUDO, then Debian's)"
+    )
+    pseudopotentials: dict[str, str] | None = Field(None, description="element -> UPF file name")
+    functional: Literal["PBE", "PBEsol", "LDA"] = "PBE"
+    ecutwfc: float | None = Field(None, gt=5, le=500, description="wavefunction cutoff, Ry")
+    ecutrho: float | None = Field(None, gt=20, le=4000, description="charge-density cutoff, Ry")
+    kspacing: float = Field(
+        0.25, gt=0.01, le=5.0, description="k-point spacing, 2pi/A (Gamma only when every axis gets 1)"
+    )
+    occupations: Literal["smearing", "fixed"] | None = None
+    smearing: Literal["mv", "gaussian", "fd", "mp"] | None = None
+    degauss: float | None = Field(None, gt=0, le=0.2, description="Ry")
+    spin_polarized: bool | None = None
+    starting_magnetization: dict[str, float] | None = None
+    conv_thr_per_atom: float = Field(1e-9, gt=0, le=1e-4, description="SCF threshold per atom, Ry")
+    electron_maxstep: int = Field(100, ge=1, le=10000)
+    mixing_beta: float = Field(0.4, gt=0, le=1)
+    max_seconds: float | None = Field(
+        None, gt=0, description="pw.x stops cleanly after this and is restarted"
+    )
+    min_distance_factor: float = Field(
+        0.5, ge=0, le=1.5, description="reject structures with atoms closer than this x covalent radii sum"
+    )
+    max_corrections: int = Field(8, ge=0, le=50, description="healing attempts per structure")
+    timeout_s: float | None = Field(None, gt=0, description="hard wall-clock limit per pw.x run")
+
+    def resolve(self, elements: list[str]) -> tuple[EspressoSettings, dict[str, str]]:
+        """Pseudopotentials, cutoffs, smearing and spin from the elements (PseudoError when none fit)."""
+        out, notes, _ = resolve_espresso(self, elements)
+        return out, notes
+
+
 # Wavefunction cutoffs (Ry) when a UPF header suggests none: first-row elements have hard potentials.
 HARD_NC = {"H": 60.0, "B": 60.0, "C": 70.0, "N": 70.0, "O": 75.0, "F": 80.0}
 DEFAULT_NC, DEFAULT_US = 40.0, 45.0
@@ -24,8 +68,11 @@ def _wfc(p: Pseudo) -> tuple[float, str]:
     return DEFAULT_US, f"table value for {p.kind} pseudopotentials ({DEFAULT_US:.0f} Ry)"
 
 
-def resolve_espresso(cfg, elements: list[str]):
-    """The oracle config with every derived value filled, and a note per key (for ``pyacemaker config``)."""
+def resolve_espresso(
+    cfg: EspressoSettings, elements: list[str]
+) -> tuple[EspressoSettings, dict[str, str], dict[str, Pseudo]]:
+    """The oracle config with every derived value filled, a note per key (for ``pyacemaker config``), and the
+    pseudopotentials chosen."""
     out = cfg.model_copy(deep=True)
     notes: dict[str, str] = {}
     pseudos = find_pseudos(elements, cfg.pseudo_dir, cfg.pseudopotentials, cfg.functional)
@@ -48,7 +95,7 @@ def resolve_espresso(cfg, elements: list[str]):
         notes["ecutrho"] = (
             "4 x ecutwfc for norm-conserving, 8 x for ultrasoft/PAW, or the header's suggestion if larger"
         )
-    metal = all(el not in NON_METALS for el in elements)
+    metal = all(el not in NONMETALS for el in elements)
     if out.occupations is None:
         out.occupations = "smearing"
         notes["occupations"] = (
