@@ -189,7 +189,7 @@ def cmd_run(args) -> int:
             requeue_local_launches(lp, root, launches)  # jobs cut off by an interrupt run again next time
     else:
         final = st
-    status = campaign_status(db, db.campaign(ctx.campaign) or {}, lp)
+    status = campaign_status(db, db.campaign_doc(ctx.campaign), lp)
     status["oracle_calls_this_run"] = status["oracle_calls"] - calls_before
     print_summary(status)
     if final["state"] != "COMPLETED":
@@ -206,8 +206,7 @@ def cmd_status(args) -> int:
     target = _target(args.launchpad, start=True)
     db = _connect(target)
     lp = target.launchpad()
-    q = {"_id": args.campaign} if args.campaign else {}
-    docs = list(db.campaigns.find(q).sort("_id", 1))
+    docs = db.campaign_docs(args.campaign)
     if args.campaign and not docs:
         raise CliError(f"no campaign named {args.campaign!r} in {target.describe}", EXIT_INPUT)
     out = [campaign_status(db, d, lp) for d in docs]

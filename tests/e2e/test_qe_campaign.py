@@ -31,7 +31,7 @@ def test_si_qe_campaign_runs_two_iterations_with_real_dft(tmp_path):
         assert list((tmp_path / "w").glob("iter_000/label/*/pw.out"))
         assert db.potentials.find_one({"_id": "si_qe:pot001"}) is not None
         pot = db.latest_potential("si_qe")  # the final fit of all DFT labels at the full basis
-        assert pot["_id"] == "si_qe:final" and Path(pot["files"]["yace"]["path"]).exists()
+        assert pot.id == "si_qe:final" and Path(pot.files["yace"].path).exists()
         assert doc["test_metrics"]["test_n_structures"] == 2
         # the quality gate compared the potential's equation of state with pw.x's own
         eos = doc["validation"]["reports"]["Si"]["reference"]["eos"]

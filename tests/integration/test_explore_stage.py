@@ -9,6 +9,8 @@ from pyacemaker.campaign.context import Context
 from pyacemaker.campaign.stages.explore import explore_stage
 from pyacemaker.campaign.stages.seed import seed_stage
 from pyacemaker.config import parse_config, resolve
+from pyacemaker.explore.policy import effective, start
+from pyacemaker.schemas.stages import TrainOut
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -30,11 +32,11 @@ def test_lammps_engine_without_ml_pace_falls_back_and_halts_become_candidates(
     seed_stage(db, ctx)
     db.save_potential({"_id": "lmpfb:pot000", "campaign": "lmpfb", "iteration": 0, "n_structures": 1,
                        "reference_energies": p["refs"], "metrics": {}}, {"yaml": p["yaml"], "yace": p["yace"], "asi": p["asi"]})  # fmt: skip
-    cond = {**cfg.explore.conditions[0].model_dump(), "steps": 200, "level": 0, "quiet_fs": 0.0}
-    out = explore_stage(db, ctx, 0, {"potential_id": "lmpfb:pot000"}, 0, cond)
-    assert out["driver"] == "ase" and "ML-PACE" in out["notice"] and out["start"] == "bulk with one vacancy"
-    assert out["halted"] and out["halt_step"] <= 200  # gamma 1.05 is far inside what MD at 1800 K reaches
-    cands = db.get_records(out["candidate_ids"])
+    run = effective(start(cfg)[0], cfg.explore).model_copy(update={"steps": 200})
+    out = explore_stage(db, ctx, 0, TrainOut(potential_id="lmpfb:pot000", iteration=0), 0, run)
+    assert out.driver == "ase" and "ML-PACE" in out.notice and out.start == "bulk with one vacancy"
+    assert out.halted and out.halt_step <= 200  # gamma 1.05 is far inside what MD at 1800 K reaches
+    cands = db.get_records(out.candidate_ids)
     halt = [c for c in cands if c.provenance.origin == "md_halt"]
     perts = [c for c in cands if c.provenance.origin == "perturbation"]
     assert len(halt) == 1 and len(perts) == 2 and len(halt[0].atoms.symbols) == 31

@@ -23,7 +23,7 @@ def campaign(db, tmp_path):
     for k in range(3):
         a = bulk("Cu", cubic=True)
         a.rattle(0.05, seed=k)
-        r = StructureRecord.new(a, "ts", Provenance(origin="seed", builder=f"b{k}"), "labelled")
+        r = StructureRecord.new(a, "ts", Provenance(origin="seed", builder=f"b{k}", family=f"seed:b{k}"), "labelled")
         r.labels = Labels(energy=-1.0 * k, forces=np.zeros((4, 3)).tolist(), oracle="emt", settings_hash=h)
         recs.append(r)
     db.insert_records(recs)
@@ -45,7 +45,7 @@ def test_failed_refit_keeps_the_previous_potential(campaign, monkeypatch):
 
     monkeypatch.setattr("pyacemaker.campaign.stages.train.fit", failing_fit)
     out = train_stage(db, ctx, 1)
-    assert out["failed"] and out["potential_id"] == "ts:pot000" and "diverged" in out["reason"]
+    assert out.failed and out.potential_id == "ts:pot000" and "diverged" in out.reason
     assert db.campaign("ts")["current_potential"] == "ts:pot000"
     assert db.campaign("ts")["iterations"]["1"]["train"]["failed"] is True
 
@@ -62,5 +62,5 @@ def test_refit_with_far_worse_errors_is_rejected(campaign, monkeypatch, tmp_path
     monkeypatch.setattr("pyacemaker.campaign.stages.train.fit", bad_fit)
     monkeypatch.setattr("pyacemaker.campaign.stages.train.evaluate", lambda *a, **k: {})
     out = train_stage(db, ctx, 1)
-    assert out["failed"] and "rose from 2 to 500" in out["reason"]
-    assert db.latest_potential("ts")["_id"] == "ts:pot000"
+    assert out.failed and "rose from 2 to 500" in out.reason
+    assert db.latest_potential("ts").id == "ts:pot000"
