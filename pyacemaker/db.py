@@ -254,7 +254,9 @@ class Database:
 
     def labelled_hashes(self, campaign: str) -> set[str]:
         """Content hashes of the campaign's structures that carry labels (a candidate equal to one is not new)."""
-        return {d["hash"] for d in self.records.find({"campaign": campaign, "labels": {"$ne": None}}, {"hash": 1})}
+        return {
+            d["hash"] for d in self.records.find({"campaign": campaign, "labels": {"$ne": None}}, {"hash": 1})
+        }
 
     def count_records(self, campaign: str, status: str | None = None) -> int:
         q: dict[str, Any] = {"campaign": campaign}

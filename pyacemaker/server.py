@@ -1,7 +1,7 @@
 """The embedded database: a SecantusDB daemon (MongoDB wire protocol) that pyacemaker starts when none is configured.
 
 SecantusDB is GPL-2.0, so it is only ever run as a separate process (``python -m secantus``), never imported.
-It binds to loopback, runs ``--standalone --sync-on-commit`` (TOOLCHAIN.md: replica-set mode slows writes, and
+It binds to loopback, runs ``--standalone --sync-on-commit`` (docs/toolchain.md: replica-set mode slows writes, and
 without sync-on-commit a SIGKILL can lose acknowledged writes), and keeps a pidfile and a state file in its
 data directory so every pyacemaker command and worker finds and reuses the same server.
 """

@@ -35,7 +35,7 @@ want=$( (cat requirements/*.txt pyproject.toml; echo "coldstart=${PYACEMAKER_COL
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo ">> installing Python packages (first time: a few minutes)"
   $PIP install -q -r requirements/base.txt -r requirements/dev.txt
-  # tensorpotential and tf_keras: --no-deps, or pip pulls CUDA wheels / swaps tensorflow-cpu out (TOOLCHAIN.md).
+  # tensorpotential and tf_keras: --no-deps, or pip pulls CUDA wheels / swaps tensorflow-cpu out (docs/toolchain.md).
   $PIP install -q --no-deps -r requirements/nodeps.txt
   $PIP install -q --no-deps -e .
   if [ "${PYACEMAKER_COLDSTART:-1}" != 0 ]; then

@@ -27,7 +27,7 @@ def training_set(db: Database, pot_id: str) -> list[dict[str, Any]]:
     for r in db.get_records(pot.dataset_ids):
         p = r.provenance
         rows.append({"id": r.id, "formula": r.formula, "origin": p.origin, "iteration": p.iteration,
-                     "condition": p.condition, "step": p.step, "parent": p.parent, "builder": p.builder})  # fmt: skip
+                     "condition": p.condition.model_dump() if p.condition else None, "step": p.step, "parent": p.parent, "builder": p.builder})  # fmt: skip
     return rows
 
 
@@ -44,7 +44,7 @@ def lineage(db: Database, record_id: str) -> list[dict[str, Any]]:
         r = found[0]
         p = r.provenance
         chain.append({"id": r.id, "formula": r.formula, "status": r.status, "origin": p.origin,
-                      "iteration": p.iteration, "run_id": p.run_id, "condition": p.condition, "step": p.step,
+                      "iteration": p.iteration, "run_id": p.run_id, "condition": p.condition.model_dump() if p.condition else None, "step": p.step,
                       "gamma": p.gamma, "builder": p.builder, "parent": p.parent})  # fmt: skip
         rid = p.parent
     return chain

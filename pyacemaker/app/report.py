@@ -23,7 +23,7 @@ from pyacemaker import __version__
 from pyacemaker.campaign.context import Context, potential_files
 from pyacemaker.campaign.status import CampaignStatus, status_of
 from pyacemaker.db import Database
-from pyacemaker.schemas.campaign import CampaignDoc, condition_name
+from pyacemaker.schemas.campaign import CampaignDoc
 from pyacemaker.schemas.potential import PotentialDoc
 from pyacemaker.train.potential import Potential
 from pyacemaker.validate.gate import PropertyReport
@@ -220,7 +220,7 @@ def gamma_section(records) -> str:
         if p.gamma is None or p.origin not in ("md_halt", "md_frame", "kmc_halt", "kmc_frame"):
             continue
         by_it[p.iteration - 1].append(p.gamma)
-        by_cond[condition_name(p.condition or {})].append(p.gamma)
+        by_cond[p.condition.name if p.condition else "0K"].append(p.gamma)
     if not by_it:
         return _none("no extrapolative frames recorded yet")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))

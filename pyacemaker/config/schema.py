@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from pyacemaker.plugins import DRIVERS, ORACLES, SELECTORS, VALIDATORS, Registry
+from pyacemaker.plugins import BUILDERS, DRIVERS, ORACLES, SELECTORS, VALIDATORS, Registry
 
 
 class ConfigError(ValueError):
@@ -50,6 +50,10 @@ def _plugin_name(value: str, registry: Registry) -> str:
     """A plugin name checked against its registry (whose modules are imported only for a name not yet known);
     the choices are listed in registration order, built-ins first."""
     return value if value in registry else _one_of(value, registry.names())
+
+
+# builders the seeds call themselves (the elements' reference crystals, seeds.structures files)
+INTERNAL_BUILDERS = ("reference", "file")
 
 
 def _validated_property(value: str) -> str:
@@ -127,6 +131,10 @@ class SeedConfig(Strict):
     structures: list[str] = Field(
         default_factory=list, description="your own structure files (CIF, POSCAR, extxyz) added as seed cells"
     )
+    builders: list[str] = Field(
+        default_factory=list,
+        description="registered structure builders whose cells join the seed cells (called with the elements)",
+    )
     cold_start: Literal["auto", "chgnet", "none"] = Field(
         "auto",
         description="relax seeds and run short MD with CHGNet for a physical first pool (auto: if installed)",
@@ -138,6 +146,16 @@ class SeedConfig(Strict):
         None, ge=0, description="cold-start snapshots picked (D-optimal) for the first labels"
     )
     seed: int = Field(42, description="random seed for rattles")
+
+    @field_validator("builders")
+    @classmethod
+    def _known_builders(cls, v: list[str]) -> list[str]:
+        own = [n for n in BUILDERS.names() if n not in INTERNAL_BUILDERS]
+        for name in v:
+            if name not in own:
+                known = ", ".join(own) or "none (register one with @BUILDERS.register in pyacemaker.plugins)"
+                raise ValueError(f"unknown structure builder {name!r}; registered: {known}")
+        return v
 
 
 class TrainConfig(Strict):

@@ -15,6 +15,8 @@ import numpy as np
 from ase import Atoms
 from pydantic import BaseModel, ConfigDict, Field
 
+from pyacemaker.schemas.stages import RunCondition
+
 Origin = Literal[
     "seed",
     "cold_start",
@@ -28,7 +30,7 @@ Origin = Literal[
 ]
 Status = Literal["candidate", "selected", "labelled", "rejected", "test"]
 # what a seed cell is: an element's crystal, a random alloy of the elements, a user's structure file
-BaseKind = Literal["element", "alloy", "file"]
+BaseKind = Literal["element", "alloy", "file", "builder"]
 
 HASH_DECIMALS = 3  # positions and cell rounded to 1e-3 A before hashing: equal within numerical noise
 
@@ -107,7 +109,7 @@ class Provenance(BaseModel):
     parent: str | None = None  # record id of the structure this one was derived from
     builder: str | None = None  # for humans, e.g. "bulk Cu fcc, volume -4%, rattle 0.100 A #1"
     run_id: str | None = None  # exploration run that produced it
-    condition: dict[str, Any] | None = None  # e.g. {"temperature_K": 680, "ensemble": "nvt"}
+    condition: RunCondition | None = None  # the exploration condition (at its escalation level) of the run
     step: int | None = None
     gamma: float | None = None  # max extrapolation grade when it was created
     base: str | None = None  # seed cell it derives from: an element ("Cu"), an alloy ("Cu-Au") or a file path

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pyacemaker.config.schema import ConditionConfig
 
@@ -48,6 +48,14 @@ class RunCondition(Out):
     level: int = 0
     quiet_fs: float = 0.0
     quiet_windows: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        """Campaigns from before named conditions stored only the temperature (and no step count)."""
+        if isinstance(data, dict) and not data.get("name"):
+            data = {"steps": 0, **data, "name": f"{data.get('temperature_K') or 0:.0f}K"}
+        return data
 
 
 class ExploreOut(Out):

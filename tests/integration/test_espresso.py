@@ -1,4 +1,4 @@
-"""The Quantum ESPRESSO oracle with real pw.x: labels, and every failure class of TOOLCHAIN.md provoked for real
+"""The Quantum ESPRESSO oracle with real pw.x: labels, and every failure class of docs/toolchain.md provoked for real
 and healed (same label as a clean run: no wrong labels) or rejected with its reason."""
 
 import os

@@ -23,7 +23,9 @@ def campaign(db, tmp_path):
     for k in range(3):
         a = bulk("Cu", cubic=True)
         a.rattle(0.05, seed=k)
-        r = StructureRecord.new(a, "ts", Provenance(origin="seed", builder=f"b{k}", family=f"seed:b{k}"), "labelled")
+        r = StructureRecord.new(
+            a, "ts", Provenance(origin="seed", builder=f"b{k}", family=f"seed:b{k}"), "labelled"
+        )
         r.labels = Labels(energy=-1.0 * k, forces=np.zeros((4, 3)).tolist(), oracle="emt", settings_hash=h)
         recs.append(r)
     db.insert_records(recs)

@@ -29,7 +29,7 @@ def test_kpoint_grid_follows_spacing_and_gamma_for_large_cells():
 
 
 def test_diagonalization_ladder_on_recorded_output(tmp_path):
-    """pw.x's diagonaliser failure could not be provoked here (TOOLCHAIN's trigger, atoms 0.2 A apart, is
+    """pw.x's diagonaliser failure could not be provoked here (the trigger in docs/toolchain.md, atoms 0.2 A apart, is
     rejected before DFT and converged in our runs), so the handler is checked on a recorded error banner."""
     from ase.io import write
 

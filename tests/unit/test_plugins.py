@@ -174,3 +174,31 @@ def test_a_registered_selector_is_a_valid_select_method():
         SELECTORS.pop("first")
     with pytest.raises(ConfigError, match="select.method: Input should be 'maxvol', 'random' or 'gamma'"):
         parse_config(data)
+
+
+def test_a_registered_builder_adds_seed_cells():
+    """A structure builder is one function plus one registration line; ``seeds.builders`` names it."""
+    from pyacemaker.plugins import BUILDERS
+    from pyacemaker.structures.seeds import build_seeds
+
+    def l12(elements):  # Cu3Au-type ordered cell: the first element on the faces, the last on the corners
+        a = bulk(elements[0], "fcc", a=3.75, cubic=True)
+        a.symbols[0] = elements[-1]
+        return a
+
+    data = {"elements": ["Cu", "Au"], "oracle": {"type": "emt"}, "seeds": {"builders": ["l12"]}}
+    with pytest.raises(ConfigError, match="unknown structure builder 'l12'"):
+        parse_config(data)
+    BUILDERS.register("l12")(l12)
+    try:
+        cfg, _ = resolve(parse_config(data))
+        seeds = [s for s in build_seeds(cfg) if s.base_kind == "builder"]
+    finally:
+        BUILDERS.pop("l12")
+    strains = cfg.seeds.volume_strains
+    assert len(seeds) == len(strains) * (1 + cfg.seeds.rattled_per_strain) + len(cfg.seeds.shear_strains)
+    assert all(
+        s.base == "l12" and 3 * s.atoms.symbols.count("Au") == s.atoms.symbols.count("Cu") for s in seeds
+    )
+    prov = seeds[0].provenance()
+    assert prov.base_kind == "builder" and prov.variant.volume_strain == strains[0]

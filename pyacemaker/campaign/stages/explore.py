@@ -71,7 +71,7 @@ def halt_candidates(out: Outcome, ctx: Context, iteration: int, run_id: str, run
         is_halt = out.halted and k == len(out.frames) - 1 and fr.step == out.halt_step
         origin = f"{kind}_halt" if is_halt else f"{kind}_frame"
         prov = Provenance(origin=origin, iteration=iteration + 1, parent=parent, run_id=run_id, family=f"run:{run_id}",
-                          condition=run.model_dump(mode="json"), step=fr.step, gamma=fr.gamma)  # fmt: skip
+                          condition=run, step=fr.step, gamma=fr.gamma)  # fmt: skip
         rec = candidate_record(fr, prov, ctx)
         cands.append(rec)
         if not is_halt:
@@ -87,7 +87,7 @@ def halt_candidates(out: Outcome, ctx: Context, iteration: int, run_id: str, run
                 p, ctx.campaign,
                 Provenance(origin="perturbation", iteration=iteration + 1, parent=rec.id, run_id=run_id,
                            family=f"run:{run_id}", variant=Variant(rattle=j + 1, centre=centre),
-                           condition=run.model_dump(mode="json"), step=fr.step,
+                           condition=run, step=fr.step,
                            builder=f"rattle {e.perturbation_amplitude} A of the atoms within the cutoff of atom "
                                    f"{centre} #{j + 1} (halted frame)"),
             )  # fmt: skip

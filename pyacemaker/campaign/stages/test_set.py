@@ -43,7 +43,7 @@ def test_set_stage(db: Database, ctx: Context, potential_id: str) -> dict[str, f
         for _k in range(per):
             dyn.run(max(1, v.test_md_steps // per))
             run_id = f"{ctx.campaign}:test:md{i}"
-            prov = Provenance(origin="test_set", iteration=-1, parent=start.id, condition=cond.model_dump(mode="json"),
+            prov = Provenance(origin="test_set", iteration=-1, parent=start.id, condition=cond,
                               step=dyn.nsteps, run_id=run_id, family=f"run:{run_id}")  # fmt: skip
             recs.append(StructureRecord.new(atoms.copy(), ctx.campaign, prov, "test"))
     recs = recs[: v.test_structures]

@@ -3,7 +3,7 @@
 Handlers never touch the physics (cutoffs, k-points, smearing, pseudopotentials, functional): labels made after a
 correction are the same labels the campaign's settings define, only reached by another numerical path. Errors
 that would need a physics change have no correction, so Custodian raises and the structure is rejected with the
-reason. Custodian has no Quantum ESPRESSO module, hence these classes (TOOLCHAIN.md lists the signatures).
+reason. Custodian has no Quantum ESPRESSO module, hence these classes (docs/toolchain.md lists the signatures).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ PW_IN, PW_OUT, PW_ERR = "pw.in", "pw.out", "pw.err"
 STRUCTURE, SETTINGS, OVERRIDES = "structure.extxyz", "settings.json", "overrides.json"
 OUTDIR = "tmp"
 
-# What pw.x prints for each failure class (TOOLCHAIN.md lists how each was reproduced here).
+# What pw.x prints for each failure class (docs/toolchain.md lists how each was reproduced here).
 SIGNATURES: dict[str, str] = {
     "scf_not_converged": r"convergence NOT achieved after\s+\d+\s+iterations: stopping",
     "walltime": r"Maximum CPU time exceeded",
