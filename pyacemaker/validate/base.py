@@ -60,10 +60,7 @@ def validators() -> list[Validator]:
     """The registered validators in a fixed order: the built-ins in the order :data:`VALIDATORS` lists their
     modules, then the others as registered, so that checks and targeted structures come in the same order
     whichever validator module happened to be imported first."""
-    rank = {m: i for i, m in enumerate(VALIDATORS.builtins)}
-    return sorted(
-        VALIDATORS.load().values(), key=lambda v: rank.get(getattr(v.compute, "__module__", ""), len(rank))
-    )
+    return [VALIDATORS[name] for name in VALIDATORS.names()]
 
 
 # ----------------------------------------------------------------------------------------------- the reports
