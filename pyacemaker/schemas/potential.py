@@ -9,6 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pyacemaker.config.schema import BaselineConfig
+from pyacemaker.schemas.stages import DatasetSummary
+
 
 class PotentialFile(BaseModel):
     """One file of a potential in GridFS; ``sha256`` and ``size`` (None for potentials stored before they were
@@ -42,8 +45,8 @@ class PotentialDoc(BaseModel):
     fit_wall_time_s: float | None = None
     elements: list[str] = Field(default_factory=list)
     warm_start_from: str | None = None
-    baseline: dict[str, Any] | None = None  # the BaselineConfig it was fitted over, as stored
-    dataset: dict[str, Any] | None = None
+    baseline: BaselineConfig | None = None  # the pair baseline it was fitted over (delta learning)
+    dataset: DatasetSummary | None = None
     files: dict[str, PotentialFile] = Field(default_factory=dict)  # yaml, yace, asi
     created: datetime | None = None
 

@@ -13,11 +13,11 @@ import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from pyacemaker.schemas.records import StructureRecord
+from pyacemaker.schemas.stages import DatasetSummary
 from pyacemaker.train.baseline import baseline_arrays
 
 
@@ -52,21 +52,19 @@ def split(
     return train, test
 
 
-def summary(records: Sequence[StructureRecord]) -> dict[str, Any]:
+def summary(records: Sequence[StructureRecord]) -> DatasetSummary:
     """Size and composition of a dataset: structures, atoms, atoms per element, origins, iterations, families."""
     atoms = Counter()
     for r in records:
         atoms.update(r.atoms.symbols)
-    return {
-        "structures": len(records),
-        "atoms": sum(r.natoms for r in records),
-        "atoms_per_element": dict(sorted(atoms.items())),
-        "by_origin": dict(Counter(r.provenance.origin for r in records)),
-        "by_iteration": {
-            str(k): v for k, v in sorted(Counter(r.provenance.iteration for r in records).items())
-        },
-        "families": len({family(r) for r in records}),
-    }
+    return DatasetSummary(
+        structures=len(records),
+        atoms=sum(r.natoms for r in records),
+        atoms_per_element=dict(sorted(atoms.items())),
+        by_origin=dict(Counter(r.provenance.origin for r in records)),
+        by_iteration={str(k): v for k, v in sorted(Counter(r.provenance.iteration for r in records).items())},
+        families=len({family(r) for r in records}),
+    )
 
 
 def within_energy_window(

@@ -55,8 +55,8 @@ def test_split_keeps_families_together_and_is_stable():
 
 def test_summary_counts():
     s = summary(_pool())
-    assert s["structures"] == 30 and s["atoms"] == 120 and s["atoms_per_element"] == {"Cu": 120}
-    assert s["by_origin"] == {"seed": 12, "md_frame": 18} and s["families"] == 12
+    assert s.structures == 30 and s.atoms == 120 and s.atoms_per_element == {"Cu": 120}
+    assert s.by_origin == {"seed": 12, "md_frame": 18} and s.families == 12
 
 
 def test_refit_divergence_guard():

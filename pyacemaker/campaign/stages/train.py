@@ -111,7 +111,7 @@ def store_potential(db: Database, ctx: Context, pot_id: str, iteration: int, res
         id=pot_id, campaign=ctx.campaign, iteration=iteration, final=final, n_structures=res.n_structures,
         n_labelled=n_labelled, n_functions=res.n_functions, dataset_ids=dataset_ids, test_ids=test_ids,
         metrics=metrics, reference_energies=refs, fit_wall_time_s=res.wall_time_s, elements=ctx.config.elements,
-        warm_start_from=warm_start_from, baseline=ctx.config.baseline.model_dump(mode="json"),
+        warm_start_from=warm_start_from, baseline=ctx.config.baseline,
         dataset=summary(records),
     )  # fmt: skip
     db.save_potential(doc, {"yaml": res.yaml, "yace": res.yace, "asi": res.asi})
