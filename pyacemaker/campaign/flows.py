@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from jobflow import CURRENT_JOB, Flow, Job, JobConfig, Response, job
 
 from pyacemaker.campaign.context import Context
+from pyacemaker.campaign.queue import JOB_CLASS, manager_config
 from pyacemaker.campaign.stages.decide import decide_stage
 from pyacemaker.campaign.stages.explore import explore_stage
 from pyacemaker.campaign.stages.label import label_stage
@@ -107,12 +108,12 @@ def summary_job(ctx: Context, ended: Decision, potential_id: str) -> Response:
 
 # ----------------------------------------------------------------------------------------------- graph
 def _configured(j: Job, ctx: Context) -> Job:
-    """Give a job its own config: the store exposed (how it finds the database) and the configured FireWorks
-    worker/category set explicitly (jobs created by a Response would otherwise inherit the parent's, jobflow#120)."""
-    w = ctx.config.workers
-    mc = {k: v for k, v in {"_fworker": w.fworker, "_category": w.category}.items() if v}
-    mc["pyacemaker_campaign"] = ctx.campaign  # lets `pyacemaker run` workers take only this campaign's jobs
-    j.config = JobConfig(expose_store=True, manager_config=mc)
+    """Give a job its own config: the store exposed (how it finds the database), its class's FireWorks category and
+    queue resources, set explicitly (jobs created by a Response would otherwise inherit the parent's, jobflow#120)."""
+    job_class = JOB_CLASS[j.name.split()[0]]
+    j.config = JobConfig(
+        expose_store=True, manager_config=manager_config(ctx.config, ctx.campaign, job_class)
+    )
     return j
 
 

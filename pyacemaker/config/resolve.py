@@ -173,6 +173,7 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
             notes.get("validation.settings", "")
             + "; md_min_distance: the ZBL inner cutoff (atoms inside the core)"
         ).lstrip("; ")
+    resolve_resources(out, notes, dft)
     if out.database.name is None:
         out.database.name = "pyacemaker"
         notes["database.name"] = "default database name"
@@ -206,3 +207,31 @@ def dump_resolved(cfg: CampaignConfig, notes: dict[str, str]) -> str:
     buf = StringIO()
     y.dump(data, buf)
     return buf.getvalue()
+
+
+# per class: (nodes, ntasks, cpus_per_task, mem, walltime) and why
+_RESOURCES = {
+    ("label", True): ((1, 4, 1, "8G", "04:00:00"), "DFT: one node, 4 MPI ranks of pw.x per structure"),
+    ("label", False): ((1, 1, 1, "2G", "01:00:00"), "cheap oracle: one core"),
+    ("train", None): ((1, 1, 4, "8G", "04:00:00"), "pacemaker/TensorFlow: one process, 4 threads"),
+    ("explore", "lammps"): ((1, 4, 1, "4G", "02:00:00"), "LAMMPS: 4 MPI ranks"),
+    ("explore", "ase"): ((1, 1, 1, "4G", "02:00:00"), "ASE MD with pyace: one thread"),
+    ("light", None): ((1, 1, 1, "1G", "00:15:00"), "bookkeeping (select, decide): seconds on one core"),
+}
+
+
+def resolve_resources(out: CampaignConfig, notes: dict[str, str], dft: bool) -> None:
+    """Each job class's queue request, where the user gave none (a field the user set is kept)."""
+    keys = {"label": dft, "train": None, "explore": out.explore.engine, "light": None}
+    for cls, key in keys.items():
+        res = getattr(out.resources, cls)
+        (nodes, ntasks, cpus, mem, walltime), why = _RESOURCES[(cls, key)]
+        derived = {"category": cls, "nodes": nodes, "ntasks": ntasks, "cpus_per_task": cpus, "mem": mem,
+                   "walltime": walltime}  # fmt: skip
+        filled = [k for k, v in derived.items() if getattr(res, k) is None]
+        for k in filled:
+            setattr(res, k, derived[k])
+        if filled:
+            notes[f"resources.{cls}"] = why + (f" (category: {cls})" if "category" in filled else "")
+    if out.workers.category:
+        notes["workers.category"] = "every job carries this category instead of its class's"
