@@ -13,11 +13,13 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; th
 fi
 
 # System packages: Quantum ESPRESSO (pw.x) and its pseudopotential data. Only as root, only when missing;
-# Chromium renders report.html in the tests. Without root, install them yourself
-# (apt-get install quantum-espresso quantum-espresso-data chromium) or set oracle.command.
+# Chromium renders report.html in the tests; a one-node Slurm (slurmctld, slurmd, slurm-client) is started by the
+# queue tests. Without root, install them yourself
+# (apt-get install quantum-espresso quantum-espresso-data chromium slurmctld slurmd slurm-client) or set
+# oracle.command.
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
-  for pkg in ${PYACEMAKER_APT_PACKAGES:-quantum-espresso quantum-espresso-data chromium}; do
+  for pkg in ${PYACEMAKER_APT_PACKAGES:-quantum-espresso quantum-espresso-data chromium slurmctld slurmd slurm-client}; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
