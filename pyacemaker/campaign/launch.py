@@ -1,0 +1,164 @@
+"""Working a campaign through a queue (Slurm or PBS): one FireWorks ``qlaunch`` feed per job class.
+
+Each of the classes ``label``, ``train`` and ``explore`` gets its own fworker (its category: it takes only its
+class's jobs) and its own queue adapter (its class's resources), and the controller keeps a queue job submitted for
+every READY job of the class (up to ``max_queued`` per class). ``light`` jobs (select, decide, seconds each) never wait
+in the queue: a local worker of the controller takes them. Nothing here schedules: FireWorks' queue launcher
+submits (non-reservation mode: the queue job runs ``rlaunch singleshot`` with the class's fworker), Slurm or PBS
+allocates, the workers pull their jobs from the LaunchPad.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from fireworks import FWorker
+from fireworks.queue.queue_launcher import launch_rocket_to_queue
+from fireworks.utilities.fw_serializers import load_object_from_file
+
+from pyacemaker.campaign.context import Context
+from pyacemaker.campaign.launchpad import workflow_states
+from pyacemaker.campaign.queue import qadapter
+from pyacemaker.campaign.workers import fw_config_file, stop_workers, worker_files
+from pyacemaker.db import DbTarget
+
+QUEUED_CLASSES = ("label", "train", "explore")
+
+
+def _tool(name: str) -> str:
+    return shutil.which(name) or str(Path(sys.executable).with_name(name))
+
+
+@dataclass
+class QueueFeed:
+    """The files and the queue jobs of one campaign's classes."""
+
+    launchpad: Path
+    fworkers: dict[str, Path]
+    qadapters: dict[str, Path]
+    light_fworker: Path
+    launch_dir: Path
+    env: dict[str, str]
+    submitted: dict[str, list[str]] = field(default_factory=dict)  # class -> queue job ids
+
+
+def prepare(target: DbTarget, ctx: Context) -> QueueFeed:
+    """Write each class's fworker and queue adapter (``WORKDIR/fireworks``); never with credentials."""
+    fw_dir = ctx.workdir / "fireworks"
+    files = worker_files(target, fw_dir, ctx.campaign, None)
+    launch_dir = ctx.workdir / "launches"
+    logs = ctx.workdir / "queue_logs"
+    launch_dir.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    fw_config = fw_config_file(launch_dir)
+    env_lines = [f"export JOBFLOW_CONFIG_FILE={files['jobflow']}", f"export FW_CONFIG_FILE={fw_config}",
+                 "export TF_CPP_MIN_LOG_LEVEL=2"]  # fmt: skip
+    query = json.dumps({"spec.pyacemaker_campaign": ctx.campaign})
+    cfg = ctx.config
+    fworkers, qadapters = {}, {}
+    for cls in (*QUEUED_CLASSES, "light"):
+        res = getattr(cfg.resources, cls)
+        category = cfg.workers.category or res.category or cls
+        fworkers[cls] = fw_dir / f"my_fworker_{cls}.yaml"
+        fworkers[cls].write_text(
+            yaml.safe_dump({"name": f"pyacemaker-{cls}", "category": category, "query": query})
+        )
+        if cls == "light":
+            continue
+        rocket = f"{_tool('rlaunch')} -l {files['launchpad']} -w {fworkers[cls]} singleshot"
+        qa = qadapter(res, cfg.resources.system, rocket, str(logs), f"{ctx.campaign}-{cls}"[:60])
+        qa["pre_rocket"] = "\n".join([*env_lines, *([res.pre_rocket] if res.pre_rocket else [])])
+        qadapters[cls] = fw_dir / f"my_qadapter_{cls}.yaml"
+        qadapters[cls].write_text(yaml.safe_dump(qa))
+    env = {**os.environ, "JOBFLOW_CONFIG_FILE": str(files["jobflow"]), "FW_CONFIG_FILE": str(fw_config)}
+    return QueueFeed(files["launchpad"], fworkers, qadapters, fworkers["light"], launch_dir, env)
+
+
+def _ready(lp, nodes: list[int], category: str) -> int:
+    return lp.fireworks.count_documents(
+        {"fw_id": {"$in": nodes}, "state": "READY", "spec._category": category}
+    )
+
+
+def feed(
+    lp, feed: QueueFeed, nodes: list[int], max_queued: int, in_queue: Callable[[str], bool]
+) -> dict[str, int]:
+    """Submit one queue job per READY job of each class that has none waiting for it yet; returns submissions."""
+    done: dict[str, int] = {}
+    for cls in QUEUED_CLASSES:
+        fworker = FWorker.from_file(str(feed.fworkers[cls]))
+        alive = [j for j in feed.submitted.get(cls, []) if in_queue(j)]
+        feed.submitted[cls] = alive
+        want = min(_ready(lp, nodes, fworker.category) - len(alive), max_queued - len(alive))
+        for _ in range(max(want, 0)):
+            qa = load_object_from_file(str(feed.qadapters[cls]))
+            job_id = launch_rocket_to_queue(lp, fworker, qa, str(feed.launch_dir), create_launcher_dir=True,
+                                            fill_mode=True)  # fmt: skip
+            if not job_id:
+                break
+            feed.submitted[cls].append(str(job_id))
+            done[cls] = done.get(cls, 0) + 1
+    return done
+
+
+def slurm_in_queue(env: dict[str, str]) -> Callable[[str], bool]:
+    """Whether a Slurm job is still pending or running (``squeue``); PBS would use ``qstat`` likewise."""
+
+    def check(job_id: str) -> bool:
+        out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, env=env,
+                             timeout=60)  # fmt: skip
+        return out.stdout.strip() in ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED")
+
+    return check
+
+
+def pbs_in_queue(env: dict[str, str]) -> Callable[[str], bool]:
+    def check(job_id: str) -> bool:
+        out = subprocess.run(["qstat", job_id], capture_output=True, text=True, env=env, timeout=60)
+        return out.returncode == 0 and " C " not in out.stdout
+
+    return check
+
+
+def run_queue(target: DbTarget, ctx: Context, root_fw_id: int, *, max_queued: int = 4, poll_s: float = 5.0,
+              timeout_s: float | None = None, say: Callable[[str], None] = print) -> str:  # fmt: skip
+    """Keep each class's queue fed and a local worker on the light jobs until the workflow ends; returns the
+    workflow's final state (COMPLETED, or FIZZLED/stuck when nothing can progress)."""
+    lp = target.launchpad()
+    qf = prepare(target, ctx)
+    system = ctx.config.resources.system
+    in_queue = slurm_in_queue(qf.env) if system == "slurm" else pbs_in_queue(qf.env)
+    log = open(ctx.workdir / "queue_logs" / "light_worker.log", "ab")  # noqa: SIM115  (closed below)
+    light = subprocess.Popen([_tool("rlaunch"), "-l", str(qf.launchpad), "-w", str(qf.light_fworker), "rapidfire",
+                              "--nlaunches", "infinite", "--sleep", "1"], cwd=qf.launch_dir, stdout=log,
+                             stderr=subprocess.STDOUT, env=qf.env, stdin=subprocess.DEVNULL,
+                             start_new_session=True)  # fmt: skip
+    start = time.monotonic()
+    try:
+        while True:
+            st = workflow_states(lp, root_fw_id)
+            if st["state"] in ("COMPLETED", "FIZZLED", "DEFUSED") or st["state"] == "MISSING":
+                return st["state"]
+            sent = feed(lp, qf, st.get("nodes", []), max_queued, in_queue)
+            for cls, n in sent.items():
+                say(f"queued {n} {cls} job(s) ({system})")
+            waiting = sum(len(v) for v in qf.submitted.values())
+            counts = st["counts"]
+            idle = not (waiting or counts.get("READY") or counts.get("RUNNING") or counts.get("RESERVED"))
+            if idle and (light.poll() is not None or counts.get("FIZZLED")):
+                return "STUCK"  # nothing queued, nothing running, and nothing that could start
+            if timeout_s is not None and time.monotonic() - start > timeout_s:
+                return "TIMEOUT"
+            time.sleep(poll_s)
+    finally:
+        stop_workers([light])
+        log.close()
