@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,17 +23,21 @@ from pyacemaker.app.progress import console, print_summary, watch
 from pyacemaker.app.release import ReleaseError, make_release
 from pyacemaker.app.report import write_report
 from pyacemaker.campaign.context import Context
+from pyacemaker.campaign.launch import run_queue
 from pyacemaker.campaign.launchpad import (
     CampaignError,
     build_workflow,
     ensure_campaign,
     ensure_launchpad,
     fizzle_reasons,
+    job_names,
+    recover_lost,
     requeue_local_launches,
+    rerun_fizzled,
     workflow_states,
 )
 from pyacemaker.campaign.status import campaign_status
-from pyacemaker.campaign.workers import start_workers, stop_workers
+from pyacemaker.campaign.workers import LOST_AFTER_S, PING_TIME_S, LocalWorkers, fw_config_file
 from pyacemaker.config import ConfigError, dump_resolved, load_config, resolve
 from pyacemaker.db import Database, DatabaseError, DbTarget, resolve_target
 from pyacemaker.oracle import OracleFailure, make_oracle
@@ -160,6 +165,35 @@ def cmd_submit(args) -> int:
         f"campaign {ctx.campaign!r} {what}: root firework id {doc.wf_root_fw_id} ({target.describe})"
     )
     console.print("work it with: rlaunch -l my_launchpad.yaml rapidfire   (or qlaunch on a cluster)")
+    fw_cfg = fw_config_file(ctx.workdir / "launches")
+    console.print(f"give workers elsewhere: export FW_CONFIG_FILE={fw_cfg}  (a ping every 60 s lets "
+                  "`pyacemaker recover` re-run the jobs of a lost worker)")  # fmt: skip
+    return 0
+
+
+def cmd_launch(args) -> int:
+    """Work the campaign through the queue: one queue feed per job class, light jobs on a local worker."""
+    cfg, ctx, target, db, lp, doc, created = _open_campaign(args, announce=True)
+    if target.has_credentials:
+        raise CliError("launch writes jobflow/launchpad files for the queue jobs and refuses to write credentials; "
+                       "use a launchpad file without a password (e.g. a MongoDB bound to the cluster network) or "
+                       "`pyacemaker submit` with your own qlaunch setup", EXIT_INPUT)  # fmt: skip
+    system = args.queue or cfg.resources.system
+    if shutil.which("sbatch" if system == "slurm" else "qsub") is None:
+        raise CliError(f"{'sbatch' if system == 'slurm' else 'qsub'} not found: is this a {system} login node?",
+                       EXIT_INPUT)  # fmt: skip
+    root = doc.wf_root_fw_id
+    rerun_fizzled(lp, root)
+    console.print(f"feeding the {system} queue per class (label, train, explore; light jobs run here); "
+                  f"adapters in {ctx.workdir / 'fireworks'}")  # fmt: skip
+    state = run_queue(target, ctx, root, system=system, max_queued=args.max_queued, poll_s=args.poll,
+                      say=lambda line: console.print(line))  # fmt: skip
+    status = campaign_status(db, db.campaign_doc(ctx.campaign), lp)
+    print_summary(status)
+    if state != "COMPLETED":
+        err.print(f"campaign did not complete (workflow {state}); queue logs in {ctx.workdir / 'queue_logs'}. "
+                  "Fix the cause and run the same command again to continue.")  # fmt: skip
+        return EXIT_FAILED
     return 0
 
 
@@ -175,17 +209,16 @@ def cmd_run(args) -> int:
     if not created:
         console.print(f"continuing campaign (workflow {st['state']}); finished jobs are not re-run")
         lost = requeue_local_launches(lp, root, launches)
-        for fw_id in st["fizzled"]:
-            lp.rerun_fw(fw_id)
-        if st["fizzled"] or lost:
-            console.print(f"re-queued {len(st['fizzled'])} failed and {len(lost)} interrupted job(s)")
+        failed = rerun_fizzled(lp, root)
+        if failed or lost:
+            console.print(f"re-queued {len(failed)} failed and {len(lost)} interrupted job(s)")
     calls_before = doc.oracle_calls
     if st["state"] != "COMPLETED":
-        procs = start_workers(target, ctx, args.workers, cfg.workers.fworker)
+        workers = LocalWorkers(target, ctx, args.workers, cfg.workers.fworker)
         try:
-            final = watch(db, lp, ctx.campaign, root, procs, args.quiet)
+            final = watch(db, lp, ctx.campaign, root, workers, args.quiet)
         finally:
-            stop_workers(procs)
+            workers.stop()
             requeue_local_launches(lp, root, launches)  # jobs cut off by an interrupt run again next time
     else:
         final = st
@@ -219,6 +252,27 @@ def cmd_status(args) -> int:
         console.print(f"no campaigns in {target.describe}")
     for s in out:
         print_summary(s)
+    return 0
+
+
+def cmd_recover(args) -> int:
+    """Re-run a campaign's lost jobs (no ping for ``--expire`` seconds) and its failed ones; needs no worker here."""
+    target = _target(args.launchpad, start=True)
+    db = _connect(target)
+    lp = target.launchpad()
+    doc = db.campaign_doc(args.campaign)
+    if doc is None or doc.wf_root_fw_id is None:
+        raise CliError(f"no campaign named {args.campaign!r} in {target.describe}", EXIT_INPUT)
+    root = doc.wf_root_fw_id
+    lost = recover_lost(lp, root, args.expire)
+    failed = rerun_fizzled(lp, root)
+    for what, ids in (("lost", lost), ("failed", failed)):
+        for name in job_names(lp, ids):
+            console.print(f"re-queued {what} job: {name}")
+    st = workflow_states(lp, root)
+    c = st["counts"]
+    console.print(f"campaign {args.campaign!r}: {len(lost)} lost and {len(failed)} failed job(s) re-queued; "
+                  f"workflow {st['state']}, {c.get('RUNNING', 0)} running, {c.get('READY', 0)} ready")  # fmt: skip
     return 0
 
 
@@ -378,6 +432,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_lp(sp)
     sp.set_defaults(func=cmd_submit)
 
+    sp = sub.add_parser(
+        "launch", help="work a campaign through Slurm/PBS: one qlaunch feed per job class, light jobs here"
+    )
+    sp.add_argument("file")
+    sp.add_argument("--queue", choices=["slurm", "pbs"], help="queue system (default: resources.system)")
+    sp.add_argument("--workdir", help="campaign directory on a filesystem the compute nodes share")
+    sp.add_argument("--max-queued", type=int, default=4, help="queue jobs per class at a time (default 4)")
+    sp.add_argument(
+        "--poll", type=float, default=10.0, help="seconds between looks at the queue (default 10)"
+    )
+    add_lp(sp)
+    sp.set_defaults(func=cmd_launch)
+
     sp = sub.add_parser("workflow", help="write the campaign as a FireWorks workflow file for `lpad add`")
     sp.add_argument("file")
     sp.add_argument("-o", "--output", default="wf.yaml")
@@ -393,6 +460,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_lp(sp)
     sp.set_defaults(func=cmd_status)
+
+    sp = sub.add_parser(
+        "recover",
+        help="re-run a campaign's lost jobs (their worker stopped pinging) and failed ones (safe from cron)",
+    )
+    sp.add_argument("campaign")
+    sp.add_argument("--expire", type=float, default=LOST_AFTER_S, metavar="SECONDS",
+                    help=f"a running job is lost after this long without a ping (default {LOST_AFTER_S}; workers "
+                    f"ping every {PING_TIME_S} s with pyacemaker's FW_config.yaml, FireWorks' default is 3600 s)")  # fmt: skip
+    add_lp(sp)
+    sp.set_defaults(func=cmd_recover)
 
     sp = sub.add_parser(
         "provenance", help="what trained a potential; where a record came from and how it was labelled"

@@ -8,10 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from pyacemaker.campaign.launchpad import workflow_states
+from pyacemaker.campaign.launchpad import job_names, recover_lost, requeue_local_launches, workflow_states
 from pyacemaker.campaign.status import CampaignStatus
+from pyacemaker.campaign.workers import LOST_AFTER_S, LocalWorkers
 from pyacemaker.db import Database
 from pyacemaker.schemas.campaign import CampaignDoc
 
@@ -24,8 +26,46 @@ def _now(db: Database, campaign: str) -> CampaignDoc:
     return db.campaign_doc(campaign) or CampaignDoc(name=campaign, state="-", iteration=0)
 
 
-def watch(db: Database, lp, campaign: str, root: int, procs, quiet: bool) -> dict[str, Any]:
-    """Live progress until the workflow completes or cannot go on."""
+# states in which a job is on its way: a worker can take it, or one has it
+PROGRESSING = ("READY", "RESERVED", "RUNNING")
+
+
+def tend_workers(lp, root: int, workers: LocalWorkers) -> list[str]:
+    """Replace the local workers that died and re-queue the jobs each was running. One line per dead worker."""
+    lines = []
+    for w in workers.dead():
+        how = w.describe_exit()
+        new = workers.replace(w)  # also ends what the dead worker started (pacemaker, ...)
+        jobs = requeue_local_launches(lp, root, workers.launches_dir, workers={w.token})
+        what = f" while running {', '.join(job_names(lp, jobs))}: re-queued" if jobs else ""
+        then = (f"started worker {new.index}" if new else
+                f"not replaced ({workers.replaced} replacements in this run already)")  # fmt: skip
+        lines.append(f"worker {w.index} (pid {w.proc.pid}) {how}{what}; {then} "
+                     f"(log: {workers.logs / f'worker_{w.index}.log'})")  # fmt: skip
+    return lines
+
+
+def cannot_progress(st: dict[str, Any], workers: LocalWorkers) -> str | None:
+    """Why the campaign cannot go on (None while it can): no local worker left, or no job ready or running
+    while the workflow is not complete (only jobs waiting on failed ones, or failed ones, are left)."""
+    c = st["counts"]
+    if st["state"] == "MISSING":
+        return "the campaign's workflow is gone from the LaunchPad"
+    if not workers.alive():
+        return f"no local worker left ({workers.started} started, all ended); logs in {workers.logs}"
+    if not any(c.get(k, 0) for k in PROGRESSING):
+        left = ", ".join(f"{n} {'failed' if state == 'FIZZLED' else state.lower()}"
+                         for state, n in sorted(c.items()) if state != "COMPLETED")  # fmt: skip
+        return f"nothing can progress: no job is ready or running ({left or 'no job left'})"
+    return None
+
+
+def watch(db: Database, lp, campaign: str, root: int, workers: LocalWorkers, quiet: bool,
+          lost_after_s: float = LOST_AFTER_S, lost_check_s: float = 60.0, settle_s: float = 5.0) -> dict[str, Any]:  # fmt: skip
+    """Live progress until the workflow completes or cannot go on. Meanwhile local workers that die are replaced
+    and their jobs re-queued, lost jobs of other workers (no ping for ``lost_after_s``) are re-run every
+    ``lost_check_s`` seconds, and a campaign that cannot progress for ``settle_s`` seconds ends the watch (the
+    returned states then carry ``stopped``: why)."""
     from rich.live import Live
 
     def render(st: dict[str, Any]) -> Table:
@@ -40,18 +80,41 @@ def watch(db: Database, lp, campaign: str, root: int, procs, quiet: bool) -> dic
         t.add_row("latest max gamma", f"{gamma:.2f}" if gamma is not None else "-", "state", doc.state)
         return t
 
-    def done(st: dict[str, Any]) -> bool:
-        c = st["counts"]
-        if st["state"] in ("COMPLETED", "MISSING"):
-            return True
-        stuck = c.get("FIZZLED", 0) and not c.get("RUNNING", 0) and not c.get("READY", 0)
-        dead = all(p.poll() is not None for p in procs)
-        return bool(stuck or dead)
+    next_lost_check = time.monotonic() + lost_check_s
+    stuck_since: float | None = None
 
-    st = workflow_states(lp, root)
+    def step() -> dict[str, Any]:
+        """Look after the workers and the lost jobs, then the states; sets ``stopped`` when it cannot go on."""
+        nonlocal next_lost_check, stuck_since
+        for line in tend_workers(lp, root, workers):
+            console.print(f"[yellow]{escape(line)}[/]", soft_wrap=True)
+        if time.monotonic() >= next_lost_check:
+            next_lost_check = time.monotonic() + lost_check_s
+            lost = recover_lost(lp, root, lost_after_s, spare={w.token for w in workers.workers})
+            if lost:
+                line = (f"re-queued {len(lost)} lost job(s) (no ping for {lost_after_s:.0f} s): "
+                        f"{', '.join(job_names(lp, lost))}")  # fmt: skip
+                console.print(f"[yellow]{escape(line)}[/]", soft_wrap=True)
+        st = workflow_states(lp, root)
+        if st["state"] == "COMPLETED":
+            return st
+        why = cannot_progress(st, workers)
+        if why is None:
+            stuck_since = None
+        elif stuck_since is None:
+            stuck_since = time.monotonic()
+        if why and (time.monotonic() - stuck_since >= settle_s or st["state"] == "MISSING"):
+            console.print(f"[red]{escape(why)}[/]", soft_wrap=True)
+            st["stopped"] = why
+        return st
+
+    def finished(st: dict[str, Any]) -> bool:
+        return st["state"] == "COMPLETED" or "stopped" in st
+
+    st = step()
     if quiet or not console.is_terminal:
         last = None
-        while not done(st):
+        while not finished(st):
             doc = _now(db, campaign)
             line = (f"iteration {doc.iteration or 0} | {', '.join(st['running']) or doc.stage or '-'} | "
                     f"jobs {st['counts']} | oracle calls {doc.oracle_calls}")  # fmt: skip
@@ -59,12 +122,12 @@ def watch(db: Database, lp, campaign: str, root: int, procs, quiet: bool) -> dic
                 console.print(line)
                 last = line
             time.sleep(1.0)
-            st = workflow_states(lp, root)
+            st = step()
         return st
     with Live(render(st), console=console, refresh_per_second=2) as live:
-        while not done(st):
+        while not finished(st):
             time.sleep(0.5)
-            st = workflow_states(lp, root)
+            st = step()
             live.update(render(st))
     return st
 

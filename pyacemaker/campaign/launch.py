@@ -51,7 +51,7 @@ class QueueFeed:
     submitted: dict[str, list[str]] = field(default_factory=dict)  # class -> queue job ids
 
 
-def prepare(target: DbTarget, ctx: Context) -> QueueFeed:
+def prepare(target: DbTarget, ctx: Context, system: str) -> QueueFeed:
     """Write each class's fworker and queue adapter (``WORKDIR/fireworks``); never with credentials."""
     fw_dir = ctx.workdir / "fireworks"
     files = worker_files(target, fw_dir, ctx.campaign, None)
@@ -75,7 +75,7 @@ def prepare(target: DbTarget, ctx: Context) -> QueueFeed:
         if cls == "light":
             continue
         rocket = f"{_tool('rlaunch')} -l {files['launchpad']} -w {fworkers[cls]} singleshot"
-        qa = qadapter(res, cfg.resources.system, rocket, str(logs), f"{ctx.campaign}-{cls}"[:60])
+        qa = qadapter(res, system, rocket, str(logs), f"{ctx.campaign}-{cls}"[:60])
         qa["pre_rocket"] = "\n".join([*env_lines, *([res.pre_rocket] if res.pre_rocket else [])])
         qadapters[cls] = fw_dir / f"my_qadapter_{cls}.yaml"
         qadapters[cls].write_text(yaml.safe_dump(qa))
@@ -129,13 +129,14 @@ def pbs_in_queue(env: dict[str, str]) -> Callable[[str], bool]:
     return check
 
 
-def run_queue(target: DbTarget, ctx: Context, root_fw_id: int, *, max_queued: int = 4, poll_s: float = 5.0,
+def run_queue(target: DbTarget, ctx: Context, root_fw_id: int, *, system: str | None = None, max_queued: int = 4,
+              poll_s: float = 5.0,
               timeout_s: float | None = None, say: Callable[[str], None] = print) -> str:  # fmt: skip
     """Keep each class's queue fed and a local worker on the light jobs until the workflow ends; returns the
     workflow's final state (COMPLETED, or FIZZLED/stuck when nothing can progress)."""
     lp = target.launchpad()
-    qf = prepare(target, ctx)
-    system = ctx.config.resources.system
+    system = system or ctx.config.resources.system
+    qf = prepare(target, ctx, system)
     in_queue = slurm_in_queue(qf.env) if system == "slurm" else pbs_in_queue(qf.env)
     log = open(ctx.workdir / "queue_logs" / "light_worker.log", "ab")  # noqa: SIM115  (closed below)
     light = subprocess.Popen([_tool("rlaunch"), "-l", str(qf.launchpad), "-w", str(qf.light_fworker), "rapidfire",

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pyacemaker.campaign.context import Context
 from pyacemaker.campaign.flows import campaign_flow
+from pyacemaker.campaign.workers import WORKER_KEY
 from pyacemaker.config import CampaignConfig
 from pyacemaker.db import Database
 from pyacemaker.schemas.campaign import CampaignDoc
@@ -94,10 +96,13 @@ def workflow_states(lp, root_fw_id: int) -> dict[str, Any]:
     }
 
 
-def requeue_local_launches(lp, root_fw_id: int, launches_dir: Path) -> list[int]:
-    """Re-queue this campaign's RUNNING jobs that local workers of an earlier ``run`` left behind (killed or
-    interrupted). Only launches in this campaign's own local launch directory are touched: jobs running on
-    other machines (rlaunch/qlaunch elsewhere) are left alone."""
+def requeue_local_launches(
+    lp, root_fw_id: int, launches_dir: Path, workers: Collection[str] | None = None
+) -> list[int]:
+    """Re-queue this campaign's RUNNING jobs that local workers left behind (killed or interrupted). Only launches
+    in this campaign's own local launch directory are touched: jobs running on other machines (rlaunch/qlaunch
+    elsewhere) are left alone. With ``workers`` (tokens, see :data:`pyacemaker.campaign.workers.WORKER_KEY`),
+    only the jobs those local workers ran: the jobs of live workers stay as they are."""
     st = workflow_states(lp, root_fw_id)
     if not st.get("nodes"):
         return []
@@ -109,10 +114,51 @@ def requeue_local_launches(lp, root_fw_id: int, launches_dir: Path) -> list[int]
         launch = lp.launches.find_one(
             {"launch_id": {"$in": fw.get("launches", [])}}, sort=[("launch_id", -1)]
         )
-        if launch and str(launch.get("launch_dir", "")).startswith(prefix):
-            lp.rerun_fw(fw["fw_id"])
-            out.append(fw["fw_id"])
+        if not launch or not str(launch.get("launch_dir", "")).startswith(prefix):
+            continue
+        if workers is not None and _worker_token(launch) not in workers:
+            continue
+        lp.rerun_fw(fw["fw_id"])
+        out.append(fw["fw_id"])
     return out
+
+
+def _worker_token(launch: dict[str, Any]) -> str | None:
+    return (((launch.get("fworker") or {}).get("env")) or {}).get(WORKER_KEY)
+
+
+def recover_lost(lp, root_fw_id: int, expiration_s: float, spare: Collection[str] = ()) -> list[int]:
+    """Re-run this campaign's lost jobs: RUNNING, but their launch has not been pinged for ``expiration_s``
+    seconds (its worker died, its node is gone). Launches of the local workers named in ``spare`` (tokens) are
+    left alone: their liveness is known otherwise. Returns the re-queued firework ids."""
+    st = workflow_states(lp, root_fw_id)
+    if not st.get("nodes"):
+        return []
+    launch_query = {f"fworker.env.{WORKER_KEY}": {"$nin": list(spare)}} if spare else None
+    _, lost, _ = lp.detect_lostruns(
+        expiration_secs=expiration_s,
+        rerun=True,
+        query={"fw_id": {"$in": st["nodes"]}},
+        launch_query=launch_query,
+    )
+    return sorted(lost)
+
+
+def rerun_fizzled(lp, root_fw_id: int) -> list[int]:
+    """Re-queue this campaign's FIZZLED jobs. Returns their firework ids."""
+    fizzled = workflow_states(lp, root_fw_id).get("fizzled", [])
+    for fw_id in fizzled:
+        lp.rerun_fw(fw_id)
+    return fizzled
+
+
+def job_names(lp, fw_ids: Collection[int]) -> list[str]:
+    """'name (fw id)' of each firework, for messages."""
+    names = {
+        fw["fw_id"]: fw["name"]
+        for fw in lp.fireworks.find({"fw_id": {"$in": list(fw_ids)}}, {"fw_id": 1, "name": 1})
+    }
+    return [f"{names.get(i, '?')} (fw {i})" for i in fw_ids]
 
 
 def fizzle_reasons(lp, fw_ids: list[int]) -> list[str]:

@@ -1,6 +1,12 @@
-"""Local FireWorks workers of ``pyacemaker run``: their launchpad/fworker/jobflow files, starting and stopping them,
-and the worker process used when the database needs credentials (``python -m pyacemaker.campaign.workers``: it
-calls FireWorks' ``rapidfire`` with the JobStore built in memory, so no credential is written to a file)."""
+"""Local FireWorks workers of ``pyacemaker run``: their launchpad/fworker/jobflow/FireWorks files, starting,
+replacing and stopping them, and the worker process used when the database needs credentials
+(``python -m pyacemaker.campaign.workers``: it calls FireWorks' ``rapidfire`` with the JobStore built in memory,
+so no credential is written to a file).
+
+Each local worker has its own ``my_fworker_<i>.yaml`` whose ``env`` carries a token unique to that worker process
+(:data:`WORKER_KEY`): FireWorks stores the fworker in every launch, so a launch says which worker ran it, and the
+RUNNING jobs of a worker that died can be re-queued without touching those of live workers.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import jobflow
@@ -22,6 +29,13 @@ from fireworks.core.rocket_launcher import rapidfire
 
 from pyacemaker.campaign.context import Context
 from pyacemaker.db import DbTarget, resolve_target
+
+# a worker pings the launch of its running job this often (FireWorks' PING_TIME_SECS, default 3600 s)
+PING_TIME_S = 60
+# a RUNNING job whose launch has not been pinged for this long is lost (its worker died or its node is gone)
+LOST_AFTER_S = 10 * PING_TIME_S
+# the key of the fworker's env that names the local worker process (stored with every launch it makes)
+WORKER_KEY = "pyacemaker_worker"
 
 
 def worker_files(
@@ -43,38 +57,129 @@ def worker_files(
     return files
 
 
-def start_workers(target: DbTarget, ctx: Context, n: int, fworker_name: str | None) -> list[subprocess.Popen]:
-    """Start ``n`` FireWorks ``rlaunch rapidfire`` workers for this campaign, logging to workdir/logs."""
-    fw_dir = ctx.workdir / "fireworks"
-    files = worker_files(target, fw_dir, ctx.campaign, fworker_name)
-    logs = ctx.workdir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "-1"}
-    if target.has_credentials:
-        # the store is built in the worker process from the environment / launchpad file: nothing written to disk
-        cmd = [sys.executable, "-m", "pyacemaker.campaign.workers", "-w", str(files["fworker"])]
-        if target.launchpad_file:
-            cmd += ["-l", target.launchpad_file]
-    else:
-        env["JOBFLOW_CONFIG_FILE"] = str(files["jobflow"])
-        rlaunch = shutil.which("rlaunch") or str(Path(sys.executable).with_name("rlaunch"))
-        cmd = [rlaunch, "-l", str(files["launchpad"]), "-w", str(files["fworker"]), "rapidfire",
-               "--nlaunches", "infinite", "--sleep", "1"]  # fmt: skip
-    procs = []
-    for i in range(n):
-        wd = ctx.workdir / "launches"
-        wd.mkdir(parents=True, exist_ok=True)
-        log = open(logs / f"worker_{i}.log", "ab")  # noqa: SIM115  (closed with the process)
-        procs.append(subprocess.Popen(cmd, cwd=wd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                      stdin=subprocess.DEVNULL, start_new_session=True))  # fmt: skip
-    return procs
+def fw_config_file(directory: Path, ping_s: int = PING_TIME_S) -> Path:
+    """``FW_config.yaml`` in ``directory`` with ``PING_TIME_SECS: ping_s``; the other settings are the user's own
+    FireWorks config (``$FW_CONFIG_FILE`` or ``~/.fireworks/FW_config.yaml``) when there is one. FireWorks reads
+    ``FW_config.yaml`` of the current directory first: local workers run in ``directory`` (and get
+    ``FW_CONFIG_FILE`` pointing at it); workers elsewhere use it through ``FW_CONFIG_FILE``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "FW_config.yaml"
+    settings: dict = {}
+    for src in (os.environ.get("FW_CONFIG_FILE"), Path.home() / ".fireworks" / "FW_config.yaml"):
+        if src and Path(src).is_file() and Path(src).resolve() != path.resolve():
+            with contextlib.suppress(OSError, yaml.YAMLError):
+                loaded = yaml.safe_load(Path(src).read_text())
+                settings = loaded if isinstance(loaded, dict) else {}
+            break
+    settings["PING_TIME_SECS"] = int(ping_s)
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+@dataclass
+class LocalWorker:
+    """One worker process: ``token`` is stored with every launch it makes (``fworker.env``)."""
+
+    index: int
+    token: str
+    proc: subprocess.Popen
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def describe_exit(self) -> str:
+        rc = self.proc.poll()
+        if rc is None:
+            return "running"
+        if rc < 0:
+            with contextlib.suppress(ValueError):
+                return f"killed by {signal.Signals(-rc).name}"
+            return f"killed by signal {-rc}"
+        return f"exited with code {rc}"
+
+
+class LocalWorkers:
+    """The local ``rlaunch rapidfire`` workers of one ``pyacemaker run``, logging to workdir/logs. A worker that
+    dies is replaced (:meth:`replace`) up to ``max_replacements`` times in all."""
+
+    def __init__(self, target: DbTarget, ctx: Context, n: int, fworker_name: str | None,
+                 max_replacements: int | None = None) -> None:  # fmt: skip
+        self.ctx, self.fworker_name = ctx, fworker_name
+        self.fw_dir = ctx.workdir / "fireworks"
+        self.launches_dir = ctx.workdir / "launches"
+        self.logs = ctx.workdir / "logs"
+        self.files = worker_files(target, self.fw_dir, ctx.campaign, fworker_name)
+        self.launches_dir.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.fw_config = fw_config_file(self.launches_dir)
+        self.env = {**os.environ, "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+                    "CUDA_VISIBLE_DEVICES": "-1", "FW_CONFIG_FILE": str(self.fw_config)}  # fmt: skip
+        if target.has_credentials:
+            # the store is built in the worker process from the environment / launchpad file: nothing written to disk
+            self.cmd = [sys.executable, "-m", "pyacemaker.campaign.workers"]
+            if target.launchpad_file:
+                self.cmd += ["-l", target.launchpad_file]
+        else:
+            self.env["JOBFLOW_CONFIG_FILE"] = str(self.files["jobflow"])
+            rlaunch = shutil.which("rlaunch") or str(Path(sys.executable).with_name("rlaunch"))
+            self.cmd = [rlaunch, "-l", str(self.files["launchpad"])]
+        self.host = os.uname().nodename
+        self.max_replacements = 2 * n + 2 if max_replacements is None else max_replacements
+        self.replaced = 0
+        self.started = 0
+        self.workers: list[LocalWorker] = [self._start() for _ in range(n)]
+
+    def _start(self) -> LocalWorker:
+        i = self.started
+        self.started += 1
+        token = f"{self.host}:{os.getpid()}:{int(time.time())}:{i}"
+        fworker = {"name": self.fworker_name or f"pyacemaker-local-{self.host}-{i}", "category": "",
+                   "query": json.dumps({"spec.pyacemaker_campaign": self.ctx.campaign}),
+                   "env": {WORKER_KEY: token}}  # fmt: skip
+        wfile = self.fw_dir / f"my_fworker_{i}.yaml"
+        wfile.write_text(yaml.safe_dump(fworker))
+        if self.cmd[0] == sys.executable:
+            cmd = [*self.cmd, "-w", str(wfile)]
+        else:
+            cmd = [*self.cmd, "-w", str(wfile), "rapidfire", "--nlaunches", "infinite", "--sleep", "1"]
+        log = open(self.logs / f"worker_{i}.log", "ab")  # noqa: SIM115  (closed with the process)
+        proc = subprocess.Popen(cmd, cwd=self.launches_dir, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        log.close()  # the child holds its own copy
+        return LocalWorker(i, token, proc)
+
+    def alive(self) -> list[LocalWorker]:
+        return [w for w in self.workers if w.alive]
+
+    def dead(self) -> list[LocalWorker]:
+        return [w for w in self.workers if not w.alive]
+
+    @property
+    def procs(self) -> list[subprocess.Popen]:
+        return [w.proc for w in self.workers]
+
+    def replace(self, worker: LocalWorker) -> LocalWorker | None:
+        """Forget a dead worker (and whatever it left running) and start another, within the budget of
+        replacements. Returns the new worker, or None when the budget is spent."""
+        stop_workers([worker.proc], timeout=1.0)  # its children (pacemaker, ...) go with it
+        self.workers.remove(worker)
+        if self.replaced >= self.max_replacements:
+            return None
+        self.replaced += 1
+        new = self._start()
+        self.workers.append(new)
+        return new
+
+    def stop(self, timeout: float = 10.0) -> None:
+        stop_workers(self.procs, timeout)
 
 
 def stop_workers(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
     """Stop the workers and everything they started (pacemaker, ...): each worker leads its own process group."""
 
     def signal_group(p: subprocess.Popen, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(p.pid, sig)
 
     for p in procs:

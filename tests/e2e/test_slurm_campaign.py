@@ -1,16 +1,13 @@
-"""A campaign worked only through a real one-node Slurm cluster: each class's jobs are queued by FireWorks' queue
-launcher with the class's own adapter and resources (``pyacemaker.campaign.launch``); light jobs run on the
-controller's local worker. Slurm's finished-jobs log shows which allocation each class got."""
+"""A campaign worked only through a real one-node Slurm cluster with `pyacemaker launch`: each class's jobs are
+queued by FireWorks' queue launcher with the class's own adapter and resources; light jobs run on the controller's
+local worker. Slurm's finished-jobs log shows which allocation each class got."""
 
 import os
 
 import pytest
 
-from pyacemaker.campaign.context import Context
-from pyacemaker.campaign.launch import run_queue
-from pyacemaker.campaign.launchpad import ensure_campaign
-from pyacemaker.config import parse_config, resolve
 from pyacemaker.db import Database, DbTarget
+from tests.conftest import run_cli
 from tests.e2e.test_campaign import TINY
 from tests.support import slurm
 
@@ -28,24 +25,19 @@ def test_campaign_through_slurm_with_per_class_allocations(db_server, tmp_path):
     why = slurm.available()
     if why:
         pytest.fail(why) if os.environ.get("CI") else pytest.skip(why)
-    import yaml
-
-    data = yaml.safe_load(TINY.replace("name: tiny_cu", "name: slurm_cu").replace("train: {", "train: {final_fit: false, ")
-                          + RESOURCES)  # fmt: skip
-    cfg, _ = resolve(parse_config(data))
+    cfg = tmp_path / "slurm_cu.yaml"
+    cfg.write_text(TINY.replace("name: tiny_cu", "name: slurm_cu").replace("train: {", "train: {final_fit: false, ")
+                   + RESOURCES)  # fmt: skip
     target = DbTarget(db_server["uri"], "slurm_campaign", "test server")
     db = Database.connect(target)
-    ctx = Context(cfg.name, cfg, tmp_path / "work")
     with slurm.slurm_cluster(tmp_path / "slurm") as env:
-        os.environ["SLURM_CONF"] = env["SLURM_CONF"]
-        try:
-            doc, created = ensure_campaign(db, target.launchpad(), ctx)
-            state = run_queue(target, ctx, doc.wf_root_fw_id, poll_s=1.0, timeout_s=1200, say=lambda s: None)
-        finally:
-            os.environ.pop("SLURM_CONF", None)
+        env = {**env, "PYACEMAKER_DB_URI": db_server["uri"], "PYACEMAKER_DB_NAME": "slurm_campaign"}
+        r = run_cli("launch", str(cfg), "--queue", "slurm", "--workdir", str(tmp_path / "work"), "--poll", "1",
+                    env=env, timeout=1500)  # fmt: skip
         jobs = slurm.finished_jobs(tmp_path / "slurm")
     done = db.campaign_doc("slurm_cu")
-    assert state == "COMPLETED", (state, done.stage if done else None)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "queued" in r.stdout and "train job" in r.stdout
     assert done.state in ("converged", "stalled", "budget") and done.summary is not None
     assert len(done.iterations) >= 2 or done.state != "budget"
     by_class = {}
