@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from fireworks import FWorker
 from fireworks.queue.queue_launcher import launch_rocket_to_queue
 from fireworks.utilities.fw_serializers import load_object_from_file
 
+from pyacemaker.allocation import tool
 from pyacemaker.campaign.context import Context
 from pyacemaker.campaign.launchpad import workflow_states
 from pyacemaker.campaign.queue import qadapter
@@ -32,10 +31,6 @@ from pyacemaker.campaign.workers import fw_config_file, stop_workers, worker_fil
 from pyacemaker.db import DbTarget
 
 QUEUED_CLASSES = ("label", "train", "explore")
-
-
-def _tool(name: str) -> str:
-    return shutil.which(name) or str(Path(sys.executable).with_name(name))
 
 
 @dataclass
@@ -74,7 +69,7 @@ def prepare(target: DbTarget, ctx: Context, system: str) -> QueueFeed:
         )
         if cls == "light":
             continue
-        rocket = f"{_tool('rlaunch')} -l {files['launchpad']} -w {fworkers[cls]} singleshot"
+        rocket = f"{tool('rlaunch')} -l {files['launchpad']} -w {fworkers[cls]} singleshot"
         qa = qadapter(res, system, rocket, str(logs), f"{ctx.campaign}-{cls}"[:60])
         qa["pre_rocket"] = "\n".join([*env_lines, *([res.pre_rocket] if res.pre_rocket else [])])
         qadapters[cls] = fw_dir / f"my_qadapter_{cls}.yaml"
@@ -139,7 +134,7 @@ def run_queue(target: DbTarget, ctx: Context, root_fw_id: int, *, system: str | 
     qf = prepare(target, ctx, system)
     in_queue = slurm_in_queue(qf.env) if system == "slurm" else pbs_in_queue(qf.env)
     log = open(ctx.workdir / "queue_logs" / "light_worker.log", "ab")  # noqa: SIM115  (closed below)
-    light = subprocess.Popen([_tool("rlaunch"), "-l", str(qf.launchpad), "-w", str(qf.light_fworker), "rapidfire",
+    light = subprocess.Popen([tool("rlaunch"), "-l", str(qf.launchpad), "-w", str(qf.light_fworker), "rapidfire",
                               "--nlaunches", "infinite", "--sleep", "1"], cwd=qf.launch_dir, stdout=log,
                              stderr=subprocess.STDOUT, env=qf.env, stdin=subprocess.DEVNULL,
                              start_new_session=True)  # fmt: skip

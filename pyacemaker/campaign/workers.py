@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import yaml
 from fireworks import FWorker
 from fireworks.core.rocket_launcher import rapidfire
 
+from pyacemaker.allocation import Allocation, tool
 from pyacemaker.campaign.context import Context
 from pyacemaker.db import DbTarget, resolve_target
 
@@ -113,8 +113,11 @@ class LocalWorkers:
         self.launches_dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         self.fw_config = fw_config_file(self.launches_dir)
-        self.env = {**os.environ, "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
-                    "CUDA_VISIBLE_DEVICES": "-1", "FW_CONFIG_FILE": str(self.fw_config)}  # fmt: skip
+        self.env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "FW_CONFIG_FILE": str(self.fw_config)}
+        if (
+            Allocation.from_env(os.environ).source == "local"
+        ):  # inside Slurm/PBS jobs take the allocation's threads
+            self.env.update(OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="-1")
         if target.has_credentials:
             # the store is built in the worker process from the environment / launchpad file: nothing written to disk
             self.cmd = [sys.executable, "-m", "pyacemaker.campaign.workers"]
@@ -122,8 +125,7 @@ class LocalWorkers:
                 self.cmd += ["-l", target.launchpad_file]
         else:
             self.env["JOBFLOW_CONFIG_FILE"] = str(self.files["jobflow"])
-            rlaunch = shutil.which("rlaunch") or str(Path(sys.executable).with_name("rlaunch"))
-            self.cmd = [rlaunch, "-l", str(self.files["launchpad"])]
+            self.cmd = [tool("rlaunch"), "-l", str(self.files["launchpad"])]
         self.host = os.uname().nodename
         self.max_replacements = 2 * n + 2 if max_replacements is None else max_replacements
         self.replaced = 0

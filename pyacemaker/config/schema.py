@@ -395,7 +395,9 @@ class JobResources(Strict):
     @field_validator("walltime", mode="before")
     @classmethod
     def _walltime(cls, v: object) -> object:
-        if isinstance(v, int) and not isinstance(v, bool):  # YAML 1.1 reads an unquoted 12:00:00 as 43200 seconds
+        if isinstance(v, int) and not isinstance(
+            v, bool
+        ):  # YAML 1.1 reads an unquoted 12:00:00 as 43200 seconds
             v = f"{v // 3600:02d}:{v % 3600 // 60:02d}:{v % 60:02d}"
         if v is not None and not (isinstance(v, str) and _WALLTIME.match(v)):
             raise ValueError(f"walltime {v!r}: use HH:MM:SS or D-HH:MM:SS")

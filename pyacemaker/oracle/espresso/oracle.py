@@ -1,16 +1,21 @@
-"""The Quantum ESPRESSO oracle: pre-run sanity check, pw.x under Custodian, parsing, corrections recorded."""
+"""The Quantum ESPRESSO oracle: pre-run sanity check, pw.x under Custodian, parsing, corrections recorded.
+
+pw.x runs with the MPI ranks of the allocation the worker holds (``srun -n N`` inside Slurm, ``mpirun -np N``
+elsewhere with N > 1 ranks; one rank outside any allocation) unless ``oracle.mpi_command`` says how to launch it.
+"""
 
 from __future__ import annotations
 
+import os
 import re
-import shlex
-import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from ase import Atoms
 
+from pyacemaker.allocation import Allocation, ToolNotFound, mpi_prefix, thread_env, tool
 from pyacemaker.oracle.base import Oracle, OracleFailure
 from pyacemaker.oracle.checks import close_contact
 from pyacemaker.oracle.espresso import pw
@@ -40,14 +45,25 @@ class EspressoOracle(Oracle):
     settings_model = EspressoSettings
     config: EspressoSettings
 
-    def command(self) -> list[str]:
-        exe = shutil.which(self.config.command)
-        if exe is None:
+    def command(self, environ: Mapping[str, str] | None = None) -> list[str]:
+        """pw.x's command line without its input: the launcher (``oracle.mpi_command``, else the allocation's
+        that ``environ``, default ``os.environ``, describes) and the executable (beside the interpreter, then PATH).
+        Inside an allocation without ``mpi_command`` the ranks' thread count goes first (``env OMP_NUM_THREADS=``)."""
+        environ = os.environ if environ is None else environ
+        try:
+            exe = tool(self.config.command, path=environ.get("PATH", os.defpath))
+        except ToolNotFound as exc:
             raise OracleFailure(
-                f"{self.config.command!r} not found on PATH: install Quantum ESPRESSO "
+                f"{exc}: install Quantum ESPRESSO "
                 "(as root: apt-get install quantum-espresso quantum-espresso-data) or set oracle.command"
-            )
-        return [*shlex.split(self.config.mpi_command or ""), exe]
+            ) from None
+        if self.config.mpi_command is not None:
+            return [*mpi_prefix(Allocation(), self.config.mpi_command), exe]
+        alloc = Allocation.from_env(environ)
+        if alloc.source == "local":
+            return [exe]  # one rank; the threads of the user's environment (PwJob)
+        threads = thread_env(alloc, environ, per_rank=True)["OMP_NUM_THREADS"]
+        return ["env", f"OMP_NUM_THREADS={threads}", *mpi_prefix(alloc, beside=exe), exe]
 
     def check_ready(self) -> None:
         self.command()
