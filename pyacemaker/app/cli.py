@@ -255,6 +255,51 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_gui(args) -> int:
+    """FireWorks' web GUI on the campaigns' database (loopback unless --host says otherwise), until Ctrl-C."""
+    import subprocess
+    import tempfile
+
+    import yaml
+
+    from pyacemaker.allocation import tool
+
+    target = _target(args.launchpad, start=True)
+    db = _connect(target)
+    lp_file, lp_dir = target.launchpad_file, None
+    if lp_file is None:
+        if target.has_credentials:
+            raise CliError("the GUI needs a launchpad file and pyacemaker writes no credentials: give -l with your "
+                           "own launchpad file (it may hold the password)", EXIT_INPUT)  # fmt: skip
+        lp_dir = Path(tempfile.mkdtemp(prefix="pyacemaker-gui-"))
+        lp_file = str(lp_dir / "my_launchpad.yaml")
+        Path(lp_file).write_text(yaml.safe_dump(target.launchpad_spec()))
+    cmd = [tool("lpad"), "-l", lp_file, "webgui", "-s", "--host", args.host, "--port", str(args.port)]
+    if args.campaign:
+        doc = db.campaign_doc(args.campaign)
+        if doc is None:
+            raise CliError(f"no campaign named {args.campaign!r} in {target.describe}", EXIT_INPUT)
+        cmd += ["--wflowquery", json.dumps({"metadata.pyacemaker_campaign": args.campaign}),
+                "--fwquery", json.dumps({"spec.pyacemaker_campaign": args.campaign})]  # fmt: skip
+    console.print(
+        f"FireWorks web GUI on http://{args.host}:{args.port}/ ({target.describe}); Ctrl-C stops it"
+    )
+    proc = subprocess.Popen(cmd)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if lp_dir is not None:
+            shutil.rmtree(lp_dir, ignore_errors=True)
+
+
 def cmd_recover(args) -> int:
     """Re-run a campaign's lost jobs (no ping for ``--expire`` seconds) and its failed ones; needs no worker here."""
     target = _target(args.launchpad, start=True)
@@ -444,6 +489,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_lp(sp)
     sp.set_defaults(func=cmd_launch)
+
+    sp = sub.add_parser("gui", help="FireWorks' web GUI on the campaigns' database (one campaign, or all)")
+    sp.add_argument("campaign", nargs="?")
+    sp.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    sp.add_argument("--port", type=int, default=5000)
+    add_lp(sp)
+    sp.set_defaults(func=cmd_gui)
 
     sp = sub.add_parser("workflow", help="write the campaign as a FireWorks workflow file for `lpad add`")
     sp.add_argument("file")
