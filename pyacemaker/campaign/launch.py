@@ -85,22 +85,22 @@ def _ready(lp, nodes: list[int], category: str) -> int:
 
 
 def feed(
-    lp, feed: QueueFeed, nodes: list[int], max_queued: int, in_queue: Callable[[str], bool]
+    lp, qf: QueueFeed, nodes: list[int], max_queued: int, in_queue: Callable[[str], bool]
 ) -> dict[str, int]:
     """Submit one queue job per READY job of each class that has none waiting for it yet; returns submissions."""
     done: dict[str, int] = {}
     for cls in QUEUED_CLASSES:
-        fworker = FWorker.from_file(str(feed.fworkers[cls]))
-        alive = [j for j in feed.submitted.get(cls, []) if in_queue(j)]
-        feed.submitted[cls] = alive
+        fworker = FWorker.from_file(str(qf.fworkers[cls]))
+        alive = [j for j in qf.submitted.get(cls, []) if in_queue(j)]
+        qf.submitted[cls] = alive
         want = min(_ready(lp, nodes, fworker.category) - len(alive), max_queued - len(alive))
         for _ in range(max(want, 0)):
-            qa = load_object_from_file(str(feed.qadapters[cls]))
-            job_id = launch_rocket_to_queue(lp, fworker, qa, str(feed.launch_dir), create_launcher_dir=True,
+            qa = load_object_from_file(str(qf.qadapters[cls]))
+            job_id = launch_rocket_to_queue(lp, fworker, qa, str(qf.launch_dir), create_launcher_dir=True,
                                             fill_mode=True)  # fmt: skip
             if not job_id:
                 break
-            feed.submitted[cls].append(str(job_id))
+            qf.submitted[cls].append(str(job_id))
             done[cls] = done.get(cls, 0) + 1
     return done
 
