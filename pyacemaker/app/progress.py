@@ -11,7 +11,22 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pyacemaker.campaign.launchpad import job_names, recover_lost, requeue_local_launches, workflow_states
+from pyacemaker.app.live import (
+    Snapshot,
+    class_counts,
+    elapsed,
+    finished_iterations,
+    panel,
+    plain_line,
+    snapshot,
+)
+from pyacemaker.campaign.launchpad import (
+    fizzle_reasons,
+    job_names,
+    recover_lost,
+    requeue_local_launches,
+    workflow_states,
+)
 from pyacemaker.campaign.status import CampaignStatus
 from pyacemaker.campaign.workers import LOST_AFTER_S, LocalWorkers
 from pyacemaker.db import Database
@@ -60,42 +75,61 @@ def cannot_progress(st: dict[str, Any], workers: LocalWorkers) -> str | None:
     return None
 
 
+def job_counts(lp, st: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Jobs per class and state of the workflow whose states are ``st`` (:func:`workflow_states`)."""
+    fws = lp.fireworks.find({"fw_id": {"$in": st.get("nodes") or []}},
+                            {"state": 1, "name": 1, "spec.pyacemaker_class": 1})  # fmt: skip
+    return class_counts(fws)
+
+
+def _failed_lines(lp, fw_ids: list[int]) -> list[str]:
+    """'name (fw id): last traceback line' of failed jobs; only the names if a launch cannot be read."""
+    if not fw_ids:
+        return []
+    try:
+        return fizzle_reasons(lp, fw_ids)
+    except Exception:  # an odd launch document must not end the watch: the run's end repeats the reasons
+        return job_names(lp, fw_ids)
+
+
 def watch(db: Database, lp, campaign: str, root: int, workers: LocalWorkers, quiet: bool,
           lost_after_s: float = LOST_AFTER_S, lost_check_s: float = 60.0, settle_s: float = 5.0) -> dict[str, Any]:  # fmt: skip
     """Live progress until the workflow completes or cannot go on. Meanwhile local workers that die are replaced
     and their jobs re-queued, lost jobs of other workers (no ping for ``lost_after_s``) are re-run every
     ``lost_check_s`` seconds, and a campaign that cannot progress for ``settle_s`` seconds ends the watch (the
-    returned states then carry ``stopped``: why)."""
+    returned states then carry ``stopped``: why).
+
+    On a terminal the progress is a live panel (:func:`pyacemaker.app.live.panel`); elsewhere (a log file, CI) a
+    line of plain words whenever it changes (:func:`pyacemaker.app.live.plain_line`), none with ``quiet``. Events
+    (a worker died, lost jobs re-queued, a job failed, an iteration decided) are printed as lines either way."""
     from rich.live import Live
 
-    def render(st: dict[str, Any]) -> Table:
-        doc = _now(db, campaign)
-        c = st["counts"]
-        t = Table.grid(padding=(0, 2))
-        gamma = doc.latest_max_gamma
-        t.add_row("iteration", str(doc.iteration or 0), "stage", ", ".join(st["running"]) or doc.stage or "-")
-        t.add_row("jobs", f"{c.get('COMPLETED', 0)} done, {c.get('RUNNING', 0)} running, "
-                  f"{c.get('READY', 0) + c.get('WAITING', 0)} waiting, {c.get('FIZZLED', 0)} failed",
-                  "oracle calls", str(doc.oracle_calls))  # fmt: skip
-        t.add_row("latest max gamma", f"{gamma:.2f}" if gamma is not None else "-", "state", doc.state)
-        return t
-
+    started = time.monotonic()
     next_lost_check = time.monotonic() + lost_check_s
     stuck_since: float | None = None
+    seen_fizzled: set[int] = set()
+    decided = set(finished_iterations(_now(db, campaign)))  # decisions from before this run are no news
+
+    def say(line: str, style: str) -> None:
+        console.print(f"[{style}]{escape(line)}[/]", soft_wrap=True)
 
     def step() -> dict[str, Any]:
         """Look after the workers and the lost jobs, then the states; sets ``stopped`` when it cannot go on."""
         nonlocal next_lost_check, stuck_since
         for line in tend_workers(lp, root, workers):
-            console.print(f"[yellow]{escape(line)}[/]", soft_wrap=True)
+            say(line, "yellow")
         if time.monotonic() >= next_lost_check:
             next_lost_check = time.monotonic() + lost_check_s
             lost = recover_lost(lp, root, lost_after_s, spare={w.token for w in workers.workers})
             if lost:
                 line = (f"re-queued {len(lost)} lost job(s) (no ping for {lost_after_s:.0f} s): "
                         f"{', '.join(job_names(lp, lost))}")  # fmt: skip
-                console.print(f"[yellow]{escape(line)}[/]", soft_wrap=True)
+                say(line, "yellow")
         st = workflow_states(lp, root)
+        failed = [i for i in st.get("fizzled", []) if i not in seen_fizzled]
+        seen_fizzled.update(failed)
+        for line in _failed_lines(lp, failed):
+            say(f"job failed: {line}", "red")
         if st["state"] == "COMPLETED":
             return st
         why = cannot_progress(st, workers)
@@ -104,9 +138,19 @@ def watch(db: Database, lp, campaign: str, root: int, workers: LocalWorkers, qui
         elif stuck_since is None:
             stuck_since = time.monotonic()
         if why and (time.monotonic() - stuck_since >= settle_s or st["state"] == "MISSING"):
-            console.print(f"[red]{escape(why)}[/]", soft_wrap=True)
+            say(why, "red")
             st["stopped"] = why
         return st
+
+    def now(st: dict[str, Any]) -> Snapshot:
+        """The snapshot to show; prints the iterations decided since the last look."""
+        doc = _now(db, campaign)
+        for n, line in sorted(finished_iterations(doc).items()):
+            if n not in decided:
+                decided.add(n)
+                say(line, "green")
+        return snapshot(doc, job_counts(lp, st), st["running"], time.monotonic() - started,
+                        len(workers.alive()))  # fmt: skip
 
     def finished(st: dict[str, Any]) -> bool:
         return st["state"] == "COMPLETED" or "stopped" in st
@@ -114,21 +158,21 @@ def watch(db: Database, lp, campaign: str, root: int, workers: LocalWorkers, qui
     st = step()
     if quiet or not console.is_terminal:
         last = None
-        while not finished(st):
-            doc = _now(db, campaign)
-            line = (f"iteration {doc.iteration or 0} | {', '.join(st['running']) or doc.stage or '-'} | "
-                    f"jobs {st['counts']} | oracle calls {doc.oracle_calls}")  # fmt: skip
+        while True:
+            snap = now(st)
+            line = plain_line(snap)
             if line != last and not quiet:
-                console.print(line)
+                console.print(f"{elapsed(snap.elapsed_s)} {line}", markup=False, soft_wrap=True)
                 last = line
+            if finished(st):
+                return st
             time.sleep(1.0)
             st = step()
-        return st
-    with Live(render(st), console=console, refresh_per_second=2) as live:
+    with Live(panel(now(st)), console=console, refresh_per_second=2) as live:
         while not finished(st):
             time.sleep(0.5)
             st = step()
-            live.update(render(st))
+            live.update(panel(now(st)))
     return st
 
 
