@@ -19,6 +19,7 @@ from rich.table import Table
 
 from pyacemaker import __version__
 from pyacemaker.app import provenance as pv
+from pyacemaker.app.jobs_view import counts_line, jobs_table
 from pyacemaker.app.progress import console, print_summary, watch
 from pyacemaker.app.release import ReleaseError, make_release
 from pyacemaker.app.report import write_report
@@ -36,6 +37,7 @@ from pyacemaker.campaign.launchpad import (
     rerun_fizzled,
     workflow_states,
 )
+from pyacemaker.campaign.queue_jobs import rerun_ended
 from pyacemaker.campaign.status import campaign_status
 from pyacemaker.campaign.workers import LOST_AFTER_S, PING_TIME_S, LocalWorkers, fw_config_file
 from pyacemaker.config import ConfigError, dump_resolved, load_config, resolve
@@ -252,6 +254,12 @@ def cmd_status(args) -> int:
         console.print(f"no campaigns in {target.describe}")
     for s in out:
         print_summary(s)
+        if s.get("jobs"):
+            console.print(f"jobs by class: {counts_line(s['jobs'])}")
+            table = jobs_table(s["jobs"], everything=args.jobs, title=f"{s['campaign']}: jobs"
+                               + ("" if args.jobs else " on their way or stuck (--jobs: all)"))  # fmt: skip
+            if table is not None:
+                console.print(table)
     return 0
 
 
@@ -309,11 +317,17 @@ def cmd_recover(args) -> int:
     if doc is None or doc.wf_root_fw_id is None:
         raise CliError(f"no campaign named {args.campaign!r} in {target.describe}", EXIT_INPUT)
     root = doc.wf_root_fw_id
-    lost = recover_lost(lp, root, args.expire)
+    system = ((doc.config or {}).get("resources") or {}).get("system", "slurm")
+    ended = rerun_ended(lp, workflow_states(lp, root).get("nodes", []), system)
+    for j in ended:
+        console.print(f"re-queued job whose {system} job {j.queue_id} ended "
+                      f"({j.queue_state or 'no longer known to the queue'}): {j.name} (fw {j.fw_id})")  # fmt: skip
+    lost = [i for i in recover_lost(lp, root, args.expire) if i not in {j.fw_id for j in ended}]
     failed = rerun_fizzled(lp, root)
     for what, ids in (("lost", lost), ("failed", failed)):
         for name in job_names(lp, ids):
             console.print(f"re-queued {what} job: {name}")
+    lost = [*lost, *(j.fw_id for j in ended)]
     st = workflow_states(lp, root)
     c = st["counts"]
     console.print(f"campaign {args.campaign!r}: {len(lost)} lost and {len(failed)} failed job(s) re-queued; "
@@ -510,12 +524,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--json", action="store_true", help="machine-readable (schema pyacemaker.status/1, see README)"
     )
+    sp.add_argument("--jobs", action="store_true",
+                    help="list every job (class, FireWorks state, queue id and queue state), not only live ones")  # fmt: skip
     add_lp(sp)
     sp.set_defaults(func=cmd_status)
 
     sp = sub.add_parser(
         "recover",
-        help="re-run a campaign's lost jobs (their worker stopped pinging) and failed ones (safe from cron)",
+        help="re-run a campaign's lost jobs (their queue job ended, or their worker stopped pinging) and failed "
+        "ones (safe from cron)",
     )
     sp.add_argument("campaign")
     sp.add_argument("--expire", type=float, default=LOST_AFTER_S, metavar="SECONDS",

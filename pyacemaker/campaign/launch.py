@@ -6,6 +6,10 @@ every READY job of the class (up to ``max_queued`` per class). ``light`` jobs (s
 in the queue: a local worker of the controller takes them. Nothing here schedules: FireWorks' queue launcher
 submits (non-reservation mode: the queue job runs ``rlaunch singleshot`` with the class's fworker), Slurm or PBS
 allocates, the workers pull their jobs from the LaunchPad.
+
+Lost jobs are re-run while the controller runs: a RUNNING job whose queue job has ended (scancel, walltime
+``TIMEOUT``, node failure) at once (:func:`pyacemaker.campaign.queue_jobs.rerun_ended`), one whose worker stopped
+pinging (a node the queue still believes in) after the ping expiry.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from fireworks.utilities.fw_serializers import load_object_from_file
 
 from pyacemaker.allocation import tool
 from pyacemaker.campaign.context import Context
-from pyacemaker.campaign.launchpad import workflow_states
+from pyacemaker.campaign.launchpad import job_names, recover_lost, workflow_states
 from pyacemaker.campaign.queue import qadapter
-from pyacemaker.campaign.workers import fw_config_file, stop_workers, worker_files
+from pyacemaker.campaign.queue_jobs import ACTIVE, RECORD_QUEUE_ID, phase, queue_states, rerun_ended
+from pyacemaker.campaign.workers import LOST_AFTER_S, fw_config_file, stop_workers, worker_files
 from pyacemaker.db import DbTarget
 
 QUEUED_CLASSES = ("label", "train", "explore")
@@ -56,7 +61,7 @@ def prepare(target: DbTarget, ctx: Context, system: str) -> QueueFeed:
     logs.mkdir(parents=True, exist_ok=True)
     fw_config = fw_config_file(launch_dir)
     env_lines = [f"export JOBFLOW_CONFIG_FILE={files['jobflow']}", f"export FW_CONFIG_FILE={fw_config}",
-                 "export TF_CPP_MIN_LOG_LEVEL=2"]  # fmt: skip
+                 "export TF_CPP_MIN_LOG_LEVEL=2", RECORD_QUEUE_ID]  # fmt: skip
     query = json.dumps({"spec.pyacemaker_campaign": ctx.campaign})
     cfg = ctx.config
     fworkers, qadapters = {}, {}
@@ -85,13 +90,15 @@ def _ready(lp, nodes: list[int], category: str) -> int:
 
 
 def feed(
-    lp, qf: QueueFeed, nodes: list[int], max_queued: int, in_queue: Callable[[str], bool]
+    lp, qf: QueueFeed, nodes: list[int], max_queued: int, active: Callable[[list[str]], set[str]]
 ) -> dict[str, int]:
-    """Submit one queue job per READY job of each class that has none waiting for it yet; returns submissions."""
+    """Submit one queue job per READY job of each class that has none waiting for it yet; returns submissions.
+    ``active``: which of the given queue job ids are still pending or running."""
     done: dict[str, int] = {}
+    alive_ids = active([j for ids in qf.submitted.values() for j in ids])
     for cls in QUEUED_CLASSES:
         fworker = FWorker.from_file(str(qf.fworkers[cls]))
-        alive = [j for j in qf.submitted.get(cls, []) if in_queue(j)]
+        alive = [j for j in qf.submitted.get(cls, []) if j in alive_ids]
         qf.submitted[cls] = alive
         want = min(_ready(lp, nodes, fworker.category) - len(alive), max_queued - len(alive))
         for _ in range(max(want, 0)):
@@ -105,46 +112,47 @@ def feed(
     return done
 
 
-def slurm_in_queue(env: dict[str, str]) -> Callable[[str], bool]:
-    """Whether a Slurm job is still pending or running (``squeue``); PBS would use ``qstat`` likewise."""
+def active_in(system: str, env: dict[str, str]) -> Callable[[list[str]], set[str]]:
+    """The queue jobs among ``ids`` that are still pending or running (one scheduler call)."""
 
-    def check(job_id: str) -> bool:
-        out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, env=env,
-                             timeout=60)  # fmt: skip
-        return out.stdout.strip() in ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED")
+    def active(ids: list[str]) -> set[str]:
+        states = queue_states(system, ids, env)
+        if states is None:  # the scheduler did not answer: submit nothing more this round
+            return set(ids)
+        return {i for i in ids if phase(system, states.get(i)) in ACTIVE}
 
-    return check
-
-
-def pbs_in_queue(env: dict[str, str]) -> Callable[[str], bool]:
-    def check(job_id: str) -> bool:
-        out = subprocess.run(["qstat", job_id], capture_output=True, text=True, env=env, timeout=60)
-        return out.returncode == 0 and " C " not in out.stdout
-
-    return check
+    return active
 
 
 def run_queue(target: DbTarget, ctx: Context, root_fw_id: int, *, system: str | None = None, max_queued: int = 4,
-              poll_s: float = 5.0,
+              poll_s: float = 5.0, lost_after_s: float = LOST_AFTER_S,
               timeout_s: float | None = None, say: Callable[[str], None] = print) -> str:  # fmt: skip
     """Keep each class's queue fed and a local worker on the light jobs until the workflow ends; returns the
     workflow's final state (COMPLETED, or FIZZLED/stuck when nothing can progress)."""
     lp = target.launchpad()
     system = system or ctx.config.resources.system
     qf = prepare(target, ctx, system)
-    in_queue = slurm_in_queue(qf.env) if system == "slurm" else pbs_in_queue(qf.env)
+    active = active_in(system, qf.env)
     log = open(ctx.workdir / "queue_logs" / "light_worker.log", "ab")  # noqa: SIM115  (closed below)
     light = subprocess.Popen([tool("rlaunch"), "-l", str(qf.launchpad), "-w", str(qf.light_fworker), "rapidfire",
                               "--nlaunches", "infinite", "--sleep", "1"], cwd=qf.launch_dir, stdout=log,
                              stderr=subprocess.STDOUT, env=qf.env, stdin=subprocess.DEVNULL,
                              start_new_session=True)  # fmt: skip
-    start = time.monotonic()
+    start = last_ping_check = time.monotonic()
     try:
         while True:
             st = workflow_states(lp, root_fw_id)
             if st["state"] in ("COMPLETED", "FIZZLED", "DEFUSED") or st["state"] == "MISSING":
                 return st["state"]
-            sent = feed(lp, qf, st.get("nodes", []), max_queued, in_queue)
+            nodes = st.get("nodes", [])
+            for j in rerun_ended(lp, nodes, system, qf.env):
+                say(f"re-queued {j.name} (fw {j.fw_id}): its {system} job {j.queue_id} ended "
+                    f"({j.queue_state or 'no longer known to the queue'}) while it ran")  # fmt: skip
+            if time.monotonic() - last_ping_check > 60:  # workers the queue still believes in, but silent
+                last_ping_check = time.monotonic()
+                for name in job_names(lp, recover_lost(lp, root_fw_id, lost_after_s)):
+                    say(f"re-queued {name}: no ping from its worker for {lost_after_s:.0f} s")
+            sent = feed(lp, qf, nodes, max_queued, active)
             for cls, n in sent.items():
                 say(f"queued {n} {cls} job(s) ({system})")
             waiting = sum(len(v) for v in qf.submitted.values())

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from pyacemaker.campaign.launchpad import workflow_states
+from pyacemaker.campaign.queue_jobs import campaign_jobs, with_queue_states
 from pyacemaker.db import Database
 from pyacemaker.schemas.campaign import CampaignDoc, IterationDoc
 from pyacemaker.schemas.stages import ExploreOut
@@ -68,6 +69,19 @@ class ValidationStatus(BaseModel):
     reasons: list[str] | None = None
 
 
+class JobStatus(BaseModel):
+    """One job (firework) of the campaign's workflow: FireWorks' state next to its queue job's, when it had one."""
+
+    fw_id: int
+    name: str
+    job_class: str
+    fw_state: str
+    launches: int = 0
+    queue_id: str | None = None
+    queue_state: str | None = None  # the scheduler's word (RUNNING, TIMEOUT, CANCELLED, ...)
+    queue_phase: str | None = None  # pending / running / finished / failed / gone / unknown
+
+
 class CampaignStatus(BaseModel):
     """One campaign's entry in ``campaigns`` of the status document."""
 
@@ -87,6 +101,7 @@ class CampaignStatus(BaseModel):
     validation: ValidationStatus | None = None
     workdir: str | None = None
     workflow_state: str | None = None
+    jobs: list[JobStatus] = Field(default_factory=list)
 
 
 def _run(e: ExploreOut) -> ConditionStatus:
@@ -145,7 +160,13 @@ def status_of(db: Database, doc: CampaignDoc, lp=None) -> CampaignStatus:
         workdir=doc.workdir,
     )
     if lp is not None and doc.wf_root_fw_id is not None:
-        st.workflow_state = workflow_states(lp, doc.wf_root_fw_id)["state"]
+        wf = workflow_states(lp, doc.wf_root_fw_id)
+        st.workflow_state = wf["state"]
+        jobs = campaign_jobs(lp, wf.get("nodes", []))
+        if any(j.queue_id for j in jobs):  # asks the scheduler only when a queue job ran something here
+            system = ((doc.config or {}).get("resources") or {}).get("system", "slurm")
+            jobs = with_queue_states(jobs, system)
+        st.jobs = [JobStatus(**vars(j)) for j in jobs]
     return st
 
 

@@ -1,8 +1,16 @@
 """A campaign worked only through a real one-node Slurm cluster with `pyacemaker launch`: each class's jobs are
 queued by FireWorks' queue launcher with the class's own adapter and resources; light jobs run on the controller's
-local worker. Slurm's finished-jobs log shows which allocation each class got."""
+local worker. Slurm's finished-jobs log shows which allocation each class got. A running train job is
+``scancel``-led mid-fit: the controller sees it from the queue's side and re-runs it, unattended; ``status`` shows
+the job's queue id and queue state next to its FireWorks state while it runs."""
 
+import json
 import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +29,16 @@ resources:
 """
 
 
+def _running_train_job(env: dict[str, str]) -> dict | None:
+    """The campaign's train job while it runs under a Slurm job, as `pyacemaker status --json` shows it."""
+    r = run_cli("status", "slurm_cu", "--json", env=env, timeout=120)
+    if r.returncode != 0:
+        return None
+    jobs = json.loads(r.stdout)["campaigns"][0]["jobs"]
+    return next((j for j in jobs if j["job_class"] == "train" and j["fw_state"] == "RUNNING"
+                 and j["queue_phase"] == "running"), None)  # fmt: skip
+
+
 def test_campaign_through_slurm_with_per_class_allocations(db_server, tmp_path):
     why = slurm.available()
     if why:
@@ -30,14 +48,42 @@ def test_campaign_through_slurm_with_per_class_allocations(db_server, tmp_path):
                    + RESOURCES)  # fmt: skip
     target = DbTarget(db_server["uri"], "slurm_campaign", "test server")
     db = Database.connect(target)
-    with slurm.slurm_cluster(tmp_path / "slurm") as env:
-        env = {**env, "PYACEMAKER_DB_URI": db_server["uri"], "PYACEMAKER_DB_NAME": "slurm_campaign"}
-        r = run_cli("launch", str(cfg), "--queue", "slurm", "--workdir", str(tmp_path / "work"), "--poll", "1",
-                    env=env, timeout=1500)  # fmt: skip
+    exe = shutil.which("pyacemaker") or str(Path(sys.executable).with_name("pyacemaker"))
+    with slurm.slurm_cluster(tmp_path / "slurm") as senv:
+        env = {
+            **os.environ,
+            **senv,
+            "PYACEMAKER_DB_URI": db_server["uri"],
+            "PYACEMAKER_DB_NAME": "slurm_campaign",
+        }
+        proc = subprocess.Popen([exe, "launch", str(cfg), "--queue", "slurm", "--workdir", str(tmp_path / "work"),
+                                 "--poll", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)  # fmt: skip
+        try:
+            cancelled = None
+            end = time.monotonic() + 600
+            while cancelled is None and proc.poll() is None and time.monotonic() < end:
+                job = _running_train_job(env)
+                if job:
+                    time.sleep(2)  # mid-fit
+                    subprocess.run(["scancel", job["queue_id"]], env=env, check=True, timeout=60)
+                    cancelled = job
+                time.sleep(1)
+            out, errs = proc.communicate(timeout=1500)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(30)
+        slurm.wait_queue_empty(senv)
         jobs = slurm.finished_jobs(tmp_path / "slurm")
     done = db.campaign_doc("slurm_cu")
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert "queued" in r.stdout and "train job" in r.stdout
+    assert proc.returncode == 0, out[-3000:] + errs[-3000:]
+    assert cancelled is not None, "no train job was seen running under Slurm"
+    assert "queued" in out and "train job" in out
+    # the cancelled job was re-run by the controller, from the queue's view
+    assert f"job {cancelled['queue_id']} ended (CANCELLED" in out, out[-3000:]
+    fw = db.db.client["slurm_campaign"].fireworks.find_one({"fw_id": cancelled["fw_id"]})
+    assert fw["state"] == "COMPLETED" and len(fw["archived_launches"]) >= 1
     assert done.state in ("converged", "stalled", "budget") and done.summary is not None
     assert len(done.iterations) >= 2 or done.state != "budget"
     by_class = {}
@@ -47,6 +93,8 @@ def test_campaign_through_slurm_with_per_class_allocations(db_server, tmp_path):
         by_class.get("train") == {"2"} and by_class.get("label") == {"1"} and by_class.get("explore") == {"1"}
     )
     assert "light" not in by_class  # select/decide never went through the queue
-    assert all(j["JobState"] == "COMPLETED" for j in jobs), jobs
+    states = {j["JobId"]: j["JobState"] for j in jobs}
+    assert states.pop(cancelled["queue_id"]) == "CANCELLED"
+    assert set(states.values()) == {"COMPLETED"}, jobs
     labelled = db.records.count_documents({"campaign": "slurm_cu", "labels": {"$ne": None}})
     assert done.oracle_calls == labelled  # nothing labelled twice

@@ -47,7 +47,7 @@ def write_conf(d: Path, cpus: int = 2, memory_mb: int = 4000) -> Path:
         f"SlurmctldLogFile={d / 'slurmctld.log'}", f"SlurmdLogFile={d / 'slurmd.log'}",
         "ProctrackType=proctrack/pgid", "TaskPlugin=task/none", "JobAcctGatherType=jobacct_gather/none",
         "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core", "ReturnToService=2",
-        "JobCompType=jobcomp/filetxt", f"JobCompLoc={d / 'jobcomp.log'}", "MinJobAge=2",
+        "JobCompType=jobcomp/filetxt", f"JobCompLoc={d / 'jobcomp.log'}", "MinJobAge=2", "KillWait=2",
         f"NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN",
         f"PartitionName=main Nodes={host} Default=YES MaxTime=INFINITE State=UP", "",
     ]))  # fmt: skip
@@ -94,3 +94,21 @@ def finished_jobs(d: Path) -> list[dict[str, str]]:
     if not log.exists():
         return []
     return [dict(f.split("=", 1) for f in line.split() if "=" in f) for line in log.read_text().splitlines()]
+
+
+def wait_finished(d: Path, n: int, timeout_s: float = 60) -> list[dict[str, str]]:
+    """The finished-jobs log once it holds ``n`` jobs (a job's record follows its end by a moment)."""
+    end = time.monotonic() + timeout_s
+    while len(jobs := finished_jobs(d)) < n and time.monotonic() < end:
+        time.sleep(0.5)
+    return jobs
+
+
+def wait_queue_empty(env: dict[str, str], timeout_s: float = 60) -> None:
+    """Until Slurm has no job left (pending, running or completing), so its finished-jobs log is whole."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        out = subprocess.run(["squeue", "-h"], env={**os.environ, **env}, capture_output=True, text=True, timeout=30)
+        if out.returncode == 0 and not out.stdout.strip():
+            return
+        time.sleep(0.5)
