@@ -4,7 +4,11 @@ A job runs pacemaker (one process: threads), pw.x and LAMMPS (MPI ranks x thread
 worker holds: Slurm (``SLURM_CPUS_PER_TASK``, ``SLURM_NTASKS``), PBS (``OMP_NUM_THREADS`` as PBS sets it from
 ``ompthreads``, ``NCPUS``, Torque's ``PBS_NP``) or none (a workstation, CI: one thread unless the user's own
 ``OMP_NUM_THREADS`` says otherwise, one rank). Everything here is a pure function of an environment mapping,
-except :func:`tool`, which looks at the file system.
+except :func:`tool`, which looks at the file system, and :func:`seconds_left`, which may ask the batch system.
+
+:func:`seconds_left` is the time left before the allocation's walltime ends (Slurm: ``SLURM_JOB_END_TIME``, else
+``squeue -o %L``; PBS/Torque: ``qstat -f``): a program that stops cleanly before then (pw.x's ``max_seconds``)
+keeps its work for the next job instead of losing it to the batch system's SIGTERM/SIGKILL.
 
 Tools (pacemaker, pace_yaml2yace, pace_activeset, lmp, rlaunch, qlaunch, ...) are looked up beside the running
 interpreter first, then on PATH: a worker started as ``.venv/bin/pyacemaker`` without an activated environment
@@ -17,10 +21,13 @@ This module imports nothing of pyacemaker's (bottom layer).
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
+import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -183,3 +190,102 @@ def tool(name: str, *, bindir: str | Path | None = None, path: str | None = None
             f"{name!r} not found on PATH ({searched}) nor beside the Python interpreter ({here})"
         )
     return found
+
+
+# ----------------------------------------------------------------------------------------- walltime left
+def parse_slurm_time_left(text: str) -> float | None:
+    """Seconds in Slurm's time-left column (``squeue -o %L``): ``D-HH:MM:SS``, ``HH:MM:SS``, ``MM:SS`` (and Slurm's
+    other time forms: ``D-HH``, ``D-HH:MM``, ``MM``). None for ``UNLIMITED``, ``NOT_SET``, ``INVALID``, an empty or
+    unreadable text. The first non-empty line is read."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return None
+    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", lines[0])
+    if m is None:
+        return None
+    days, a, b, c = m.groups()
+    if days is not None:  # D-HH[:MM[:SS]]
+        h, mi, s = int(a), int(b or 0), int(c or 0)
+        return float(((int(days) * 24 + h) * 60 + mi) * 60 + s)
+    if c is not None:  # HH:MM:SS
+        return float((int(a) * 60 + int(b)) * 60 + int(c))
+    if b is not None:  # MM:SS
+        return float(int(a) * 60 + int(b))
+    return float(int(a) * 60)  # MM
+
+
+def parse_hms(text: str) -> float | None:
+    """Seconds in a PBS duration: ``HH:MM:SS`` (hours may exceed 24), ``MM:SS`` or plain seconds; None if
+    unreadable."""
+    parts = text.strip().split(":")
+    if not 1 <= len(parts) <= 3:
+        return None
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        return None
+    if any(v < 0 for v in values):
+        return None
+    total = 0.0
+    for v in values:
+        total = total * 60 + v
+    return total
+
+
+def parse_pbs_time_left(qstat_f: str) -> float | None:
+    """Seconds left in a ``qstat -f JOBID`` listing: Torque's ``Walltime.Remaining``, else PBS Pro's
+    ``Resource_List.walltime`` minus ``resources_used.walltime`` (nothing used yet: the whole limit). None when no
+    walltime is listed."""
+    attrs = {}
+    for line in qstat_f.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            attrs[key.strip()] = value.strip()
+    if "Walltime.Remaining" in attrs:
+        left = parse_hms(attrs["Walltime.Remaining"])
+        if left is not None:
+            return max(left, 0.0)
+    limit = parse_hms(attrs.get("Resource_List.walltime", ""))
+    if limit is None:
+        return None
+    used = parse_hms(attrs.get("resources_used.walltime", "")) or 0.0
+    return max(limit - used, 0.0)
+
+
+def _ask(cmd: list[str]) -> str | None:
+    """A batch command's standard output (None when it is missing, fails or hangs)."""
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def seconds_left(
+    env: Mapping[str, str] | None = None,
+    *,
+    now: float | None = None,
+    ask: Callable[[list[str]], str | None] = _ask,
+) -> float | None:
+    """Seconds before the walltime of the allocation ``env`` (default ``os.environ``) describes ends (0 when it
+    has passed); None outside an allocation or when the end is not known (no limit, the batch command missing).
+
+    Slurm: ``SLURM_JOB_END_TIME`` (epoch seconds) when set, else ``squeue -h -j $SLURM_JOB_ID -o %L``. PBS/Torque:
+    ``qstat -f $PBS_JOBID``. ``now`` (epoch seconds) and ``ask`` (runs a command, returns its output or None) are
+    for tests."""
+    env = os.environ if env is None else env
+    job = env.get("SLURM_JOB_ID") or env.get("SLURM_JOBID")
+    if job:
+        try:
+            end = float(env.get("SLURM_JOB_END_TIME", ""))
+        except ValueError:
+            end = 0.0
+        if end > 0:
+            return max(end - (time.time() if now is None else now), 0.0)
+        out = ask(["squeue", "-h", "-j", job, "-o", "%L"])
+        return None if out is None else parse_slurm_time_left(out)
+    job = env.get("PBS_JOBID")
+    if job:
+        out = ask(["qstat", "-f", job])
+        return None if out is None else parse_pbs_time_left(out)
+    return None

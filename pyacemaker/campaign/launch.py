@@ -9,7 +9,8 @@ allocates, the workers pull their jobs from the LaunchPad.
 
 Lost jobs are re-run while the controller runs: a RUNNING job whose queue job has ended (scancel, walltime
 ``TIMEOUT``, node failure) at once (:func:`pyacemaker.campaign.queue_jobs.rerun_ended`), one whose worker stopped
-pinging (a node the queue still believes in) after the ping expiry.
+pinging (a node the queue still believes in) after the ping expiry, and a label job that stopped itself before its
+walltime with pw.x's state saved (:func:`pyacemaker.campaign.launchpad.rerun_interrupted`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from fireworks.utilities.fw_serializers import load_object_from_file
 
 from pyacemaker.allocation import tool
 from pyacemaker.campaign.context import Context
-from pyacemaker.campaign.launchpad import job_names, recover_lost, workflow_states
+from pyacemaker.campaign.launchpad import job_names, recover_lost, rerun_interrupted, workflow_states
 from pyacemaker.campaign.queue import qadapter
 from pyacemaker.campaign.queue_jobs import ACTIVE, RECORD_QUEUE_ID, phase, queue_states, rerun_ended
 from pyacemaker.campaign.workers import LOST_AFTER_S, fw_config_file, stop_workers, worker_files
@@ -141,6 +142,8 @@ def run_queue(target: DbTarget, ctx: Context, root_fw_id: int, *, system: str | 
     start = last_ping_check = time.monotonic()
     try:
         while True:
+            for name in job_names(lp, rerun_interrupted(lp, root_fw_id)):
+                say(f"re-queued {name}: its allocation's time ran out; it continues from its saved state")
             st = workflow_states(lp, root_fw_id)
             if st["state"] in ("COMPLETED", "FIZZLED", "DEFUSED") or st["state"] == "MISSING":
                 return st["state"]

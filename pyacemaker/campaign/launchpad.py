@@ -152,6 +152,29 @@ def rerun_fizzled(lp, root_fw_id: int) -> list[int]:
     return fizzled
 
 
+def _stacktrace(lp, fw: dict[str, Any]) -> str:
+    """The traceback FireWorks stored for a firework's latest launch ('' when none)."""
+    launch = lp.launches.find_one({"launch_id": {"$in": fw.get("launches", [])}}, sort=[("launch_id", -1)])
+    exc = (((launch or {}).get("action") or {}).get("stored_data") or {}).get("_exception") or {}
+    return str(exc.get("_stacktrace", ""))
+
+
+# a job that stopped because its allocation's time ran out, its work saved (pyacemaker.oracle.base)
+INTERRUPTED = "OracleInterrupted"
+
+
+def rerun_interrupted(lp, root_fw_id: int) -> list[int]:
+    """Re-queue this campaign's FIZZLED jobs that stopped only because their allocation's time ran out (their
+    re-run continues from the saved state); real failures stay failed. Returns their firework ids."""
+    fizzled = workflow_states(lp, root_fw_id).get("fizzled", [])
+    out = []
+    for fw in lp.fireworks.find({"fw_id": {"$in": fizzled}}, {"fw_id": 1, "launches": 1}):
+        if INTERRUPTED in _stacktrace(lp, fw):
+            lp.rerun_fw(fw["fw_id"])
+            out.append(fw["fw_id"])
+    return out
+
+
 def job_names(lp, fw_ids: Collection[int]) -> list[str]:
     """'name (fw id)' of each firework, for messages."""
     names = {
@@ -165,15 +188,7 @@ def fizzle_reasons(lp, fw_ids: list[int]) -> list[str]:
     out = []
     for fw_id in fw_ids:
         fw = lp.fireworks.find_one({"fw_id": fw_id}, {"name": 1, "launches": 1})
-        launch = lp.launches.find_one(
-            {"launch_id": {"$in": fw.get("launches", [])}}, sort=[("launch_id", -1)]
-        )
-        tb = (
-            ((launch or {}).get("action") or {})
-            .get("stored_data", {})
-            .get("_exception", {})
-            .get("_stacktrace", "")
-        )
-        last = [ln for ln in str(tb).strip().splitlines() if ln.strip()][-1:] or ["(no traceback recorded)"]
+        tb = _stacktrace(lp, fw)
+        last = [ln for ln in tb.strip().splitlines() if ln.strip()][-1:] or ["(no traceback recorded)"]
         out.append(f"{fw['name']} (fw {fw_id}): {last[0]}")
     return out

@@ -27,6 +27,17 @@ class OracleFailure(RuntimeError):
     """The oracle could not label a structure; ``reason`` is recorded with the structure."""
 
 
+class OracleInterrupted(RuntimeError):
+    """The oracle stopped before finishing a structure because the batch allocation's time ran out, with its state
+    saved in the structure's run directory. Not a failure of the structure: it is neither rejected nor counted as
+    an oracle call; a re-run of the job continues it from the saved state. ``done`` holds the records
+    :func:`label` finished (labelled or rejected) before the interruption, for the caller to keep."""
+
+    def __init__(self, message: str, done: Sequence[StructureRecord] = ()):
+        super().__init__(message)
+        self.done = list(done)
+
+
 class Oracle(ABC):
     """One labelling method with fixed settings (one settings set per campaign keeps labels consistent).
 
@@ -72,7 +83,10 @@ def make_oracle(config: OracleSettings) -> Oracle:
 
 
 def label(records: Sequence[StructureRecord], oracle: Oracle, workdir: Path) -> list[StructureRecord]:
-    """Label each record with ``oracle`` in ``workdir/<record hash>``; failures become ``rejected`` records."""
+    """Label each record with ``oracle`` in ``workdir/<record hash>``; failures become ``rejected`` records.
+
+    OracleInterrupted (the allocation's time ran out) stops the batch: it is raised with the records finished so
+    far in its ``done``; the interrupted record and the ones after it are left as they were."""
     out = []
     for rec in records:
         rundir = workdir / rec.hash[:16]
@@ -97,5 +111,8 @@ def label(records: Sequence[StructureRecord], oracle: Oracle, workdir: Path) -> 
             new.reject_reason = None
         except OracleFailure as exc:
             new.status, new.reject_reason, new.labels = "rejected", str(exc), None
+        except OracleInterrupted as exc:
+            exc.done = out
+            raise
         out.append(new)
     return out

@@ -4,6 +4,13 @@ Handlers never touch the physics (cutoffs, k-points, smearing, pseudopotentials,
 correction are the same labels the campaign's settings define, only reached by another numerical path. Errors
 that would need a physics change have no correction, so Custodian raises and the structure is rejected with the
 reason. Custodian has no Quantum ESPRESSO module, hence these classes (docs/toolchain.md lists the signatures).
+
+Inside a batch allocation whose end is known, the oracle gives each structure a time ``stop_by`` (epoch seconds):
+the allocation's end less a margin of max(60 s, 10 % of the time left when the structure starts). Every pw.x
+launch gets ``max_seconds`` = min(configured, stop_by - now): pw.x stops cleanly and writes its restart state
+before the batch system's SIGTERM/SIGKILL. When less than ``MIN_RUN_S`` is left before ``stop_by``, pw.x is not
+launched again and the walltime handler does not restart it in place: OracleInterrupted, and the next run of the
+job continues from the saved state.
 """
 
 from __future__ import annotations
@@ -12,32 +19,75 @@ import os
 import re
 import resource
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 from custodian.custodian import ErrorHandler, Job, Validator
 from custodian.utils import backup
 
+from pyacemaker.oracle.base import OracleInterrupted
 from pyacemaker.oracle.espresso import pw
 
 BACKUP_FILES = [pw.PW_IN, pw.PW_OUT, pw.PW_ERR, pw.OVERRIDES]
+
+# Of the allocation's remaining time when a structure starts, pw.x leaves unused max(MARGIN_MIN_S, MARGIN_FRACTION
+# x that time): pw.x checks max_seconds only between k-points and SCF iterations, then writes its restart files,
+# and the job still has to store its results before the walltime kill. No pw.x is launched with under MIN_RUN_S.
+MARGIN_FRACTION = 0.1
+MARGIN_MIN_S = 60.0
+MIN_RUN_S = 30.0
+
+
+def time_budget(seconds_left: float) -> float:
+    """Seconds pw.x may run when the allocation has ``seconds_left``: what the margin leaves (may be negative)."""
+    return seconds_left - max(MARGIN_MIN_S, MARGIN_FRACTION * seconds_left)
+
+
+def budget_until(stop_by: float | None) -> float | None:
+    """Seconds from now to ``stop_by`` (epoch seconds); None when there is no such time (no known walltime)."""
+    return None if stop_by is None else stop_by - time.time()
+
+
+def too_late(budget: float | None) -> bool:
+    """Under ``MIN_RUN_S`` left before the stop time (False when there is none)."""
+    return budget is not None and budget < MIN_RUN_S
+
+
+def interrupted(directory: str | Path, budget: float, why: str) -> OracleInterrupted:
+    """The exception that ends a label job unfinished when the allocation's time is up (the message says why)."""
+    return OracleInterrupted(
+        f"{why}: {max(budget, 0.0):.0f} s left before the allocation's end and its safety margin, under the "
+        f"{MIN_RUN_S:.0f} s a pw.x launch needs; {directory} is kept as it is for the next run of this job "
+        "to continue"
+    )
 
 
 class PwJob(Job):
     """Runs ``pw.x -in pw.in`` in the run directory (no chdir), with unbuffered Fortran I/O."""
 
     def __init__(
-        self, command: list[str], timeout_s: float | None = None, memory_limit_mb: int | None = None
+        self,
+        command: list[str],
+        timeout_s: float | None = None,
+        memory_limit_mb: int | None = None,
+        stop_by: float | None = None,
     ):
         self.command = list(command)
         self.timeout_s = timeout_s
         self.memory_limit_mb = memory_limit_mb
+        self.stop_by = stop_by
 
     def setup(self, directory: str = "./") -> None:
         pass  # the input is prepared before Custodian starts (pw.prepare)
 
     def run(self, directory: str = "./"):
         d = Path(directory)
+        budget = budget_until(self.stop_by)
+        if budget is not None:  # each launch: max_seconds within what the allocation has left
+            if too_late(budget):
+                raise interrupted(d, budget, "pw.x was not launched again")
+            pw.render(d, max_seconds_cap=budget)
         cmd = [*self.command, "-in", pw.PW_IN]
         if self.timeout_s:
             cmd = ["timeout", "--signal=TERM", str(int(self.timeout_s)), *cmd]
@@ -125,15 +175,27 @@ class DiagonalizationHandler(ErrorHandler):
 
 class WalltimeHandler(ErrorHandler):
     """``Maximum CPU time exceeded``: restart from the saved SCF state (pw.x wrote it to outdir), with 1.5x the
-    time so each restart gains ground on its start-up cost."""
+    configured time (when one is set) so each restart gains ground on its start-up cost.
+
+    With ``stop_by`` (epoch seconds) and under ``MIN_RUN_S`` left before it to launch pw.x again, it raises
+    OracleInterrupted instead: the run directory stays as pw.x left it, and the oracle's next run in a new
+    allocation applies this same correction (:meth:`correct`) before continuing."""
+
+    def __init__(self, stop_by: float | None = None):
+        self.stop_by = stop_by
 
     def check(self, directory: str = "./") -> bool:
         return "walltime" in pw.detect_errors(Path(directory))
 
     def correct(self, directory: str = "./") -> dict[str, Any]:
-        limit = _current(directory, "control", "max_seconds", _settings(directory).get("max_seconds")) or 3600
-        changes = {"control": {"restart_mode": "restart", "max_seconds": round(float(limit) * 1.5, 1)}}
-        return _correct(directory, ["walltime"], changes)
+        budget = budget_until(self.stop_by)
+        if too_late(budget):
+            raise interrupted(directory, budget, "pw.x stopped at max_seconds with its state saved")
+        limit = _current(directory, "control", "max_seconds", _settings(directory).get("max_seconds"))
+        changes: dict[str, Any] = {"restart_mode": "restart"}
+        if limit:
+            changes["max_seconds"] = round(float(limit) * 1.5, 1)
+        return _correct(directory, ["walltime"], {"control": changes})
 
 
 class BandsHandler(ErrorHandler):
@@ -207,6 +269,6 @@ class PwValidator(Validator):
         return not pw.succeeded(Path(directory))
 
 
-def handlers() -> list[ErrorHandler]:
-    return [UnhealableHandler(), WalltimeHandler(), DivergenceMonitor(), ScfConvergenceHandler(),
+def handlers(stop_by: float | None = None) -> list[ErrorHandler]:
+    return [UnhealableHandler(), WalltimeHandler(stop_by), DivergenceMonitor(), ScfConvergenceHandler(),
             DiagonalizationHandler(), BandsHandler(), MemoryHandler()]  # fmt: skip

@@ -2,12 +2,20 @@
 
 pw.x runs with the MPI ranks of the allocation the worker holds (``srun -n N`` inside Slurm, ``mpirun -np N``
 elsewhere with N > 1 ranks; one rank outside any allocation) unless ``oracle.mpi_command`` says how to launch it.
+
+Inside an allocation whose end is known (:func:`pyacemaker.allocation.seconds_left`) pw.x stops at ``max_seconds``
+before the walltime kill (``healing`` sets it per launch); when the allocation has no time left to continue, the
+run raises OracleInterrupted and leaves its directory as it is. The next run for the same structure in the same
+directory continues pw.x from its saved state (``restart_mode='restart'``) instead of starting it again, and a
+finished run is never recomputed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,16 +23,27 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from pyacemaker.allocation import Allocation, ToolNotFound, mpi_prefix, thread_env, tool
+from pyacemaker.allocation import Allocation, ToolNotFound, mpi_prefix, seconds_left, thread_env, tool
 from pyacemaker.oracle.base import Oracle, OracleFailure
 from pyacemaker.oracle.checks import close_contact
 from pyacemaker.oracle.espresso import pw
-from pyacemaker.oracle.espresso.healing import PwJob, PwValidator, handlers
+from pyacemaker.oracle.espresso.healing import (
+    PwJob,
+    PwValidator,
+    WalltimeHandler,
+    budget_until,
+    handlers,
+    interrupted,
+    time_budget,
+    too_late,
+)
 from pyacemaker.oracle.espresso.pseudos import pseudo_dirs
 from pyacemaker.oracle.espresso.settings import EspressoSettings
 from pyacemaker.plugins import ORACLES
 
 ISOLATED_BOX_A = 10.0  # vacuum box for isolated-atom reference energies
+# Custodian rewrites its log on each run: the logs of earlier, unfinished runs in a directory go to the history.
+LOG, HISTORY = "custodian.json", "custodian_history.json"
 
 
 def _error_line(directory: Path) -> str:
@@ -106,6 +125,10 @@ class EspressoOracle(Oracle):
     ):
         """pw.x under Custodian in ``workdir``; returns the parsed result and the corrections applied.
 
+        A finished run in ``workdir`` is reused; a run that a previous job's allocation ended (pw.x stopped at
+        ``max_seconds``, its state saved) is continued with ``restart_mode='restart'``. Inside an allocation with
+        a known end, OracleInterrupted when its time runs out (the directory is left for the next run).
+
         ``inject`` starts the run with deliberately bad numerics and ``memory_limit_mb`` caps its address space:
         both exist for the healing tests and benchmark, which provoke each failure class for real.
         """
@@ -115,12 +138,24 @@ class EspressoOracle(Oracle):
         cmd = self.command()
         if pw.succeeded(workdir):  # a finished run (e.g. a re-run job): reuse, do not recompute
             return pw.parse(workdir), _corrections(workdir)
+        left = seconds_left()  # inside an allocation with a known end: pw.x stops by its end less the margin
+        stop_by = None if left is None else time.time() + time_budget(left)
+        budget = budget_until(stop_by)
+        if too_late(budget):
+            raise interrupted(workdir, budget, "pw.x was not started")
+        resume = pw.restartable(workdir) and pw.same_structure(workdir, atoms)
+        _keep_log(workdir)
+        if resume:
+            # the job before stopped pw.x when its allocation ended: the walltime correction continues it (and
+            # backs up that run's input and output first)
+            _log_resume(workdir, WalltimeHandler().correct(str(workdir)))
         pw.prepare(workdir, atoms, self.config)
         if inject:
             pw.apply_overrides(workdir, inject)
-        job = PwJob(cmd, self.config.timeout_s, memory_limit_mb)
-        c = Custodian(handlers(), [job], validators=[PwValidator()], max_errors=self.config.max_corrections + 1,
-                      polling_time_step=1, monitor_freq=3, directory=str(workdir))  # fmt: skip
+        job = PwJob(cmd, self.config.timeout_s, memory_limit_mb, stop_by)
+        c = Custodian(handlers(stop_by), [job], validators=[PwValidator()],
+                      max_errors=self.config.max_corrections + 1, polling_time_step=1, monitor_freq=3,
+                      directory=str(workdir))  # fmt: skip
         try:
             c.run()
         except CustodianError as exc:
@@ -142,15 +177,41 @@ class EspressoOracle(Oracle):
         return float(result.energy)
 
 
-def _corrections(directory: Path) -> list[dict[str, Any]]:
-    """The corrections Custodian applied in ``directory`` (from custodian.json), as plain dicts."""
-    import json
-
-    path = directory / "custodian.json"
-    if not path.exists():
+def _runs(path: Path) -> list[dict[str, Any]]:
+    try:
+        runs = json.loads(path.read_text())
+    except (OSError, ValueError):
         return []
+    return runs if isinstance(runs, list) else []
+
+
+def _keep_log(directory: Path) -> None:
+    """Move the Custodian log of an earlier, unfinished run in ``directory`` to the history (Custodian rewrites
+    its log on each run), so the labels record every correction that led to them."""
+    log = directory / LOG
+    if log.exists():
+        (directory / HISTORY).write_text(json.dumps(_runs(directory / HISTORY) + _runs(log), indent=1))
+        log.unlink()
+
+
+def _log_resume(directory: Path, correction: dict[str, Any]) -> None:
+    """Record the continuation of a run that an allocation's end interrupted, as a WalltimeHandler correction."""
+    entry = {
+        "job": "continued in a new allocation",
+        "corrections": [{
+            "errors": ["walltime: the allocation ended; continued from the saved state"],
+            "actions": correction["actions"],
+            "handler": {"@module": WalltimeHandler.__module__, "@class": WalltimeHandler.__name__},
+        }],
+    }  # fmt: skip
+    (directory / HISTORY).write_text(json.dumps([*_runs(directory / HISTORY), entry], indent=1))
+
+
+def _corrections(directory: Path) -> list[dict[str, Any]]:
+    """The corrections Custodian applied in ``directory`` (its earlier runs' logs, then custodian.json), as plain
+    dicts."""
     out = []
-    for run in json.loads(path.read_text()):
+    for run in _runs(directory / HISTORY) + _runs(directory / LOG):
         for corr in run.get("corrections", []):
             if corr.get("actions"):
                 handler = corr.get("handler", {})

@@ -53,6 +53,30 @@ def detect_errors(directory: Path) -> list[str]:
     return found
 
 
+def restartable(directory: Path) -> bool:
+    """pw.x stopped cleanly at ``max_seconds`` and wrote its state to the outdir (the data file and the charge
+    density): ``restart_mode='restart'`` continues the SCF from there (``Calculation restarted from scf
+    iteration #``)."""
+    save = directory / OUTDIR / "pwscf.save"
+    density = any(save.glob("charge-density.*"))
+    return "walltime" in detect_errors(directory) and (save / "data-file-schema.xml").is_file() and density
+
+
+def same_structure(directory: Path, atoms: Atoms) -> bool:
+    """The run directory was prepared for ``atoms`` (same species, cell and positions, to the precision the
+    extxyz file keeps): its saved state belongs to this structure."""
+    try:
+        old = read(directory / STRUCTURE, format="extxyz")
+    except Exception:  # noqa: BLE001  (missing or unreadable: not this structure's state)
+        return False
+    return (
+        len(old) == len(atoms)
+        and list(old.numbers) == list(atoms.numbers)
+        and np.allclose(old.cell.array, atoms.cell.array, atol=1e-6)
+        and np.allclose(old.positions, atoms.positions, atol=1e-6)
+    )
+
+
 def succeeded(directory: Path) -> bool:
     """pw.x success: converged SCF and a final total energy (``JOB DONE.`` is printed even after a failure)."""
     out = read_text(directory / PW_OUT)
@@ -119,8 +143,11 @@ def apply_overrides(directory: Path, changes: dict[str, dict[str, Any]]) -> dict
     return ov
 
 
-def render(directory: Path) -> None:
-    """pw.in from structure + settings + overrides (kept separate so the physics can be audited unchanged)."""
+def render(directory: Path, max_seconds_cap: float | None = None) -> None:
+    """pw.in from structure + settings + overrides (kept separate so the physics can be audited unchanged).
+
+    ``max_seconds_cap`` lowers ``max_seconds`` for this run only (the time left in the batch allocation): it is
+    written to pw.in, never to the overrides, so a later run in a new allocation gets its own."""
     from ase.io.espresso import write_espresso_in
 
     atoms = read(directory / STRUCTURE, format="extxyz")
@@ -128,6 +155,11 @@ def render(directory: Path) -> None:
     data = base_input(oracle, atoms)
     for section, kv in load_overrides(directory).items():
         data.setdefault(section, {}).update(kv)
+    if max_seconds_cap is not None:
+        limit = data["control"].get("max_seconds")
+        data["control"]["max_seconds"] = round(
+            max_seconds_cap if limit is None else min(limit, max_seconds_cap), 2
+        )
     if oracle.spin_polarized:
         mags = oracle.starting_magnetization or {}
         atoms.set_initial_magnetic_moments([mags.get(s, 0.0) for s in atoms.get_chemical_symbols()])
