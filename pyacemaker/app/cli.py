@@ -9,98 +9,60 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from pyacemaker import __version__
 from pyacemaker.app import provenance as pv
+from pyacemaker.app.cli_common import (
+    EXIT_DB,
+    EXIT_INPUT,
+    CliError,
+    add_lp,
+    campaign_doc_for,
+    check_oracle,
+    connect,
+    context_for,
+    err,
+    finish,
+    load_cfg,
+    open_campaign,
+    target_for,
+)
+from pyacemaker.app.cluster_cli import add_parsers
 from pyacemaker.app.jobs_view import counts_line, jobs_table
 from pyacemaker.app.progress import console, print_summary, watch
 from pyacemaker.app.release import ReleaseError, make_release
 from pyacemaker.app.report import write_report
-from pyacemaker.campaign.context import Context
-from pyacemaker.campaign.launch import run_queue
 from pyacemaker.campaign.launchpad import (
-    CampaignError,
     build_workflow,
-    ensure_campaign,
     ensure_launchpad,
-    fizzle_reasons,
-    job_names,
-    recover_lost,
     requeue_local_launches,
     rerun_fizzled,
     workflow_states,
 )
-from pyacemaker.campaign.queue_jobs import rerun_ended
 from pyacemaker.campaign.status import campaign_status
-from pyacemaker.campaign.workers import LOST_AFTER_S, PING_TIME_S, LocalWorkers, fw_config_file
-from pyacemaker.config import ConfigError, dump_resolved, load_config, resolve
-from pyacemaker.db import Database, DatabaseError, DbTarget, resolve_target
-from pyacemaker.oracle import OracleFailure, make_oracle
+from pyacemaker.campaign.workers import LocalWorkers
+from pyacemaker.config import dump_resolved
+from pyacemaker.db import DbTarget
 from pyacemaker.server import EmbeddedServer, ServerError, default_data_dir
-
-# errors never wrapped mid-line (one line per error, whatever the terminal)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-EXIT_FAILED, EXIT_INPUT, EXIT_DB = 1, 2, 3
-
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int):
-        super().__init__(message)
-        self.code = code
-
-
-def _load(path: str):
-
-    try:
-        cfg, notes = resolve(load_config(path))
-    except ConfigError as exc:
-        raise CliError(str(exc), EXIT_INPUT) from None
-    return cfg, notes
-
-
-def _target(launchpad: str | None, cfg=None, start: bool = True):
-
-    lp = launchpad or (cfg.database.launchpad if cfg else None)
-    try:
-        return resolve_target(lp, cfg.database.name if cfg else None, start_embedded=start)
-    except (DatabaseError, ServerError) as exc:
-        raise CliError(str(exc), EXIT_DB) from None
-
-
-def _connect(target):
-
-    try:
-        return Database.connect(target)
-    except DatabaseError as exc:
-        raise CliError(str(exc), EXIT_DB) from None
-
-
-def _context(cfg, workdir: str | None):
-
-    wd = Path(workdir) if workdir else Path.cwd() / "campaigns" / cfg.name
-    return Context(cfg.name, cfg, wd.expanduser().resolve())
 
 
 # ----------------------------------------------------------------------------------------------- commands
 def cmd_config(args) -> int:
 
-    cfg, notes = _load(args.file)
+    cfg, notes = load_cfg(args.file)
     sys.stdout.write(dump_resolved(cfg, notes))
     return 0
 
 
 def cmd_workflow(args) -> int:
 
-    cfg, _ = _load(args.file)
-    wf = build_workflow(_context(cfg, args.workdir))
+    cfg, _ = load_cfg(args.file)
+    wf = build_workflow(context_for(cfg, args.workdir))
     out = Path(args.output)
     wf.to_file(str(out))
     console.print(
@@ -109,101 +71,11 @@ def cmd_workflow(args) -> int:
     return 0
 
 
-def _open_campaign(args, announce: bool = False):
-    """Config, context, database and the campaign on the LaunchPad (created, or found to continue)."""
-
-    cfg, _ = _load(args.file)
-    ctx = _context(cfg, args.workdir)
-    target = _target(args.launchpad, cfg)
-    db = _connect(target)
-    lp = target.launchpad()
-    if announce:
-        console.print(
-            f"[bold]pyacemaker {__version__}[/] campaign [bold]{ctx.campaign}[/]  database: {target.describe}"
-        )
-        console.print(f"working directory: {ctx.workdir}")
-    try:
-        doc, created = ensure_campaign(db, lp, ctx)
-    except CampaignError as exc:
-        raise CliError(str(exc), EXIT_INPUT) from None
-    return cfg, ctx, target, db, lp, doc, created
-
-
-def _check_oracle(cfg) -> None:
-    """Local workers run the oracle and the exploration drivers here: fail before anything is created if they
-    could not."""
-    import shlex
-    import shutil
-
-    try:
-        make_oracle(cfg.oracle).check_ready()
-    except OracleFailure as exc:
-        raise CliError(
-            f"the {cfg.oracle.type} oracle cannot run on this machine: {exc}", EXIT_INPUT
-        ) from None
-    import importlib.util
-
-    if cfg.seeds.cold_start == "chgnet" and importlib.util.find_spec("chgnet") is None:
-        raise CliError(
-            "seeds.cold_start: chgnet, but CHGNet is not installed: pip install -r requirements/coldstart.txt "
-            "(or set seeds.cold_start: auto to use it only when installed, none to skip the cold start)",
-            EXIT_INPUT,
-        )
-    eon = cfg.explore.eon_command
-    if any(c.driver == "eon" for c in cfg.explore.conditions or []) and not shutil.which(
-        shlex.split(eon)[-1]
-    ):
-        raise CliError(
-            f"a condition uses driver: eon but {eon!r} is not on PATH: install EON (eon-akmc; the PyPI package "
-            "'eon' is unrelated), set explore.eon_command, or use driver: kmc (built in)",
-            EXIT_INPUT,
-        )
-
-
-def cmd_submit(args) -> int:
-    _, ctx, target, _, _, doc, created = _open_campaign(args)
-    what = "added" if created else "already on the LaunchPad"
-    console.print(
-        f"campaign {ctx.campaign!r} {what}: root firework id {doc.wf_root_fw_id} ({target.describe})"
-    )
-    console.print("work it with: rlaunch -l my_launchpad.yaml rapidfire   (or qlaunch on a cluster)")
-    fw_cfg = fw_config_file(ctx.workdir / "launches")
-    console.print(f"give workers elsewhere: export FW_CONFIG_FILE={fw_cfg}  (a ping every 60 s lets "
-                  "`pyacemaker recover` re-run the jobs of a lost worker)")  # fmt: skip
-    return 0
-
-
-def cmd_launch(args) -> int:
-    """Work the campaign through the queue: one queue feed per job class, light jobs on a local worker."""
-    cfg, ctx, target, db, lp, doc, created = _open_campaign(args, announce=True)
-    if target.has_credentials:
-        raise CliError("launch writes jobflow/launchpad files for the queue jobs and refuses to write credentials; "
-                       "use a launchpad file without a password (e.g. a MongoDB bound to the cluster network) or "
-                       "`pyacemaker submit` with your own qlaunch setup", EXIT_INPUT)  # fmt: skip
-    system = args.queue or cfg.resources.system
-    if shutil.which("sbatch" if system == "slurm" else "qsub") is None:
-        raise CliError(f"{'sbatch' if system == 'slurm' else 'qsub'} not found: is this a {system} login node?",
-                       EXIT_INPUT)  # fmt: skip
-    root = doc.wf_root_fw_id
-    rerun_fizzled(lp, root)
-    console.print(f"feeding the {system} queue per class (label, train, explore; light jobs run here); "
-                  f"adapters in {ctx.workdir / 'fireworks'}")  # fmt: skip
-    state = run_queue(target, ctx, root, system=system, max_queued=args.max_queued, poll_s=args.poll,
-                      say=lambda line: console.print(line))  # fmt: skip
-    status = campaign_status(db, db.campaign_doc(ctx.campaign), lp)
-    print_summary(status)
-    if state != "COMPLETED":
-        err.print(f"campaign did not complete (workflow {state}); queue logs in {ctx.workdir / 'queue_logs'}. "
-                  "Fix the cause and run the same command again to continue.")  # fmt: skip
-        return EXIT_FAILED
-    return 0
-
-
 def cmd_run(args) -> int:
 
-    cfg, _ = _load(args.file)
-    _check_oracle(cfg)
-    cfg, ctx, target, db, lp, doc, created = _open_campaign(args, announce=True)
+    cfg, _ = load_cfg(args.file)
+    check_oracle(cfg)
+    cfg, ctx, target, db, lp, doc, created = open_campaign(args, announce=True)
     root = doc.wf_root_fw_id
 
     st = workflow_states(lp, root)
@@ -218,28 +90,17 @@ def cmd_run(args) -> int:
     if st["state"] != "COMPLETED":
         workers = LocalWorkers(target, ctx, args.workers, cfg.workers.fworker)
         try:
-            final = watch(db, lp, ctx.campaign, root, workers, args.quiet)
+            watch(db, lp, ctx.campaign, root, workers, args.quiet)
         finally:
             workers.stop()
             requeue_local_launches(lp, root, launches)  # jobs cut off by an interrupt run again next time
-    else:
-        final = st
-    status = campaign_status(db, db.campaign_doc(ctx.campaign), lp)
-    status["oracle_calls_this_run"] = status["oracle_calls"] - calls_before
-    print_summary(status)
-    if final["state"] != "COMPLETED":
-        for line in fizzle_reasons(lp, final.get("fizzled", [])):
-            err.print(f"[red]failed:[/] {line}")
-        err.print(f"campaign did not complete (workflow {final['state']}); logs in {ctx.workdir / 'logs'}. "
-                  "Fix the cause and run the same command again to continue.")  # fmt: skip
-        return EXIT_FAILED
-    return 0
+    return finish(db, lp, ctx, root, ctx.workdir / "logs", calls_before)
 
 
 def cmd_status(args) -> int:
 
-    target = _target(args.launchpad, start=True)
-    db = _connect(target)
+    target = target_for(args.launchpad, start=True)
+    db = connect(target)
     lp = target.launchpad()
     docs = db.campaign_docs(args.campaign)
     if args.campaign and not docs:
@@ -263,82 +124,10 @@ def cmd_status(args) -> int:
     return 0
 
 
-def cmd_gui(args) -> int:
-    """FireWorks' web GUI on the campaigns' database (loopback unless --host says otherwise), until Ctrl-C."""
-    import subprocess
-    import tempfile
-
-    import yaml
-
-    from pyacemaker.allocation import tool
-
-    target = _target(args.launchpad, start=True)
-    db = _connect(target)
-    lp_file, lp_dir = target.launchpad_file, None
-    if lp_file is None:
-        if target.has_credentials:
-            raise CliError("the GUI needs a launchpad file and pyacemaker writes no credentials: give -l with your "
-                           "own launchpad file (it may hold the password)", EXIT_INPUT)  # fmt: skip
-        lp_dir = Path(tempfile.mkdtemp(prefix="pyacemaker-gui-"))
-        lp_file = str(lp_dir / "my_launchpad.yaml")
-        Path(lp_file).write_text(yaml.safe_dump(target.launchpad_spec()))
-    cmd = [tool("lpad"), "-l", lp_file, "webgui", "-s", "--host", args.host, "--port", str(args.port)]
-    if args.campaign:
-        doc = db.campaign_doc(args.campaign)
-        if doc is None:
-            raise CliError(f"no campaign named {args.campaign!r} in {target.describe}", EXIT_INPUT)
-        cmd += ["--wflowquery", json.dumps({"metadata.pyacemaker_campaign": args.campaign}),
-                "--fwquery", json.dumps({"spec.pyacemaker_campaign": args.campaign})]  # fmt: skip
-    console.print(
-        f"FireWorks web GUI on http://{args.host}:{args.port}/ ({target.describe}); Ctrl-C stops it"
-    )
-    proc = subprocess.Popen(cmd)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if lp_dir is not None:
-            shutil.rmtree(lp_dir, ignore_errors=True)
-
-
-def cmd_recover(args) -> int:
-    """Re-run a campaign's lost jobs (no ping for ``--expire`` seconds) and its failed ones; needs no worker here."""
-    target = _target(args.launchpad, start=True)
-    db = _connect(target)
-    lp = target.launchpad()
-    doc = db.campaign_doc(args.campaign)
-    if doc is None or doc.wf_root_fw_id is None:
-        raise CliError(f"no campaign named {args.campaign!r} in {target.describe}", EXIT_INPUT)
-    root = doc.wf_root_fw_id
-    system = ((doc.config or {}).get("resources") or {}).get("system", "slurm")
-    ended = rerun_ended(lp, workflow_states(lp, root).get("nodes", []), system)
-    for j in ended:
-        console.print(f"re-queued job whose {system} job {j.queue_id} ended "
-                      f"({j.queue_state or 'no longer known to the queue'}): {j.name} (fw {j.fw_id})")  # fmt: skip
-    lost = [i for i in recover_lost(lp, root, args.expire) if i not in {j.fw_id for j in ended}]
-    failed = rerun_fizzled(lp, root)
-    for what, ids in (("lost", lost), ("failed", failed)):
-        for name in job_names(lp, ids):
-            console.print(f"re-queued {what} job: {name}")
-    lost = [*lost, *(j.fw_id for j in ended)]
-    st = workflow_states(lp, root)
-    c = st["counts"]
-    console.print(f"campaign {args.campaign!r}: {len(lost)} lost and {len(failed)} failed job(s) re-queued; "
-                  f"workflow {st['state']}, {c.get('RUNNING', 0)} running, {c.get('READY', 0)} ready")  # fmt: skip
-    return 0
-
-
 def cmd_provenance(args) -> int:
 
-    target = _target(args.launchpad, start=True)
-    db = _connect(target)
+    target = target_for(args.launchpad, start=True)
+    db = connect(target)
     try:
         if args.record:
             rid = args.record if ":" in args.record else f"{args.campaign}:{args.record}"
@@ -388,19 +177,9 @@ def cmd_provenance(args) -> int:
     return 0
 
 
-def _campaign_doc(args):
-    """The database and the document of ``args.campaign`` (an input error when there is no such campaign)."""
-    target = _target(args.launchpad, start=True)
-    db = _connect(target)
-    doc = db.campaign_doc(args.campaign)
-    if doc is None:
-        raise CliError(f"no campaign named {args.campaign!r} in {target.describe}", EXIT_INPUT)
-    return db, doc
-
-
 def cmd_release(args) -> int:
 
-    db, doc = _campaign_doc(args)
+    db, doc = campaign_doc_for(args)
     out = Path(args.output or Path(doc.workdir or ".") / "releases")
     report = write_report(db, args.campaign, out / f"report_v{args.version}.html")
     try:
@@ -416,7 +195,7 @@ def cmd_release(args) -> int:
 
 def cmd_report(args) -> int:
 
-    db, doc = _campaign_doc(args)
+    db, doc = campaign_doc_for(args)
     out = Path(args.output or Path(doc.workdir or ".") / "report.html")
     path = write_report(db, args.campaign, out)
     console.print(f"report written: {path}")
@@ -465,10 +244,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"pyacemaker {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def add_lp(sp):
-        sp.add_argument("-l", "--launchpad", help="FireWorks launchpad file of a real MongoDB (default: "
-                        "$PYACEMAKER_DB_URI, else the embedded server)")  # fmt: skip
-
     sp = sub.add_parser(
         "config", help="print the fully resolved config, with where each derived value came from"
     )
@@ -483,33 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lp(sp)
     sp.set_defaults(func=cmd_run)
 
-    sp = sub.add_parser(
-        "submit", help="add a campaign to a LaunchPad and print its ids (workers: rlaunch/qlaunch)"
-    )
-    sp.add_argument("file")
-    sp.add_argument("--workdir", help="campaign directory the workers use (shared filesystem on a cluster)")
-    add_lp(sp)
-    sp.set_defaults(func=cmd_submit)
-
-    sp = sub.add_parser(
-        "launch", help="work a campaign through Slurm/PBS: one qlaunch feed per job class, light jobs here"
-    )
-    sp.add_argument("file")
-    sp.add_argument("--queue", choices=["slurm", "pbs"], help="queue system (default: resources.system)")
-    sp.add_argument("--workdir", help="campaign directory on a filesystem the compute nodes share")
-    sp.add_argument("--max-queued", type=int, default=4, help="queue jobs per class at a time (default 4)")
-    sp.add_argument(
-        "--poll", type=float, default=10.0, help="seconds between looks at the queue (default 10)"
-    )
-    add_lp(sp)
-    sp.set_defaults(func=cmd_launch)
-
-    sp = sub.add_parser("gui", help="FireWorks' web GUI on the campaigns' database (one campaign, or all)")
-    sp.add_argument("campaign", nargs="?")
-    sp.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
-    sp.add_argument("--port", type=int, default=5000)
-    add_lp(sp)
-    sp.set_defaults(func=cmd_gui)
+    add_parsers(sub)
 
     sp = sub.add_parser("workflow", help="write the campaign as a FireWorks workflow file for `lpad add`")
     sp.add_argument("file")
@@ -528,18 +277,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="list every job (class, FireWorks state, queue id and queue state), not only live ones")  # fmt: skip
     add_lp(sp)
     sp.set_defaults(func=cmd_status)
-
-    sp = sub.add_parser(
-        "recover",
-        help="re-run a campaign's lost jobs (their queue job ended, or their worker stopped pinging) and failed "
-        "ones (safe from cron)",
-    )
-    sp.add_argument("campaign")
-    sp.add_argument("--expire", type=float, default=LOST_AFTER_S, metavar="SECONDS",
-                    help=f"a running job is lost after this long without a ping (default {LOST_AFTER_S}; workers "
-                    f"ping every {PING_TIME_S} s with pyacemaker's FW_config.yaml, FireWorks' default is 3600 s)")  # fmt: skip
-    add_lp(sp)
-    sp.set_defaults(func=cmd_recover)
 
     sp = sub.add_parser(
         "provenance", help="what trained a potential; where a record came from and how it was labelled"

@@ -180,7 +180,7 @@ def test_campaign_document_round_trips_and_status_keeps_its_schema(db, tmp_path)
         "dataset_size": 0, "oracle_calls": 12, "potential_id": "st:final", "potential_path": str(f),
         "test_metrics": {"test_energy_rmse_meV_atom": 0.31, "test_n_structures": 8.0},
         "validation": {"potential_id": "st:final", "verdict": "go", "reasons": []},
-        "workdir": "/w", "workflow_state": None,
+        "workdir": "/w", "workflow_state": None, "jobs": [],
     }  # fmt: skip
     assert list(st) == list(CampaignStatus.model_fields)  # key order as documented
     json.dumps(st)
