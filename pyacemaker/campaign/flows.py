@@ -109,10 +109,13 @@ def summary_job(ctx: Context, ended: Decision, potential_id: str) -> Response:
 # ----------------------------------------------------------------------------------------------- graph
 def _configured(j: Job, ctx: Context) -> Job:
     """Give a job its own config: the store exposed (how it finds the database), its class's FireWorks category and
-    queue resources, set explicitly (jobs created by a Response would otherwise inherit the parent's, jobflow#120)."""
+    queue resources. ``pass_manager_config=False``: by default jobflow overwrites the config of every job a
+    Response adds with the adding job's own (``decide`` would make a whole iteration ``light``, jobflow#120)."""
     job_class = JOB_CLASS[j.name.split()[0]]
     j.config = JobConfig(
-        expose_store=True, manager_config=manager_config(ctx.config, ctx.campaign, job_class)
+        expose_store=True,
+        manager_config=manager_config(ctx.config, ctx.campaign, job_class),
+        pass_manager_config=False,
     )
     return j
 

@@ -75,6 +75,9 @@ def test_campaign_through_slurm_with_per_class_allocations(db_server, tmp_path):
                 proc.terminate()
                 proc.wait(30)
         slurm.wait_queue_empty(senv)
+        final_jobs = json.loads(run_cli("status", "slurm_cu", "--json", env=env).stdout)["campaigns"][0][
+            "jobs"
+        ]
         jobs = slurm.finished_jobs(tmp_path / "slurm")
     done = db.campaign_doc("slurm_cu")
     assert proc.returncode == 0, out[-3000:] + errs[-3000:]
@@ -93,6 +96,10 @@ def test_campaign_through_slurm_with_per_class_allocations(db_server, tmp_path):
         by_class.get("train") == {"2"} and by_class.get("label") == {"1"} and by_class.get("explore") == {"1"}
     )
     assert "light" not in by_class  # select/decide never went through the queue
+    # every heavy job of every iteration, the appended ones included, kept its class and ran in a queue job
+    heavy = [j for j in final_jobs if j["name"].split()[0] in ("seed", "label", "train", "explore")]
+    assert {j["name"].split()[-1].rstrip(")") for j in heavy} >= {"0", "1"}
+    assert all(j["job_class"] != "light" and j["queue_id"] for j in heavy), heavy
     states = {j["JobId"]: j["JobState"] for j in jobs}
     assert states.pop(cancelled["queue_id"]) == "CANCELLED"
     assert set(states.values()) == {"COMPLETED"}, jobs

@@ -54,6 +54,17 @@ def test_every_job_carries_its_class_category_and_queue_parameters(tmp_path):
                 and mc["pyacemaker_campaign"] == "res"
             )
             assert mc["_queueadapter"] == queue_params(getattr(cfg.resources, cls), "slurm")
+    # what jobflow does to the jobs a Response adds (Job.run): the adding job (decide, summary) must not pass its
+    # own config on, or the appended iteration's label/train/explore jobs would all become light
+    appended = iteration_flow(ctx, 3)
+    adders = [j for j in iteration_flow(ctx, 2).jobs if j.name.startswith("decide")]
+    assert adders and all(not j.config.pass_manager_config for j in [*adders, *appended.jobs])
+    assert {j.config.manager_config["pyacemaker_class"] for j in appended.jobs} == {
+        "light",
+        "label",
+        "train",
+        "explore",
+    }
     train = next(j for j in iteration_flow(ctx, 1).jobs if j.name.startswith("train"))
     qa = train.config.manager_config["_queueadapter"]
     assert qa["gpus"] == 1 and qa["account"] == "mat123" and qa["cpus_per_task"] == 4
