@@ -82,13 +82,23 @@ def make_oracle(config: OracleSettings) -> Oracle:
     return ORACLES.get_plugin(config.type)(config)
 
 
-def label(records: Sequence[StructureRecord], oracle: Oracle, workdir: Path) -> list[StructureRecord]:
+def label(
+    records: Sequence[StructureRecord],
+    oracle: Oracle,
+    workdir: Path,
+    may_start: Callable[[StructureRecord], bool] | None = None,
+    on_done: Callable[[StructureRecord], None] | None = None,
+) -> list[StructureRecord]:
     """Label each record with ``oracle`` in ``workdir/<record hash>``; failures become ``rejected`` records.
 
+    ``may_start`` is asked before each record (False: skip it, e.g. over budget); ``on_done`` gets each finished
+    record at once (so it is stored as it completes, not when the whole batch ends).
     OracleInterrupted (the allocation's time ran out) stops the batch: it is raised with the records finished so
     far in its ``done``; the interrupted record and the ones after it are left as they were."""
     out = []
     for rec in records:
+        if may_start is not None and not may_start(rec):
+            continue
         rundir = workdir / rec.hash[:16]
         rundir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
@@ -115,4 +125,6 @@ def label(records: Sequence[StructureRecord], oracle: Oracle, workdir: Path) -> 
             exc.done = out
             raise
         out.append(new)
+        if on_done is not None:
+            on_done(new)
     return out

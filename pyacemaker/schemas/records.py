@@ -132,6 +132,7 @@ class StructureRecord(BaseModel):
     status: Status = "candidate"
     labels: Labels | None = None
     reject_reason: str | None = None
+    oracle_reserved: bool = False  # holds a place in the oracle budget (pyacemaker.campaign.budget)
     weight: float = 1.0  # energy weight of the structure in a fit
     force_weights: list[float] | None = None  # per-atom force weights (None: all 1); 0 for embedding buffers
     created: datetime = Field(default_factory=lambda: datetime.now(UTC))

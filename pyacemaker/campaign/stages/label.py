@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pyacemaker.campaign.budget import reserve
 from pyacemaker.campaign.context import Context
 from pyacemaker.db import Database
 from pyacemaker.oracle import label
-from pyacemaker.oracle.base import OracleInterrupted
+from pyacemaker.schemas.records import StructureRecord
 from pyacemaker.schemas.stages import LabelOut, Rejection, Selection
 
 
@@ -13,11 +14,12 @@ def label_stage(
     db: Database, ctx: Context, selection: Selection, batch: int, n_batches: int, iteration: int
 ) -> LabelOut:
     """Label this batch's share of the selection; structures already labelled with the same settings are reused,
-    and nothing beyond ``budget.max_oracle_calls`` is computed.
+    and nothing beyond ``budget.max_oracle_calls`` is computed, whatever the other batches do (each structure is
+    reserved atomically first, :mod:`pyacemaker.campaign.budget`).
 
-    When the allocation's time runs out (OracleInterrupted), the labels finished so far are stored and counted,
-    and the exception ends the job unfinished: its re-run reuses them (labels, and rejections as they stand) and
-    continues the interrupted structure."""
+    Each label is stored and counted as it completes. When the allocation's time runs out (OracleInterrupted),
+    the exception ends the job unfinished: its re-run reuses what was stored (labels, and rejections as they
+    stand) and continues the interrupted structure."""
     mine = selection.ids[batch::n_batches]
     oracle = ctx.oracle
     records = db.get_records(mine) if mine else []
@@ -26,16 +28,21 @@ def label_stage(
     rejected_before = [r for r in todo if r.status == "rejected"]
     todo = [r for r in todo if r.status != "rejected"]
     reused = len(records) - len(todo) - len(rejected_before)
-    doc = db.campaign_doc(ctx.campaign)
-    budget_left = max(ctx.config.budget.max_oracle_calls - (doc.oracle_calls if doc else 0), 0)
-    skipped, todo = todo[budget_left:], todo[:budget_left]
     db.update_campaign(ctx.campaign, {"stage": "label"})
-    try:
-        done = label(todo, oracle, ctx.iter_dir(iteration, "label"))
-    except OracleInterrupted as exc:
-        _store(db, ctx, exc.done, iteration)
-        raise
-    _store(db, ctx, done, iteration)
+    max_calls = ctx.config.budget.max_oracle_calls
+    skipped: list[str] = []
+
+    def may_start(r: StructureRecord) -> bool:
+        ok = reserve(db, ctx.campaign, r.id, max_calls)
+        if not ok:
+            skipped.append(r.id)
+        return ok
+
+    def store(r: StructureRecord) -> None:
+        db.set_labels(r)
+        db.update_campaign(ctx.campaign, inc={"oracle_calls": 1, f"iterations.{iteration}.oracle_calls": 1})
+
+    done = label(todo, oracle, ctx.iter_dir(iteration, "label"), may_start=may_start, on_done=store)
     return LabelOut(
         labelled=[r.id for r in done if r.status in ("labelled", "test")],
         rejected=[
@@ -44,16 +51,6 @@ def label_stage(
             if r.status == "rejected"
         ],
         reused=reused,
-        over_budget=[r.id for r in skipped],
+        over_budget=skipped,
         oracle_calls=len(done),
     )
-
-
-def _store(db: Database, ctx: Context, done: list, iteration: int) -> None:
-    """Finished records into the database, each counted as one oracle call."""
-    for r in done:
-        db.set_labels(r)
-    if done:
-        db.update_campaign(
-            ctx.campaign, inc={"oracle_calls": len(done), f"iterations.{iteration}.oracle_calls": len(done)}
-        )
