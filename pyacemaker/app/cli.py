@@ -7,8 +7,10 @@ Exit codes: 0 success; 1 the campaign failed (a job fizzled); 2 bad input (confi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from pyacemaker.app.cli_common import (
     open_campaign,
     target_for,
 )
-from pyacemaker.app.cluster_cli import add_parsers
+from pyacemaker.app.cluster_cli import add_parsers, held
 from pyacemaker.app.jobs_view import counts_line, jobs_table
 from pyacemaker.app.progress import console, print_summary, watch
 from pyacemaker.app.release import ReleaseError, make_release
@@ -76,8 +78,13 @@ def cmd_run(args) -> int:
     cfg, _ = load_cfg(args.file)
     check_oracle(cfg)
     cfg, ctx, target, db, lp, doc, created = open_campaign(args, announce=True)
-    root = doc.wf_root_fw_id
+    with held(db, ctx.campaign, "run"):
+        return _run(args, cfg, ctx, target, db, lp, doc, created)
 
+
+def _run(args, cfg, ctx, target, db, lp, doc, created) -> int:
+    """``run`` while it holds the campaign's controller lock."""
+    root = doc.wf_root_fw_id
     st = workflow_states(lp, root)
     launches = ctx.workdir / "launches"
     if not created:
@@ -323,17 +330,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a scheduler, ``kill``, a dropped ssh session): stopped like Ctrl-C, workers included."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop_on(signum: int, frame) -> None:
+    raise Stopped(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop_on)
     try:
         return int(args.func(args) or 0)
     except CliError as exc:
         err.print(f"[red]error:[/] {exc}")
         return exc.code
-    except KeyboardInterrupt:
-        err.print("interrupted: run the same command again to continue the campaign")
-        return 130
+    except KeyboardInterrupt as exc:
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            err.print(f"{'stopped by ' + str(exc) if isinstance(exc, Stopped) else 'interrupted'}: "
+                      "run the same command again to continue the campaign")  # fmt: skip
+        return 128 + exc.signum if isinstance(exc, Stopped) else 130
 
 
 if __name__ == "__main__":

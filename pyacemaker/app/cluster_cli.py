@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -22,10 +23,23 @@ from pyacemaker.app.cli_common import (
     target_for,
 )
 from pyacemaker.app.progress import console
+from pyacemaker.campaign.controller import ControllerBusy, controller_lock
 from pyacemaker.campaign.launch import run_queue
 from pyacemaker.campaign.launchpad import job_names, recover_lost, rerun_fizzled, workflow_states
 from pyacemaker.campaign.queue_jobs import rerun_ended
 from pyacemaker.campaign.workers import LOST_AFTER_S, PING_TIME_S, fw_config_file
+
+
+@contextlib.contextmanager
+def held(db, campaign: str, command: str):
+    """The campaign's controller lock for ``run``/``launch`` (another live controller: a clear error, exit 2)."""
+    stack = contextlib.ExitStack()
+    try:
+        stack.enter_context(controller_lock(db, campaign, command))
+    except ControllerBusy as exc:
+        raise CliError(str(exc), EXIT_INPUT) from None
+    with stack:
+        yield
 
 
 def cmd_submit(args) -> int:
@@ -52,6 +66,12 @@ def cmd_launch(args) -> int:
     if shutil.which("sbatch" if system == "slurm" else "qsub") is None:
         raise CliError(f"{'sbatch' if system == 'slurm' else 'qsub'} not found: is this a {system} login node?",
                        EXIT_INPUT)  # fmt: skip
+    with held(db, ctx.campaign, "launch"):
+        return _launch(args, system, ctx, target, db, lp, doc)
+
+
+def _launch(args, system, ctx, target, db, lp, doc) -> int:
+    """``launch`` while it holds the campaign's controller lock."""
     root = doc.wf_root_fw_id
     rerun_fizzled(lp, root)
     console.print(f"feeding the {system} queue per class (label, train, explore; light jobs run here); "

@@ -55,6 +55,13 @@ def ensure_campaign(db: Database, lp, ctx: Context) -> tuple[CampaignDoc, bool]:
                 f"campaign {ctx.campaign!r} already exists with a different config; "
                 "give the new campaign another name (name: in the config) to keep both"
             )
+        if doc.workdir and Path(doc.workdir) != ctx.workdir:
+            # its jobs write where the campaign was created: a second directory would be a silent lie
+            raise CampaignError(
+                f"campaign {ctx.campaign!r} already exists, working in {doc.workdir}; this run asked for "
+                f"{ctx.workdir}. Continue it with --workdir {doc.workdir}, or give the new campaign another name "
+                "(name: in the config) to keep both"
+            )
         try:
             lp.get_wf_by_fw_id_lzyfw(doc.wf_root_fw_id)
         except ValueError:

@@ -1,5 +1,7 @@
 """An interrupted `pyacemaker run` continues where it stopped: finished jobs are not re-run, no structure is
-labelled twice, jobs cut off by the interrupt run again."""
+labelled twice, jobs cut off by the interrupt run again. While it runs, a second controller of the campaign is
+refused, and so is the same campaign in another working directory; a SIGHUP (a dropped ssh session) stops it like
+Ctrl-C, its workers and their codes included."""
 
 import os
 import shutil
@@ -15,6 +17,20 @@ from tests.conftest import run_cli
 from tests.e2e.test_campaign import tiny_variant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _processes_using(path: Path) -> list[int]:
+    """Pids whose command line names ``path`` or that run inside it (its workers, the pacemaker they started)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if str(path) in cmd or os.readlink(d / "cwd").startswith(str(path)):
+                    out.append(int(d.name))
+            except OSError:
+                continue
+    return out
 
 
 def test_interrupted_run_continues_without_repeating_work(tmp_path):
@@ -39,10 +55,24 @@ def test_interrupted_run_continues_without_repeating_work(tmp_path):
             if (db.campaign("resume_cu") or {}).get("stage") == "train":
                 break
         assert db is not None and proc.poll() is None
+        env_db = {"PYACEMAKER_DATA_DIR": str(tmp_path / "data")}
+        second = run_cli("run", str(cfg), "--workdir", str(tmp_path / "work"), env=env_db, timeout=120)
+        assert second.returncode == 2 and "already worked by another controller" in second.stderr, (
+            second.stderr
+        )
+        assert f"pid {proc.pid}" in second.stderr
+        elsewhere = run_cli("run", str(cfg), "--workdir", str(tmp_path / "other"), env=env_db, timeout=120)
+        assert elsewhere.returncode == 2 and f"working in {tmp_path / 'work'}" in elsewhere.stderr, (
+            elsewhere.stderr
+        )
+        assert not (tmp_path / "other").exists()
         time.sleep(3)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGHUP)
         out, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 130, out
+        assert proc.returncode == 128 + signal.SIGHUP, out
+        assert "stopped by SIGHUP" in out
+        orphans = [pid for pid in _processes_using(tmp_path / "work") if pid != os.getpid()]
+        assert not orphans, orphans  # the workers and the fit they ran ended with the controller
         lp = resolve_target(data_dir=tmp_path / "data", start_embedded=False).launchpad()
         root = db.campaign("resume_cu")["wf_root_fw_id"]
         nodes = lp.workflows.find_one({"nodes": root})["nodes"]

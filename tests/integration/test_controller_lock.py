@@ -1,0 +1,39 @@
+"""One controller per campaign (real database): a second one is refused with who holds the lock; a dead
+controller's lock is taken over (stale heartbeat, or its pid gone on this host); the heartbeat keeps it fresh."""
+
+import os
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pyacemaker.campaign.controller import ControllerBusy, acquire, controller_lock, release
+
+pytestmark = pytest.mark.integration
+
+
+def test_second_controller_is_refused_and_dead_ones_are_taken_over(db):
+    db.update_campaign("lk", {"state": "running"})
+    with controller_lock(db, "lk", "run", beat_s=0.2) as lock:
+        first = db.campaigns.find_one({"_id": "lk"})["controller"]["heartbeat"]
+        time.sleep(0.7)
+        assert db.campaigns.find_one({"_id": "lk"})["controller"]["heartbeat"] > first  # heartbeat
+        with pytest.raises(ControllerBusy, match=f"pid {os.getpid()} on host .* Stop that one first"):
+            acquire(db, "lk", "launch")
+    assert db.campaigns.find_one({"_id": "lk"})["controller"] is None  # released on exit
+    # a controller that died elsewhere: taken over once its heartbeat is stale
+    lock = acquire(db, "lk", "run")
+    old = datetime.now(UTC) - timedelta(seconds=600)
+    db.campaigns.update_one(
+        {"_id": "lk"}, {"$set": {"controller.heartbeat": old, "controller.host": "elsewhere"}}
+    )
+    taken = acquire(db, "lk", "run")
+    assert taken["token"] != lock["token"]
+    # a controller of this host whose process is gone: taken over at once
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    db.campaigns.update_one({"_id": "lk"}, {"$set": {"controller.pid": dead.pid}})
+    assert acquire(db, "lk", "run")["token"] != taken["token"]
+    release(db, "lk", lock)  # a lock that was taken over is not released by its old holder
+    assert db.campaigns.find_one({"_id": "lk"})["controller"] is not None
