@@ -166,9 +166,7 @@ def add_parsers(sub) -> None:
     sp.add_argument("--queue", choices=["slurm", "pbs"], help="queue system (default: resources.system)")
     sp.add_argument("--workdir", help="campaign directory on a filesystem the compute nodes share")
     sp.add_argument("--max-queued", type=int, default=4, help="queue jobs per class at a time (default 4)")
-    sp.add_argument(
-        "--poll", type=float, default=10.0, help="seconds between looks at the queue (default 10)"
-    )
+    sp.add_argument("--poll", type=float, default=5.0, help="seconds between looks at the queue (default 5)")
     add_lp(sp)
     sp.set_defaults(func=cmd_launch)
 

@@ -32,7 +32,14 @@ from pyacemaker.allocation import tool
 from pyacemaker.campaign.context import Context
 from pyacemaker.campaign.launchpad import job_names, recover_lost, rerun_interrupted, workflow_states
 from pyacemaker.campaign.queue import qadapter
-from pyacemaker.campaign.queue_jobs import ACTIVE, RECORD_QUEUE_ID, phase, queue_states, rerun_ended
+from pyacemaker.campaign.queue_jobs import (
+    ACTIVE,
+    RECORD_QUEUE_ID,
+    campaign_jobs,
+    phase,
+    queue_states,
+    rerun_ended,
+)
 from pyacemaker.campaign.workers import LOST_AFTER_S, fw_config_file, stop_workers, worker_files
 from pyacemaker.db import DbTarget
 
@@ -91,17 +98,25 @@ def _ready(lp, nodes: list[int], category: str) -> int:
 
 
 def feed(
-    lp, qf: QueueFeed, nodes: list[int], max_queued: int, active: Callable[[list[str]], set[str]]
+    lp,
+    qf: QueueFeed,
+    nodes: list[int],
+    max_queued: int,
+    system: str,
+    states: dict[str, str] | None,
+    taken: set[str],
 ) -> dict[str, int]:
-    """Submit one queue job per READY job of each class that has none waiting for it yet; returns submissions.
-    ``active``: which of the given queue job ids are still pending or running."""
+    """Submit one queue job per READY job of each class that has no queue job waiting for it yet (at most
+    ``max_queued`` waiting per class); returns the submissions. ``states``: the scheduler's view of the submitted
+    jobs (None: it did not answer, so all count as alive); ``taken``: queue jobs that already run a firework."""
     done: dict[str, int] = {}
-    alive_ids = active([j for ids in qf.submitted.values() for j in ids])
     for cls in QUEUED_CLASSES:
         fworker = FWorker.from_file(str(qf.fworkers[cls]))
-        alive = [j for j in qf.submitted.get(cls, []) if j in alive_ids]
+        mine = qf.submitted.get(cls, [])
+        alive = mine if states is None else [j for j in mine if phase(system, states.get(j)) in ACTIVE]
         qf.submitted[cls] = alive
-        want = min(_ready(lp, nodes, fworker.category) - len(alive), max_queued - len(alive))
+        waiting = [j for j in alive if j not in taken]  # a queue job running a firework waits for nothing
+        want = min(_ready(lp, nodes, fworker.category) - len(waiting), max_queued - len(waiting))
         for _ in range(max(want, 0)):
             qa = load_object_from_file(str(qf.qadapters[cls]))
             job_id = launch_rocket_to_queue(lp, fworker, qa, str(qf.launch_dir), create_launcher_dir=True,
@@ -113,18 +128,6 @@ def feed(
     return done
 
 
-def active_in(system: str, env: dict[str, str]) -> Callable[[list[str]], set[str]]:
-    """The queue jobs among ``ids`` that are still pending or running (one scheduler call)."""
-
-    def active(ids: list[str]) -> set[str]:
-        states = queue_states(system, ids, env)
-        if states is None:  # the scheduler did not answer: submit nothing more this round
-            return set(ids)
-        return {i for i in ids if phase(system, states.get(i)) in ACTIVE}
-
-    return active
-
-
 def run_queue(target: DbTarget, ctx: Context, root_fw_id: int, *, system: str | None = None, max_queued: int = 4,
               poll_s: float = 5.0, lost_after_s: float = LOST_AFTER_S,
               timeout_s: float | None = None, say: Callable[[str], None] = print) -> str:  # fmt: skip
@@ -133,7 +136,6 @@ def run_queue(target: DbTarget, ctx: Context, root_fw_id: int, *, system: str | 
     lp = target.launchpad()
     system = system or ctx.config.resources.system
     qf = prepare(target, ctx, system)
-    active = active_in(system, qf.env)
     log = open(ctx.workdir / "queue_logs" / "light_worker.log", "ab")  # noqa: SIM115  (closed below)
     light = subprocess.Popen([tool("rlaunch"), "-l", str(qf.launchpad), "-w", str(qf.light_fworker), "rapidfire",
                               "--nlaunches", "infinite", "--sleep", "1"], cwd=qf.launch_dir, stdout=log,
@@ -148,14 +150,21 @@ def run_queue(target: DbTarget, ctx: Context, root_fw_id: int, *, system: str | 
             if st["state"] in ("COMPLETED", "FIZZLED", "DEFUSED") or st["state"] == "MISSING":
                 return st["state"]
             nodes = st.get("nodes", [])
-            for j in rerun_ended(lp, nodes, system, qf.env):
+            # one look at the queue per round: the jobs submitted here and the ones running fireworks
+            jobs = campaign_jobs(lp, nodes)
+            taken = {j.queue_id for j in jobs if j.queue_id}
+            ask = {i for ids in qf.submitted.values() for i in ids} | {
+                j.queue_id for j in jobs if j.fw_state == "RUNNING" and j.queue_id
+            }
+            states = queue_states(system, ask, qf.env)
+            for j in rerun_ended(lp, nodes, system, qf.env, states=states):
                 say(f"re-queued {j.name} (fw {j.fw_id}): its {system} job {j.queue_id} ended "
                     f"({j.queue_state or 'no longer known to the queue'}) while it ran")  # fmt: skip
             if time.monotonic() - last_ping_check > 60:  # workers the queue still believes in, but silent
                 last_ping_check = time.monotonic()
                 for name in job_names(lp, recover_lost(lp, root_fw_id, lost_after_s)):
                     say(f"re-queued {name}: no ping from its worker for {lost_after_s:.0f} s")
-            sent = feed(lp, qf, nodes, max_queued, active)
+            sent = feed(lp, qf, nodes, max_queued, system, states, taken)
             for cls, n in sent.items():
                 say(f"queued {n} {cls} job(s) ({system})")
             waiting = sum(len(v) for v in qf.submitted.values())

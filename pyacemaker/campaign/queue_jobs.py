@@ -150,10 +150,15 @@ def campaign_jobs(lp, nodes: Collection[int]) -> list[QueueJob]:
 
 
 def with_queue_states(
-    jobs: list[QueueJob], system: str, env: Mapping[str, str] | None = None
+    jobs: list[QueueJob],
+    system: str,
+    env: Mapping[str, str] | None = None,
+    states: Mapping[str, str] | None = None,
 ) -> list[QueueJob]:
-    """Fill in each job's queue state (one scheduler call for all)."""
-    states = queue_states(system, {j.queue_id for j in jobs if j.queue_id}, env)
+    """Fill in each job's queue state (one scheduler call for all, unless ``states`` holds its answer already:
+    the caller asked about every queue id of ``jobs``)."""
+    if states is None:  # not asked yet (or no answer: asked once more)
+        states = queue_states(system, {j.queue_id for j in jobs if j.queue_id}, env)
     for j in jobs:
         if j.queue_id:
             j.queue_state = states.get(j.queue_id) if states is not None else None
@@ -162,15 +167,20 @@ def with_queue_states(
 
 
 def rerun_ended(
-    lp, nodes: Collection[int], system: str, env: Mapping[str, str] | None = None
+    lp,
+    nodes: Collection[int],
+    system: str,
+    env: Mapping[str, str] | None = None,
+    states: Mapping[str, str] | None = None,
 ) -> list[QueueJob]:
     """Re-queue the RUNNING fireworks whose queue job has ended (cancelled, timed out, failed, forgotten).
+    ``states``: the scheduler's answer when the caller has it already (else it is asked here).
 
     The firework is read again after the queue answered: a job that finished cleanly between the two reads is
     COMPLETED by then (rlaunch records the end before its process exits), so only a dead job is re-run."""
     running = [j for j in campaign_jobs(lp, nodes) if j.fw_state == "RUNNING" and j.queue_id]
     out = []
-    for j in with_queue_states(running, system, env):
+    for j in with_queue_states(running, system, env, states):
         if j.queue_phase in (*ACTIVE, UNKNOWN):
             continue
         now = lp.fireworks.find_one({"fw_id": j.fw_id}, {"state": 1, "launches": 1})
