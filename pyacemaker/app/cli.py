@@ -12,9 +12,12 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
+from pymongo.errors import PyMongoError
 from rich.table import Table
 
 from pyacemaker import __version__
@@ -36,7 +39,7 @@ from pyacemaker.app.cli_common import (
 )
 from pyacemaker.app.cluster_cli import add_parsers, held
 from pyacemaker.app.jobs_view import counts_line, jobs_table
-from pyacemaker.app.progress import console, print_summary, watch
+from pyacemaker.app.progress import DatabaseLost, console, print_summary, watch
 from pyacemaker.app.release import ReleaseError, make_release
 from pyacemaker.app.report import write_report
 from pyacemaker.campaign.launchpad import (
@@ -97,11 +100,40 @@ def _run(args, cfg, ctx, target, db, lp, doc, created) -> int:
     if st["state"] != "COMPLETED":
         workers = LocalWorkers(target, ctx, args.workers, cfg.workers.fworker)
         try:
-            watch(db, lp, ctx.campaign, root, workers, args.quiet)
+            watch(db, lp, ctx.campaign, root, workers, args.quiet, revive=reviver(target))
+        except DatabaseLost as exc:
+            raise CliError(f"{exc} ({target.describe})", EXIT_DB) from None
         finally:
             workers.stop()
-            requeue_local_launches(lp, root, launches)  # jobs cut off by an interrupt run again next time
+            with contextlib.suppress(PyMongoError):  # when the database is gone, the next run does it
+                requeue_local_launches(lp, root, launches)  # jobs cut off by an interrupt run again next time
     return finish(db, lp, ctx, root, ctx.workdir / "logs", calls_before)
+
+
+def reviver(target: DbTarget, max_restarts: int = 5) -> Callable[[Exception], str | None] | None:
+    """For the embedded database: restart it on its port when it died under a run (what ``run``'s watcher calls
+    when the database stops answering). None for a database pyacemaker does not own."""
+    if target.embedded_root is None or target.uri is None:
+        return None
+    server, port, restarts = EmbeddedServer(target.embedded_root), urlparse(target.uri).port, [0]
+
+    def revive(exc: Exception) -> str | None:
+        st = server.status()
+        if st and st["responding"]:
+            return f"the database did not answer for a moment ({type(exc).__name__}); going on"
+        if restarts[0] >= max_restarts:
+            return None
+        restarts[0] += 1
+        try:
+            uri = server.start(port=port)
+        except ServerError:
+            return None
+        if uri != target.uri:  # another port: the workers' files name the old one
+            server.stop()
+            return None
+        return f"the embedded database had stopped: restarted it on port {port} (restart {restarts[0]}); going on"
+
+    return revive
 
 
 def cmd_status(args) -> int:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -92,8 +93,13 @@ def _failed_lines(lp, fw_ids: list[int]) -> list[str]:
         return job_names(lp, fw_ids)
 
 
+class DatabaseLost(RuntimeError):
+    """The database stopped answering during a run and could not be brought back (the message says what to do)."""
+
+
 def watch(db: Database, lp, campaign: str, root: int, workers: LocalWorkers, quiet: bool,
-          lost_after_s: float = LOST_AFTER_S, lost_check_s: float = 60.0, settle_s: float = 5.0) -> dict[str, Any]:  # fmt: skip
+          lost_after_s: float = LOST_AFTER_S, lost_check_s: float = 60.0, settle_s: float = 5.0,
+          revive: Callable[[Exception], str | None] | None = None) -> dict[str, Any]:  # fmt: skip
     """Live progress until the workflow completes or cannot go on. Meanwhile local workers that die are replaced
     and their jobs re-queued, lost jobs of other workers (no ping for ``lost_after_s``) are re-run every
     ``lost_check_s`` seconds, and a campaign that cannot progress for ``settle_s`` seconds ends the watch (the
@@ -101,7 +107,10 @@ def watch(db: Database, lp, campaign: str, root: int, workers: LocalWorkers, qui
 
     On a terminal the progress is a live panel (:func:`pyacemaker.app.live.panel`); elsewhere (a log file, CI) a
     line of plain words whenever it changes (:func:`pyacemaker.app.live.plain_line`), none with ``quiet``. Events
-    (a worker died, lost jobs re-queued, a job failed, an iteration decided) are printed as lines either way."""
+    (a worker died, lost jobs re-queued, a job failed, an iteration decided) are printed as lines either way.
+
+    When the database stops answering, ``revive`` may bring it back (the embedded server is restarted; it returns
+    what it did, or None when it could not): the watch goes on; otherwise DatabaseLost ends it."""
     from rich.live import Live
 
     started = time.monotonic()
@@ -113,6 +122,23 @@ def watch(db: Database, lp, campaign: str, root: int, workers: LocalWorkers, qui
     def say(line: str, style: str) -> None:
         console.print(f"[{style}]{escape(line)}[/]", soft_wrap=True)
 
+    def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` run once the database answers: a lost database is revived, or the watch ends (DatabaseLost)."""
+
+        def run(*args: Any) -> Any:
+            while True:
+                try:
+                    return fn(*args)
+                except PyMongoError as exc:
+                    what = revive(exc) if revive is not None else None
+                    if what is None:
+                        raise DatabaseLost(f"the database stopped answering ({type(exc).__name__}); start it "
+                                           "again and run the same command to continue the campaign") from None  # fmt: skip
+                    say(what, "yellow")
+
+        return run
+
+    @guarded
     def step() -> dict[str, Any]:
         """Look after the workers and the lost jobs, then the states; sets ``stopped`` when it cannot go on."""
         nonlocal next_lost_check, stuck_since
@@ -142,6 +168,7 @@ def watch(db: Database, lp, campaign: str, root: int, workers: LocalWorkers, qui
             st["stopped"] = why
         return st
 
+    @guarded
     def now(st: dict[str, Any]) -> Snapshot:
         """The snapshot to show; prints the iterations decided since the last look."""
         doc = _now(db, campaign)
