@@ -26,6 +26,7 @@ from pyacemaker.campaign.launchpad import (
     job_names,
     recover_lost,
     requeue_local_launches,
+    rerun_transient,
     workflow_states,
 )
 from pyacemaker.campaign.status import CampaignStatus
@@ -151,6 +152,9 @@ def watch(db: Database, lp, campaign: str, root: int, workers: LocalWorkers, qui
                 line = (f"re-queued {len(lost)} lost job(s) (no ping for {lost_after_s:.0f} s): "
                         f"{', '.join(job_names(lp, lost))}")  # fmt: skip
                 say(line, "yellow")
+        for name in job_names(lp, rerun_transient(lp, root)):
+            say(f"re-queued {name}: it failed for a passing reason (the database out of reach, its allocation's "
+                "time ran out); it continues from what was stored", "yellow")  # fmt: skip
         st = workflow_states(lp, root)
         failed = [i for i in st.get("fizzled", []) if i not in seen_fizzled]
         seen_fizzled.update(failed)

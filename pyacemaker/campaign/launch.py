@@ -9,8 +9,9 @@ allocates, the workers pull their jobs from the LaunchPad.
 
 Lost jobs are re-run while the controller runs: a RUNNING job whose queue job has ended (scancel, walltime
 ``TIMEOUT``, node failure) at once (:func:`pyacemaker.campaign.queue_jobs.rerun_ended`), one whose worker stopped
-pinging (a node the queue still believes in) after the ping expiry, and a label job that stopped itself before its
-walltime with pw.x's state saved (:func:`pyacemaker.campaign.launchpad.rerun_interrupted`).
+pinging (a node the queue still believes in) after the ping expiry, and a job that failed for a passing reason (a
+label job that stopped itself before its walltime with pw.x's state saved, the database out of reach for a while:
+:func:`pyacemaker.campaign.launchpad.rerun_transient`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from fireworks.utilities.fw_serializers import load_object_from_file
 
 from pyacemaker.allocation import tool
 from pyacemaker.campaign.context import Context
-from pyacemaker.campaign.launchpad import job_names, recover_lost, rerun_interrupted, workflow_states
+from pyacemaker.campaign.launchpad import job_names, recover_lost, rerun_transient, workflow_states
 from pyacemaker.campaign.queue import qadapter
 from pyacemaker.campaign.queue_jobs import (
     ACTIVE,
@@ -144,8 +145,11 @@ def run_queue(target: DbTarget, ctx: Context, root_fw_id: int, *, system: str | 
     start = last_ping_check = time.monotonic()
     try:
         while True:
-            for name in job_names(lp, rerun_interrupted(lp, root_fw_id)):
-                say(f"re-queued {name}: its allocation's time ran out; it continues from its saved state")
+            for name in job_names(lp, rerun_transient(lp, root_fw_id)):
+                say(
+                    f"re-queued {name}: it failed for a passing reason (its allocation's time ran out, or the "
+                    "database was out of reach); it continues from what was stored"
+                )
             st = workflow_states(lp, root_fw_id)
             if st["state"] in ("COMPLETED", "FIZZLED", "DEFUSED") or st["state"] == "MISSING":
                 return st["state"]

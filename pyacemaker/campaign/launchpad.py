@@ -166,17 +166,24 @@ def _stacktrace(lp, fw: dict[str, Any]) -> str:
     return str(exc.get("_stacktrace", ""))
 
 
-# a job that stopped because its allocation's time ran out, its work saved (pyacemaker.oracle.base)
-INTERRUPTED = "OracleInterrupted"
+# failures that say nothing about the job: its allocation's time ran out with its work saved
+# (pyacemaker.oracle.base.OracleInterrupted), or the database was unreachable for a while (pymongo's errors)
+TRANSIENT = ("OracleInterrupted", "ServerSelectionTimeoutError", "AutoReconnect", "NetworkTimeout",
+             "ConnectionFailure")  # fmt: skip
 
 
-def rerun_interrupted(lp, root_fw_id: int) -> list[int]:
-    """Re-queue this campaign's FIZZLED jobs that stopped only because their allocation's time ran out (their
-    re-run continues from the saved state); real failures stay failed. Returns their firework ids."""
+def rerun_transient(lp, root_fw_id: int, max_reruns: int = 3) -> list[int]:
+    """Re-queue this campaign's FIZZLED jobs that failed only for a transient reason (:data:`TRANSIENT`; their
+    re-run continues from what was stored), at most ``max_reruns`` times each; real failures stay failed.
+    Returns their firework ids."""
     fizzled = workflow_states(lp, root_fw_id).get("fizzled", [])
     out = []
-    for fw in lp.fireworks.find({"fw_id": {"$in": fizzled}}, {"fw_id": 1, "launches": 1}):
-        if INTERRUPTED in _stacktrace(lp, fw):
+    for fw in lp.fireworks.find(
+        {"fw_id": {"$in": fizzled}}, {"fw_id": 1, "launches": 1, "archived_launches": 1}
+    ):
+        tb = _stacktrace(lp, fw)
+        last = [ln for ln in tb.strip().splitlines() if ln.strip()][-1:] or [""]
+        if any(t in last[0] for t in TRANSIENT) and len(fw.get("archived_launches") or []) < max_reruns:
             lp.rerun_fw(fw["fw_id"])
             out.append(fw["fw_id"])
     return out

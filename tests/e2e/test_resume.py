@@ -1,8 +1,11 @@
 """An interrupted `pyacemaker run` continues where it stopped: finished jobs are not re-run, no structure is
 labelled twice, jobs cut off by the interrupt run again. While it runs, a second controller of the campaign is
 refused, and so is the same campaign in another working directory; a SIGHUP (a dropped ssh session) stops it like
-Ctrl-C, its workers and their codes included."""
+Ctrl-C, its workers and their codes included. The database daemon killed (SIGKILL) under the continued run is
+restarted by the watcher and the campaign finishes."""
 
+import contextlib
+import json
 import os
 import shutil
 import signal
@@ -82,14 +85,20 @@ def test_interrupted_run_continues_without_repeating_work(tmp_path):
         calls = db.campaign("resume_cu")["oracle_calls"]
         assert calls > 0
 
-        again = run_cli(
-            "run",
-            str(cfg),
-            "--workdir",
-            str(tmp_path / "work"),
-            env={"PYACEMAKER_DATA_DIR": str(tmp_path / "data")},
-        )
-        assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+        # the same command continues; meanwhile the database daemon is killed (SIGKILL) after the cut-off fit:
+        # the watcher restarts it on its port and the campaign goes on
+        again = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        killed = None
+        while killed is None and again.poll() is None and time.monotonic() < deadline + 600:
+            time.sleep(0.5)
+            with contextlib.suppress(Exception):
+                if db.campaign("resume_cu")["stage"] != "train":  # the re-run fit ended, its results stored
+                    killed = json.loads((tmp_path / "data" / "server.json").read_text())["pid"]
+                    os.kill(killed, signal.SIGKILL)
+        again_out, _ = again.communicate(timeout=900)
+        assert killed and again.returncode == 0, again_out[-3000:]
+        assert "restarted it on port" in again_out, again_out[-3000:]
+        again = subprocess.CompletedProcess(args, again.returncode, again_out, "")
         assert "continuing campaign" in again.stdout
         for fw in lp.fireworks.find({"fw_id": {"$in": nodes}}):
             if fw["name"].startswith(("seed", "label")):

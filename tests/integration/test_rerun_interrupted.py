@@ -4,13 +4,13 @@ a job that failed for real stays failed. Real FireWorks launches on the real dat
 from fireworks import Firework, PyTask, Workflow
 from fireworks.core.rocket_launcher import launch_rocket
 
-from pyacemaker.campaign.launchpad import ensure_launchpad, fizzle_reasons, rerun_interrupted
+from pyacemaker.campaign.launchpad import ensure_launchpad, fizzle_reasons, rerun_transient
 from pyacemaker.db import DbTarget
 
 
 def test_only_interrupted_jobs_are_requeued(db_server, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    lp = DbTarget(db_server["uri"], "rerun_interrupted", "test server").launchpad()
+    lp = DbTarget(db_server["uri"], "rerun_transient", "test server").launchpad()
     ensure_launchpad(lp)
     fws = [
         Firework(PyTask(func=f"tests.support.jobs.{name}"), name=name) for name in ("interrupted", "broken")
@@ -21,7 +21,7 @@ def test_only_interrupted_jobs_are_requeued(db_server, tmp_path, monkeypatch):
     fw_id = {fw.name: fw.fw_id for fw in fws}  # add_wf gave them their ids
     assert {lp.get_fw_by_id(i).state for i in fw_id.values()} == {"FIZZLED"}
     assert "OracleInterrupted" in fizzle_reasons(lp, [fw_id["interrupted"]])[0]
-    assert rerun_interrupted(lp, min(fw_id.values())) == [fw_id["interrupted"]]
+    assert rerun_transient(lp, min(fw_id.values())) == [fw_id["interrupted"]]
     assert lp.get_fw_by_id(fw_id["interrupted"]).state == "READY"
     assert lp.get_fw_by_id(fw_id["broken"]).state == "FIZZLED"
-    assert rerun_interrupted(lp, min(fw_id.values())) == []
+    assert rerun_transient(lp, min(fw_id.values())) == []
