@@ -61,11 +61,29 @@ def context_for(cfg, workdir: str | None):
     return Context(cfg.name, cfg, wd.expanduser().resolve())
 
 
+def check_workdir(workdir: Path) -> None:
+    """Fail (bad input) when the campaign directory could not be created or written, before anything exists:
+    the nearest existing ancestor must be a writable directory. Creates nothing."""
+    import os
+
+    here = workdir
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    if not here.is_dir():
+        raise CliError(f"working directory {workdir} cannot be created: {here} is a file, not a directory; "
+                       "give another --workdir", EXIT_INPUT)  # fmt: skip
+    if not os.access(here, os.W_OK | os.X_OK):
+        where = "" if here == workdir else f" ({here}, where it would be created, is not)"
+        raise CliError(f"working directory {workdir} is not writable{where}: give another --workdir",
+                       EXIT_INPUT)  # fmt: skip
+
+
 def open_campaign(args, announce: bool = False):
     """Config, context, database and the campaign on the LaunchPad (created, or found to continue)."""
 
     cfg, _ = load_cfg(args.file)
     ctx = context_for(cfg, args.workdir)
+    check_workdir(ctx.workdir)
     target = target_for(args.launchpad, cfg)
     db = connect(target)
     lp = target.launchpad()

@@ -10,6 +10,8 @@ from pyacemaker.db import Database
 def potential_id(db: Database, campaign: str, iteration: int | None = None) -> str:
     """The id of the campaign's potential of ``iteration`` (latest when None)."""
     pot = db.latest_potential(campaign, iteration)
+    if pot is None and db.campaign_doc(campaign) is None:
+        raise KeyError(f"no campaign named {campaign!r} in the database (pyacemaker status lists them)")
     if pot is None:
         raise KeyError(
             f"no potential for campaign {campaign!r}"

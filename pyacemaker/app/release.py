@@ -3,7 +3,9 @@
 ``release_vX.Y.Z.zip`` holds the potential files (.yace for LAMMPS' ``pace``, .yaml + .asi for pyace and
 ``pace/extrapolation``), ``manifest.json`` (what it is, how it was made, how good it is, sha256 of every file),
 ``report.html`` and snippets: LAMMPS ``pair_style``/``pair_coeff`` lines with the baseline, an ASE script.
-A potential whose validation said No-Go is refused unless forced, and the manifest records the force.
+A potential whose validation said No-Go is refused unless forced, and the manifest records the force. A potential
+whose files are damaged (missing, not matching their stored checksums, truncated) is refused before the zip is
+written.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from pyacemaker import __version__
 from pyacemaker.campaign.context import Context, potential_files
 from pyacemaker.config.schema import BASELINE_MODELS
-from pyacemaker.db import Database, sha256_file
+from pyacemaker.db import Database, file_matches, sha256_file
 from pyacemaker.explore.md.lammps_input import production_input_text
 from pyacemaker.oracle import make_oracle
 from pyacemaker.schemas.campaign import ReleaseEntry
+from pyacemaker.schemas.potential import PotentialFile
 from pyacemaker.train.baseline import make_baseline
 from pyacemaker.train.potential import Potential
 
@@ -82,6 +87,58 @@ def calculator_from_release(folder: Path):
     return pot.calculator(absolute=True)
 
 
+# the top-level sections of a pacemaker B-basis (.yaml) and of a LAMMPS/pyace C-tilde basis (.yace)
+_SECTIONS = {"yaml": ("species",), "yace": ("elements", "embeddings", "bonds", "functions")}
+
+
+def _keys(node) -> dict[str, Any]:
+    return {k.value: v for k, v in node.value} if isinstance(node, yaml.MappingNode) else {}
+
+
+def _damage(kind: str, path: Path) -> str | None:
+    """Why a potential file is unusable (truncated, not its format), or None: the YAML files must parse and hold
+    their sections (every B-basis species block complete up to its ``nbody``), the active set must be an intact
+    archive."""
+    if kind == "asi":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                bad = zf.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError):
+            return "is not a readable active-set archive (truncated?)"
+        return f"has a damaged member {bad}" if bad else None
+    if kind not in _SECTIONS:
+        return None
+    try:  # composed, not constructed: a .yace has keys such as [0, 0] that plain YAML cannot hash
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, UnicodeDecodeError, OSError):
+        return "is not valid YAML (truncated?)"
+    keys = _keys(node)
+    missing = [k for k in _SECTIONS[kind] if k not in keys]
+    if missing:
+        return f"lacks its {', '.join(missing)} section{'s' if len(missing) > 1 else ''} (truncated?)"
+    if kind == "yaml":
+        blocks = keys["species"].value if isinstance(keys["species"], yaml.SequenceNode) else []
+        if not blocks or any(not {"speciesblock", "nbody"} <= set(_keys(b)) for b in blocks):
+            return "has an incomplete species block (truncated?)"
+    return None
+
+
+def damaged_files(files: dict[str, Path], stored: dict[str, PotentialFile]) -> list[str]:
+    """What is wrong with a potential's files: missing, different from the stored checksum, or unreadable."""
+    out = []
+    for kind, meta in stored.items():
+        path = files.get(kind)
+        if path is None or not Path(path).is_file():
+            out.append(f"{meta.name} is missing")
+        elif not file_matches(Path(path), meta):
+            out.append(f"{meta.name} does not match its stored checksum")
+        elif why := _damage(kind, Path(path)):
+            out.append(f"{meta.name} {why}")
+    if not stored:
+        out.append("no files are stored with it")
+    return out
+
+
 def make_release(
     db: Database, campaign: str, version: str, out_dir: Path, *, force: bool = False, author: str | None = None,
     report: Path | None = None,
@@ -109,15 +166,23 @@ def make_release(
         )
     cfg = doc.campaign_config()
     ctx = Context(campaign, cfg, Path(doc.workdir or out_dir))
-    files = potential_files(db, ctx, pot_id)
-    stem = f"{campaign}_v{version}"
-    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"release_v{version}.zip"
     if target.exists():
         raise ReleaseError(f"{target} exists: choose another --version or remove it")
+    try:
+        files = potential_files(db, ctx, pot_id)
+    except Exception as exc:  # noqa: BLE001 - GridFS and the filesystem raise many types
+        raise ReleaseError(f"cannot get the files of potential {pot_id} from the database "
+                           f"({type(exc).__name__}: {exc}); nothing was released") from None  # fmt: skip
+    problems = damaged_files(files, pot.files)
+    if problems:
+        raise ReleaseError(f"potential {pot_id} is corrupt: {'; '.join(problems)}. The database holds no intact "
+                           "copy and nothing was released: fit it again (run the campaign under a new name)")  # fmt: skip
+    stem = f"{campaign}_v{version}"
+    out_dir.mkdir(parents=True, exist_ok=True)
     payload: dict[str, bytes] = {}
     for kind in ("yace", "yaml", "asi"):
-        if kind in files and Path(files[kind]).exists():
+        if kind in files:
             payload[f"{stem}.{kind}"] = Path(files[kind]).read_bytes()
     payload["lammps_potential.in"] = lammps_snippet(cfg.elements, ctx.baseline, stem).encode()
     payload["use_with_ase.py"] = ase_snippet(stem, cfg.elements).encode()

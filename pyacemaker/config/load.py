@@ -102,15 +102,33 @@ def parse_config(data: Any, source: str = "config") -> CampaignConfig:
         raise ConfigError(f"{source}: " + "; ".join(dict.fromkeys(lines))) from None
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and what the YAML parser choked on, in one line."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return " ".join(str(exc).split())
+    context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and cmark is not None and cmark.line != mark.line:
+        context += f" that starts on line {cmark.line + 1}"
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" + (f", {context}" if context else "")
+
+
 def load_config(path: str | Path) -> CampaignConfig:
     """Read and validate a campaign YAML file (safe loader); the name defaults to the file's stem."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} not found")
+        what = "is a directory, not a config file" if path.is_dir() else "not found"
+        raise ConfigError(f"config file {str(path)!r} {what}")
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = "it is not a text file" if isinstance(exc, UnicodeDecodeError) else exc.strerror or exc
+        raise ConfigError(f"cannot read config file {str(path)!r}: {why}; give a YAML text file") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
+        raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(exc)})") from None
     cfg = parse_config(data, str(path))
     if cfg.name is None:
         stem = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)[:64] or "campaign"

@@ -15,6 +15,9 @@ from pyacemaker.config.schema import CampaignConfig, ConfigError, TrainConfig
 from pyacemaker.elements import nearest_neighbour_distance, solid_melting_points
 from pyacemaker.structures.builders import StructureFileError, from_file
 
+MIN_CUTOFF_NN = 1.2
+"""The shortest ACE cutoff accepted, in units of the largest nearest-neighbour distance of the elements."""
+
 
 def derived_basis_size(n_structures: int, train: TrainConfig) -> int:
     """Basis functions per element for a dataset of ``n_structures``: grows linearly, clipped to the caps."""
@@ -31,6 +34,15 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
     nn_max = max(d for d, _ in nn.values())
     nn_src = ", ".join(f"{el}: {d:.3f} A from {src}" for el, (d, src) in nn.items())
 
+    cut = cfg.train.cutoff
+    if cut is not None and cut < MIN_CUTOFF_NN * nn_max:
+        far = max(nn, key=lambda el: nn[el][0])
+        raise ConfigError(
+            f"train.cutoff {cut:g} A is too short: the nearest neighbours of {far} are {nn_max:.2f} A apart "
+            f"({nn[far][1]}) and a cutoff needs at least {MIN_CUTOFF_NN:g} x that ({MIN_CUTOFF_NN * nn_max:.2f} A) "
+            "so that strained, rattled and hot cells keep their first neighbours; raise it, or leave train.cutoff "
+            "out to derive it"
+        )
     if cfg.baseline.type == "lj" and cfg.baseline.sigma and set(cfg.baseline.sigma) != set(cfg.elements):
         raise ConfigError(f"baseline.sigma must give a value for each element {cfg.elements}")
     if out.name is None:
@@ -228,6 +240,8 @@ def resolve_resources(out: CampaignConfig, notes: dict[str, str], dft: bool) -> 
         (nodes, ntasks, cpus, mem, walltime), why = _RESOURCES[(cls, key)]
         derived = {"category": cls, "nodes": nodes, "ntasks": ntasks, "cpus_per_task": cpus, "mem": mem,
                    "walltime": walltime}  # fmt: skip
+        if out.workers.category:  # one category for every job: a class's own would be a conflict on reload
+            derived.pop("category")
         filled = [k for k, v in derived.items() if getattr(res, k) is None]
         for k in filled:
             setattr(res, k, derived[k])

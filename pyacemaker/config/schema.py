@@ -195,6 +195,11 @@ class TrainConfig(Strict):
     ladder_type: Literal["body_order", "power_order"] = "body_order"
     embedding_ndensity: int = Field(1, ge=1, le=4)
     radial_functions: int = Field(6, ge=1, le=20, description="nradmax for pair functions")
+    timeout_s: float | None = Field(
+        86400.0,
+        gt=0,
+        description="hard wall-clock limit per pacemaker run (24 h): then the fit fails; null: none",
+    )
     seed: int = 42
 
     @model_validator(mode="after")
@@ -309,6 +314,11 @@ class ExploreConfig(Strict):
     )
     embed_core_radius: float = Field(
         0.0, ge=0, le=10, description="atoms this close (A) to the highest-gamma atom keep full weight"
+    )
+    timeout_s: float | None = Field(
+        43200.0,
+        gt=0,
+        description="hard wall-clock limit per LAMMPS or EON run (12 h): then it ends with an error",
     )
     seed: int = 7
 
@@ -575,4 +585,23 @@ class CampaignConfig(Strict):
     @model_validator(mode="after")
     def _oracle_supports_elements(self) -> CampaignConfig:
         self.oracle.check_elements(self.elements)
+        return self
+
+    @model_validator(mode="after")
+    def _no_conflicts(self) -> CampaignConfig:
+        """Settings that contradict each other (one of them would be ignored without a word)."""
+        if self.workers.category:
+            own = [c for c in JOB_CLASSES if getattr(self.resources, c).category is not None]
+            if own:
+                keys = ", ".join(f"resources.{c}.category" for c in own)
+                raise ValueError(
+                    f"workers.category puts every job in one category, so {keys} would be ignored: "
+                    "set one of them, not both"
+                )
+        conds = self.explore.conditions
+        if self.explore.kmc and conds is not None and not any(c.driver in ("kmc", "eon") for c in conds):
+            raise ValueError(
+                "explore.kmc: true adds a kMC condition to the policy's conditions, but explore.conditions "
+                "replaces them: add one to the list instead, e.g. {driver: kmc, start: vacancy, temperature_K: 600}"
+            )
         return self

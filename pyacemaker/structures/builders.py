@@ -19,7 +19,8 @@ from pyacemaker.plugins import BUILDERS, TRANSFORMS
 
 
 class StructureFileError(ValueError):
-    """A user structure file that cannot be used (missing, unreadable, or with elements outside the campaign)."""
+    """A user structure file that cannot be used (missing, unreadable, with elements outside the campaign, or
+    unphysical: no 3D cell, a zero-volume cell, overlapping atoms)."""
 
 
 # ----------------------------------------------------------------------------------------------- builders
@@ -38,13 +39,16 @@ def from_file(path: str | Path, elements: list[str] | None = None) -> Atoms:
     from ase.io import read
 
     p = Path(path).expanduser()
+    if p.is_dir():
+        raise StructureFileError(f"structure file {p} is a directory: name a file in seeds.structures")
     if not p.is_file():
         raise StructureFileError(f"structure file {p} not found: check seeds.structures")
     try:
         atoms = read(p, index=-1)
     except Exception as exc:  # ase.io raises many types for unreadable files
+        why = " ".join(str(exc).split()) or type(exc).__name__
         raise StructureFileError(
-            f"cannot read structure file {p}: {exc}; give a CIF, POSCAR or extxyz file"
+            f"cannot read structure file {p}: ASE cannot parse it ({why}); give a CIF, POSCAR or extxyz file"
         ) from None
     if not isinstance(atoms, Atoms) or len(atoms) == 0:
         raise StructureFileError(f"structure file {p} holds no atoms")
@@ -55,9 +59,35 @@ def from_file(path: str | Path, elements: list[str] | None = None) -> Atoms:
         )
     if atoms.cell.rank < 3:
         raise StructureFileError(f"structure file {p} has no 3D periodic cell: seeds must be periodic")
+    lengths = atoms.cell.lengths()
+    if abs(atoms.cell.volume) < 1e-6 * float(np.prod(lengths)):
+        raise StructureFileError(
+            f"structure file {p} has a zero-volume cell (its lattice vectors lie in one plane): fix the cell"
+        )
     atoms.pbc = True
     atoms.calc = None
+    close = overlapping_atoms(atoms)
+    if close:
+        raise StructureFileError(f"structure file {p} has overlapping atoms: {close}; fix the positions "
+                                 "(duplicated sites?)")  # fmt: skip
     return atoms
+
+
+OVERLAP_FACTOR = 0.5
+"""Atoms closer than this x the sum of their covalent radii overlap (no structure of interest has them)."""
+
+
+def overlapping_atoms(atoms: Atoms, factor: float = OVERLAP_FACTOR) -> str | None:
+    """The closest pair of atoms nearer than ``factor`` x their covalent radii sum, described; None if there is
+    none (periodic images included)."""
+    radii = factor * covalent_radii[atoms.numbers]
+    i, j, d = neighbor_list("ijd", atoms, radii.tolist(), self_interaction=False)
+    if len(d) == 0:
+        return None
+    k = int(np.argmin(d))
+    a, b = int(i[k]), int(j[k])
+    return (f"atoms {a} ({atoms[a].symbol}) and {b} ({atoms[b].symbol}) are {d[k]:.2f} A apart, below "
+            f"{factor} x the sum of their covalent radii ({radii[a] + radii[b]:.2f} A)")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------- transforms
