@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,7 @@ def cmd_provenance(args) -> int:
             pot = pv.potential_id(db, args.campaign, args.potential)
             data = {"potential": pot, "training_set": pv.training_set(db, pot)}
     except KeyError as exc:
-        raise CliError(str(exc).strip("'\""), EXIT_INPUT) from None
+        raise CliError(str(exc.args[0] if exc.args else exc), EXIT_INPUT) from None
     if args.json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         return 0
@@ -220,14 +221,14 @@ def cmd_release(args) -> int:
 
     db, doc = campaign_doc_for(args)
     out = Path(args.output or Path(doc.workdir or ".") / "releases")
-    report = write_report(db, args.campaign, out / f"report_v{args.version}.html")
-    try:
-        path = make_release(db, args.campaign, args.version, out, force=args.force, author=args.author,
-                            report=report)  # fmt: skip
-    except ReleaseError as exc:
-        raise CliError(str(exc), EXIT_INPUT) from None
-    finally:
-        report.unlink(missing_ok=True)
+    # the report is written aside first: a refused release leaves nothing behind in ``out``
+    with tempfile.TemporaryDirectory(prefix="pyacemaker-release-") as tmp:
+        report = write_report(db, args.campaign, Path(tmp) / f"report_v{args.version}.html")
+        try:
+            path = make_release(db, args.campaign, args.version, out, force=args.force, author=args.author,
+                                report=report)  # fmt: skip
+        except ReleaseError as exc:
+            raise CliError(str(exc), EXIT_INPUT) from None
     console.print(f"release written: {path}")
     return 0
 

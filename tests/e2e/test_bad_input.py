@@ -325,9 +325,7 @@ CASES = [
          "potential broken:pot000 is corrupt: output_potential.yaml is not valid YAML (truncated?); "
          "output_potential.yace is not valid YAML (truncated?); output_potential.asi is not a readable"),
     Case("release_corrupt_default_output", lambda ws: corrupt_potential(ws, own_output=False), 2,
-         "potential broken:pot000 is corrupt",
-         xfail="cli.py cmd_release writes the report (creating WORKDIR/releases) before make_release refuses: "
-               "check first, or write the report in a temporary directory"),
+         "potential broken:pot000 is corrupt"),
 ]
 # fmt: on
 assert len({c.id for c in CASES}) == len(CASES)
