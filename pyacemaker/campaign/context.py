@@ -60,17 +60,34 @@ def reference_energies(db: Database, ctx: Context) -> dict[str, float]:
     return stored
 
 
+class PotentialFileError(OSError):
+    """A potential's file still differs from its stored sha256 after it was fetched again from the database."""
+
+
 def potential_files(db: Database, ctx: Context, potential_id: str) -> dict[str, Path]:
-    """The potential's files, from the fit directory when this worker shares it, else from GridFS."""
+    """The potential's files, verified before every use: from the fit directory when this worker shares it and
+    every file there has its stored size and sha256; else from GridFS into ``iter_NNN/potential`` (a copy there
+    that is truncated or has a changed byte is fetched again). PotentialFileError when a fetched file still does
+    not match (the stored copy itself is damaged). Files stored without a sha256 (older potentials) are only
+    checked for existence."""
     doc = db.potential(potential_id)
     if doc is None:
         raise KeyError(f"potential {potential_id} not found")
     paths = {k: Path(v.path) for k, v in doc.files.items()}
-    if all(
-        file_matches(paths[k], meta) for k, meta in doc.files.items()
-    ):  # a truncated file is fetched again
+    if all(file_matches(paths[k], meta) for k, meta in doc.files.items()):
         return paths
-    return db.fetch_potential_files(potential_id, ctx.iter_dir(doc.iteration, "potential"))
+    fetched = db.fetch_potential_files(potential_id, ctx.iter_dir(doc.iteration, "potential"))
+    bad = [
+        f"{fetched[k]} (sha256 {meta.sha256})"
+        for k, meta in doc.files.items()
+        if not file_matches(fetched[k], meta)
+    ]
+    if bad:
+        raise PotentialFileError(
+            f"potential {potential_id}: {', '.join(bad)} still differ from the stored sha256 after fetching "
+            "them again from the database"
+        )
+    return fetched
 
 
 def load_potential(db: Database, ctx: Context, potential_id: str) -> Potential:

@@ -20,6 +20,7 @@ from pyacemaker.config.schema import OracleSettings
 from pyacemaker.oracle.base import Oracle, OracleFailure
 from pyacemaker.oracle.checks import close_contact
 from pyacemaker.plugins import ORACLES
+from pyacemaker.proc import GRACE_S, Proc, ProcTimeout
 
 # Errors of custodian's VaspErrorHandler whose fixes change numerics only (algorithms, mixing, bands,
 # projection). Left out on purpose: smearing/tetrahedron fixes (tet, dentet, algo_tet, tetirr), k-point and
@@ -45,6 +46,12 @@ class VaspSettings(OracleSettings):
     )
     min_distance_factor: float = Field(0.5, ge=0, le=1.5)
     max_corrections: int = Field(8, ge=0, le=50)
+    timeout_s: float | None = Field(
+        43200.0,
+        gt=0,
+        description="hard wall-clock limit per VASP run (12 h): then SIGTERM, SIGKILL 10 s later, and the "
+        "structure is rejected; null: none",
+    )
 
     def resolve(self, elements: list[str]) -> tuple[VaspSettings, dict[str, str]]:
         return resolve_vasp(self, elements)
@@ -128,6 +135,72 @@ def handlers():
             NonConvergingErrorHandler(), StdErrHandler(), WalltimeHandler()]  # fmt: skip
 
 
+TIMEOUT_MARK = "vasp.timeout"  # written when VASP ran past oracle.timeout_s and its process group was stopped
+KILL_GRACE_S = GRACE_S
+
+
+def timed_vasp_job(cmd: list[str], timeout_s: float | None, grace_s: float | None = None):
+    """Custodian's VaspJob whose process runs under :class:`pyacemaker.proc.Proc`: in its own process group with
+    a hard limit (then SIGTERM, SIGKILL after the grace period, ``vasp.timeout`` left for
+    :func:`timeout_handler`); Custodian's ``terminate`` stops the group the same way."""
+    from custodian.vasp.jobs import VaspJob
+
+    class TimedVaspJob(VaspJob):
+        def _command(self, directory: str) -> list[str]:
+            cmd = list(self.vasp_cmd)
+            if not self.auto_gamma:
+                return cmd
+            try:  # as VaspJob.run: a Gamma-only grid runs the gamma build when there is one
+                from custodian.vasp.jobs import _gamma_point_only_check
+                from pymatgen.io.vasp.inputs import VaspInput
+
+                if _gamma_point_only_check(VaspInput.from_directory(directory)):
+                    if self.gamma_vasp_cmd is not None and shutil.which(self.gamma_vasp_cmd[-1]):
+                        return list(self.gamma_vasp_cmd)
+                    if shutil.which(cmd[-1] + ".gamma"):
+                        cmd[-1] += ".gamma"
+            except Exception:  # noqa: BLE001  (inputs VaspInput cannot read: the standard build)
+                pass
+            return cmd
+
+        def run(self, directory: str = "./"):
+            d = Path(directory)
+            (d / TIMEOUT_MARK).unlink(missing_ok=True)
+
+            def mark(exc: ProcTimeout) -> None:
+                (d / TIMEOUT_MARK).write_text(f"VASP {exc}")
+
+            with open(d / self.output_file, "w") as out, open(d / self.stderr_file, "w", buffering=1) as err:
+                self._vasp_process = Proc(self._command(directory), cwd=d, stdout=out, stderr=err,
+                                          timeout_s=timeout_s, output=d / self.output_file, on_timeout=mark,
+                                          grace_s=KILL_GRACE_S if grace_s is None else grace_s)  # fmt: skip
+            return self._vasp_process
+
+        def terminate(self, directory: str = "./") -> None:
+            self.stop()
+
+        def stop(self) -> None:
+            proc = getattr(self, "_vasp_process", None)
+            if isinstance(proc, Proc):
+                proc.stop()
+
+    return TimedVaspJob(cmd, auto_npar=False)
+
+
+def timeout_handler():
+    """A Custodian handler that sees ``vasp.timeout``: no correction, so the structure is rejected."""
+    from custodian.custodian import ErrorHandler
+
+    class VaspTimeoutHandler(ErrorHandler):
+        def check(self, directory: str = "./") -> bool:
+            return (Path(directory) / TIMEOUT_MARK).is_file()
+
+        def correct(self, directory: str = "./") -> dict[str, Any]:
+            return {"errors": [(Path(directory) / TIMEOUT_MARK).read_text().strip()], "actions": None}
+
+    return VaspTimeoutHandler()
+
+
 def parse(directory: Path) -> tuple[float, np.ndarray, np.ndarray | None]:
     """Free energy (consistent with the forces), forces and Voigt stress from vasprun.xml (ASE's reader)."""
     from ase.io import read
@@ -157,13 +230,12 @@ class VaspOracle(Oracle):
 
     @property
     def settings(self) -> dict[str, Any]:
-        keep = {"command", "potcar_dir", "min_distance_factor", "max_corrections"}
+        keep = {"command", "potcar_dir", "min_distance_factor", "max_corrections", "timeout_s"}
         return {k: v for k, v in self.config.model_dump(mode="json").items() if k not in keep}
 
     def compute(self, atoms: Atoms, workdir: Path):
         from custodian import Custodian
         from custodian.custodian import CustodianError
-        from custodian.vasp.jobs import VaspJob
         from custodian.vasp.validators import VasprunXMLValidator
 
         reason = close_contact(atoms, self.config.min_distance_factor)
@@ -172,12 +244,20 @@ class VaspOracle(Oracle):
         self.check_ready()
         cmd = shlex.split(self.config.command)
         write_inputs(workdir, atoms, self.config)
-        c = Custodian(handlers(), [VaspJob(cmd, auto_npar=False)], validators=[VasprunXMLValidator()],
+        (workdir / TIMEOUT_MARK).unlink(missing_ok=True)  # an earlier run's
+        job = timed_vasp_job(cmd, self.config.timeout_s)
+        c = Custodian([timeout_handler(), *handlers()], [job], validators=[VasprunXMLValidator()],
                       max_errors=self.config.max_corrections + 1, directory=str(workdir))  # fmt: skip
         try:
             log = c.run()
-        except CustodianError as exc:
-            raise OracleFailure(f"VASP failed and was not healed: {exc}") from None
+        except Exception as exc:
+            if (workdir / TIMEOUT_MARK).is_file():  # stopped at oracle.timeout_s: rejected, saying so
+                raise OracleFailure((workdir / TIMEOUT_MARK).read_text().strip()) from None
+            if isinstance(exc, CustodianError):
+                raise OracleFailure(f"VASP failed and was not healed: {exc}") from None
+            raise
+        finally:
+            job.stop()  # nothing of VASP outlives this call (an exception or KeyboardInterrupt here included)
         corrections = [
             {"handler": type(corr["handler"]).__name__, "error": ", ".join(map(str, corr.get("errors", []))),
              "action": {k: v for a in corr.get("actions") or [] for k, v in a.get("action", {}).get("_set", {}).items()}}

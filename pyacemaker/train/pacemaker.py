@@ -22,6 +22,7 @@ import yaml
 from pyacemaker.allocation import Allocation, ToolNotFound, thread_env, tool
 from pyacemaker.config.resolve import derived_basis_size
 from pyacemaker.config.schema import TrainConfig
+from pyacemaker.proc import GRACE_S, ProcTimeout, run
 from pyacemaker.schemas.records import StructureRecord
 from pyacemaker.train.baseline import AcePlusBaseline
 from pyacemaker.train.dataset import write_pacemaker_pickle
@@ -105,16 +106,24 @@ def pacemaker_input(
     }
 
 
+# pace_yaml2yace on its own (a converted potential takes seconds): its hard limit
+TOOL_TIMEOUT_S = 3600.0
+KILL_GRACE_S = GRACE_S  # past a limit: SIGTERM to the tool's process group, SIGKILL this much later
+
+
 def _run(cmd: list[str], cwd: Path, log: Path, timeout: float | None = None) -> None:
+    """Run a pacemaker tool, its output appended to ``log``; FitError when it fails or runs past ``timeout``
+    seconds (its process group then gets SIGTERM, SIGKILL after a grace period: :mod:`pyacemaker.proc`)."""
     try:
         exe = tool(cmd[0])
     except ToolNotFound as exc:
         raise FitError(f"{exc}: install python-ace (scripts/setup.sh) in this environment") from None
-    env = pacemaker_env()
-    with open(log, "ab") as fh:
-        rc = subprocess.run(
-            [exe, *cmd[1:]], cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, env=env, timeout=timeout
-        ).returncode
+    try:
+        rc = run([exe, *cmd[1:]], cwd=cwd, stdout=log, stderr=subprocess.STDOUT, append=True,
+                 env=pacemaker_env(), timeout_s=timeout, grace_s=KILL_GRACE_S).returncode  # fmt: skip
+    except ProcTimeout as exc:
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        raise FitError(f"{cmd[0]} in {cwd}: {exc}; log tail:\n{tail}") from None
     if rc != 0:
         tail = log.read_text(errors="replace")[-2000:]
         raise FitError(f"{' '.join(cmd)} exited with {rc} in {cwd}; log tail:\n{tail}")
@@ -135,10 +144,12 @@ def fit(
     """Fit a potential on ``records`` in ``workdir``; return its .yaml/.yace/.asi and training-set errors.
 
     With a ``baseline`` (delta learning) pacemaker fits labels minus the baseline and has no core of its own.
+    ``timeout`` (default ``train.timeout_s``) limits each pacemaker/pace_activeset run: past it the fit fails.
     """
     import time
 
     t0 = time.perf_counter()
+    timeout = train.timeout_s if timeout is None else timeout
     workdir.mkdir(parents=True, exist_ok=True)
     if not records:
         raise FitError("no labelled structures to fit")
@@ -170,8 +181,8 @@ def fit(
     losses = fit_losses(workdir)
     if losses and not np.isfinite(losses[-1]):
         raise FitError(f"the fit diverged: loss {losses[-1]} (NaN or infinite) in {workdir}")
-    yaml_to_yace(pot, workdir / "output_potential.yace", log)
-    _run(["pace_activeset", "-d", "fitting_data_info.pckl.gzip", pot.name], workdir, log)
+    yaml_to_yace(pot, workdir / "output_potential.yace", log, timeout)
+    _run(["pace_activeset", "-d", "fitting_data_info.pckl.gzip", pot.name], workdir, log, timeout)
     asi = workdir / "output_potential.asi"
     if not asi.exists():
         raise FitError(f"pace_activeset wrote no active set in {workdir}")
@@ -184,13 +195,18 @@ def fit(
     )  # fmt: skip
 
 
-def yaml_to_yace(potential_yaml: Path, yace: Path | None = None, log: Path | None = None) -> Path:
+def yaml_to_yace(
+    potential_yaml: Path,
+    yace: Path | None = None,
+    log: Path | None = None,
+    timeout: float | None = TOOL_TIMEOUT_S,
+) -> Path:
     """Convert a potential .yaml to LAMMPS' .yace with ``pace_yaml2yace`` (beside ``potential_yaml``, same stem, by
     default); its output goes to ``log`` (default: ``pace_yaml2yace.log`` beside the potential)."""
     potential_yaml = Path(potential_yaml).resolve()
     yace = (Path(yace) if yace is not None else potential_yaml.with_suffix(".yace")).resolve()
     log = Path(log) if log is not None else potential_yaml.with_name("pace_yaml2yace.log")
-    _run(["pace_yaml2yace", str(potential_yaml), "-o", str(yace)], potential_yaml.parent, log)
+    _run(["pace_yaml2yace", str(potential_yaml), "-o", str(yace)], potential_yaml.parent, log, timeout)
     if not yace.exists():
         raise FitError(f"pace_yaml2yace wrote no {yace.name} in {yace.parent}")
     return yace

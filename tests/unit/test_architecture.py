@@ -15,7 +15,7 @@ PKG = Path(pyacemaker.__file__).parent
 
 # lowest first; a module may import its own layer's and lower layers' modules
 LAYERS: list[tuple[str, ...]] = [
-    ("pyacemaker", "pyacemaker.allocation", "pyacemaker.elements", "pyacemaker.plugins"),
+    ("pyacemaker", "pyacemaker.allocation", "pyacemaker.elements", "pyacemaker.plugins", "pyacemaker.proc"),
     ("pyacemaker.config",),
     ("pyacemaker.schemas", "pyacemaker.structures"),
     (

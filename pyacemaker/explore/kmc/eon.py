@@ -43,11 +43,14 @@ from pyacemaker.explore.kmc.eon_files import (
 )
 from pyacemaker.explore.protocol import KMCProtocol, Outcome, Snapshot
 from pyacemaker.plugins import DRIVERS
+from pyacemaker.proc import GRACE_S, ProcTimeout
+from pyacemaker.proc import run as run_proc
 from pyacemaker.schemas.stages import RunCondition
 from pyacemaker.train.baseline import Baseline, make_baseline
 from pyacemaker.train.potential import Potential
 
 HALT_EXIT_CODE = 100  # the driver's exit status when gamma exceeded gamma_halt
+KILL_GRACE_S = GRACE_S  # past timeout_s: SIGTERM to EON's process group, SIGKILL this much later
 DRIVER_JSON = "eon_driver.json"
 HALT_DIR = "eon_halts"
 GAMMA_LOG = "eon_gamma.log"
@@ -132,7 +135,7 @@ def eon_kmc(
     """EON's adaptive kMC with ACE + baseline through its ``ext_pot`` protocol; the driver exits 100 on a halt."""
     protocol = KMCProtocol.from_condition(run, explore, seed)
     prepare_eon_run(atoms, potential, protocol, workdir)
-    return run_eon(workdir, explore.eon_command, steps=protocol.steps)
+    return run_eon(workdir, explore.eon_command, steps=protocol.steps, timeout_s=explore.timeout_s)
 
 
 def prepare_eon_run(
@@ -293,18 +296,25 @@ def run_eon(
         return halt_dir.exists() and bool(set(halt_dir.glob("*.extxyz")) - before)
 
     def run_once(cmd: list[str], log_name: str) -> subprocess.CompletedProcess | None:
+        """One EON run, its output appended to ``log_name`` (returned as ``stdout``)."""
         nonlocal error
         remaining = None if deadline is None else max(1.0, deadline - time.monotonic())
-        try:
-            proc = subprocess.run(
-                cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=remaining
-            )
-        except subprocess.TimeoutExpired:
-            error = f"EON timed out after {timeout_s} s"
+        log = workdir / log_name
+        with log.open("a") as fh:
+            fh.write(f"$ {shlex.join(cmd)}\n")
+        start = log.stat().st_size
+        try:  # its own process group: the server's eonclient jobs and their ext_pot calls stop with it
+            rc = run_proc(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, append=True,
+                          timeout_s=remaining, grace_s=KILL_GRACE_S).returncode  # fmt: skip
+        except ProcTimeout as exc:
+            error = f"EON timed out after {timeout_s} s: {exc}"
             return None
-        with (workdir / log_name).open("a") as fh:
-            fh.write(f"$ {shlex.join(cmd)}\n{proc.stdout}{proc.stderr}\n[exit {proc.returncode}]\n")
-        return proc
+        with log.open("rb") as fh:
+            fh.seek(start)
+            text = fh.read().decode(errors="replace")
+        with log.open("a") as fh:
+            fh.write(f"{text and not text.endswith(chr(10)) and chr(10) or ''}[exit {rc}]\n")
+        return subprocess.CompletedProcess(cmd, rc, text, "")
 
     if job in SERVER_JOBS:
         if ini.get("Communicator", "client_path", fallback="eonclient") != client:

@@ -36,6 +36,8 @@ from pyacemaker.explore.md.ase_md import run_md
 from pyacemaker.explore.md.lammps_input import DUMP, HALT_FIX, INPUT, write_lammps_input
 from pyacemaker.explore.protocol import MDProtocol, Outcome, Snapshot
 from pyacemaker.plugins import DRIVERS
+from pyacemaker.proc import GRACE_S, ProcTimeout
+from pyacemaker.proc import run as run_proc
 from pyacemaker.schemas.stages import RunCondition
 from pyacemaker.train.potential import Potential
 
@@ -49,14 +51,17 @@ _LOOP_RE = re.compile(r"Loop time of (\S+) on \d+ procs for (\d+) steps")
 
 # ------------------------------------------------------------------------------------------- the executable
 DEFAULT_COMMAND = "lmp"
+KILL_GRACE_S = GRACE_S  # past explore.timeout_s: SIGTERM to LAMMPS' process group, SIGKILL this much later
 
 
 @functools.lru_cache(maxsize=16)
 def _lammps_help(lmp_command: str) -> str | None:
     """What ``lmp_command -h`` prints (None when the command does not run); cached per command."""
     try:
-        out = subprocess.run([*shlex.split(lmp_command), "-h"], capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired, ValueError):
+        out = run_proc(
+            [*shlex.split(lmp_command), "-h"], capture_output=True, text=True, timeout_s=120, grace_s=5
+        )
+    except (OSError, ProcTimeout, ValueError):
         return None
     return out.stdout
 
@@ -193,7 +198,8 @@ def lammps_driver(
     """LAMMPS with ML-PACE (``pace/extrapolation`` + baseline, ``fix halt`` on gamma); falls back to ASE with a
     one-line notice when the configured LAMMPS has no ML-PACE (``explore.engine: lammps``)."""
     protocol = MDProtocol.from_condition(run, explore, seed)
-    return run_lammps_md(atoms, potential, protocol, workdir, lmp_command=explore.lammps_command)
+    return run_lammps_md(atoms, potential, protocol, workdir, lmp_command=explore.lammps_command,
+                         timeout_s=explore.timeout_s)  # fmt: skip
 
 
 def run_lammps_md(
@@ -212,7 +218,8 @@ def run_lammps_md(
 
     ``protocol.swap`` adds ``fix atom/swap`` for every unlike pair present every ``swap_interval`` steps, with a
     tenth of the atoms as attempts. Without ML-PACE in ``lmp_command`` it runs the ASE engine instead (Langevin,
-    with ``protocol.friction``) and says so in ``notice``. LAMMPS errors end up in ``error``, not raised.
+    with ``protocol.friction``) and says so in ``notice``. LAMMPS errors end up in ``error``, not raised; so does
+    a run past ``timeout_s`` (its process group is stopped: SIGTERM, SIGKILL after a grace period).
     ``absolute`` adds the potential's isolated-atom energies to the reported energies (as its calculator's
     ``absolute``). ``ace_style``/``gamma_source`` put another file-based pair style (``potential.yaml`` its one
     file) and another per-atom quantity in the place of ACE and gamma (:mod:`.lammps_input`).
@@ -235,17 +242,13 @@ def run_lammps_md(
         (workdir / stale).unlink(missing_ok=True)
     cmd = [*launcher, *shlex.split(exe), "-in", INPUT, "-log", LOG, "-screen", "none", "-nocite"]
     rc, timeout_error = 0, None
-    with open(workdir / SCREEN, "wb") as screen:
-        try:
-            rc = subprocess.run(
-                cmd, cwd=workdir, stdout=screen, stderr=subprocess.STDOUT, timeout=timeout_s, env=env
-            ).returncode
-        except subprocess.TimeoutExpired:
-            timeout_error = f"LAMMPS did not finish within {timeout_s} s"
-        except OSError as exc:
-            return Outcome(
-                False, 0, 0.0, 0.0, None, error=f"cannot run {lmp_command!r}: {exc}", driver="lammps"
-            )
+    try:
+        rc = run_proc(cmd, cwd=workdir, stdout=workdir / SCREEN, stderr=subprocess.STDOUT, env=env,
+                      timeout_s=timeout_s, grace_s=KILL_GRACE_S).returncode  # fmt: skip
+    except ProcTimeout as exc:
+        timeout_error = f"LAMMPS {exc}"
+    except OSError as exc:
+        return Outcome(False, 0, 0.0, 0.0, None, error=f"cannot run {lmp_command!r}: {exc}", driver="lammps")
     parsed = parse_log((workdir / LOG).read_text(errors="replace") if (workdir / LOG).exists() else "")
     error = timeout_error or parsed["error"]
     if error is None and rc != 0:

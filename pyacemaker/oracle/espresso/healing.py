@@ -28,6 +28,7 @@ from custodian.utils import backup
 
 from pyacemaker.oracle.base import OracleInterrupted
 from pyacemaker.oracle.espresso import pw
+from pyacemaker.proc import GRACE_S, Proc, ProcTimeout
 
 BACKUP_FILES = [pw.PW_IN, pw.PW_OUT, pw.PW_ERR, pw.OVERRIDES]
 
@@ -37,6 +38,13 @@ BACKUP_FILES = [pw.PW_IN, pw.PW_OUT, pw.PW_ERR, pw.OVERRIDES]
 MARGIN_FRACTION = 0.1
 MARGIN_MIN_S = 60.0
 MIN_RUN_S = 30.0
+# pw.x's hard limit (oracle.timeout_s) never cuts a run that max_seconds stops cleanly: pw.x overshoots it by up to
+# one k-point's diagonalisation, then writes its restart files. Past the limit its process group gets SIGTERM,
+# then SIGKILL after KILL_GRACE_S (pyacemaker.proc).
+MAX_SECONDS_SLACK = 1.25
+MAX_SECONDS_MIN_SLACK_S = 60.0
+KILL_GRACE_S = GRACE_S
+MAX_SECONDS = re.compile(r"^\s*max_seconds\s*=\s*([0-9.eEdD+-]+)", re.M | re.I)
 
 
 def time_budget(seconds_left: float) -> float:
@@ -64,7 +72,10 @@ def interrupted(directory: str | Path, budget: float, why: str) -> OracleInterru
 
 
 class PwJob(Job):
-    """Runs ``pw.x -in pw.in`` in the run directory (no chdir), with unbuffered Fortran I/O."""
+    """Runs ``pw.x -in pw.in`` in the run directory (no chdir), with unbuffered Fortran I/O, in a process group of
+    its own with a hard wall-clock limit (``timeout_s``, raised to cover the run's ``max_seconds``): past it the
+    group gets SIGTERM, then SIGKILL after ``grace_s``, and the run leaves ``pw.timeout`` (the message) for
+    :class:`TimeoutHandler`. Custodian's ``terminate`` (a monitor stopping a diverging SCF) stops the same way."""
 
     def __init__(
         self,
@@ -72,14 +83,28 @@ class PwJob(Job):
         timeout_s: float | None = None,
         memory_limit_mb: int | None = None,
         stop_by: float | None = None,
+        grace_s: float | None = None,
     ):
         self.command = list(command)
         self.timeout_s = timeout_s
         self.memory_limit_mb = memory_limit_mb
         self.stop_by = stop_by
+        self.grace_s = grace_s
+        self.proc: Proc | None = None
 
     def setup(self, directory: str = "./") -> None:
         pass  # the input is prepared before Custodian starts (pw.prepare)
+
+    def hard_limit(self, directory: Path) -> float | None:
+        """This launch's limit: ``timeout_s``, or more when pw.in's ``max_seconds`` (with pw.x's overshoot) needs
+        it (None: no limit)."""
+        if not self.timeout_s:
+            return None
+        m = MAX_SECONDS.search(pw.read_text(directory / pw.PW_IN))
+        if m is None:
+            return float(self.timeout_s)
+        clean = float(m.group(1).lower().replace("d", "e"))
+        return max(float(self.timeout_s), clean * MAX_SECONDS_SLACK + MAX_SECONDS_MIN_SLACK_S)
 
     def run(self, directory: str = "./"):
         d = Path(directory)
@@ -88,9 +113,8 @@ class PwJob(Job):
             if too_late(budget):
                 raise interrupted(d, budget, "pw.x was not launched again")
             pw.render(d, max_seconds_cap=budget)
+        (d / pw.TIMEOUT_MARK).unlink(missing_ok=True)
         cmd = [*self.command, "-in", pw.PW_IN]
-        if self.timeout_s:
-            cmd = ["timeout", "--signal=TERM", str(int(self.timeout_s)), *cmd]
         env = {
             **os.environ,
             "GFORTRAN_UNBUFFERED_PRECONNECTED": "y",
@@ -104,10 +128,23 @@ class PwJob(Job):
             if limit:
                 resource.setrlimit(resource.RLIMIT_AS, (limit * 2**20, limit * 2**20))
 
-        out = open(d / pw.PW_OUT, "w")  # noqa: SIM115  (owned by the process)
-        err = open(d / pw.PW_ERR, "w")  # noqa: SIM115
-        return subprocess.Popen(cmd, cwd=d, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
-                                preexec_fn=limit_memory)  # fmt: skip
+        def mark(exc: ProcTimeout) -> None:  # what TimeoutHandler and the rejection report
+            (d / pw.TIMEOUT_MARK).write_text(f"pw.x {exc}")
+
+        with open(d / pw.PW_OUT, "w") as out, open(d / pw.PW_ERR, "w") as err:  # the child keeps its copies
+            self.proc = Proc(cmd, cwd=d, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
+                             preexec_fn=limit_memory if limit else None, timeout_s=self.hard_limit(d),
+                             grace_s=KILL_GRACE_S if self.grace_s is None else self.grace_s,
+                             output=d / pw.PW_OUT, on_timeout=mark)  # fmt: skip
+        return self.proc
+
+    def terminate(self, directory: str = "./") -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """SIGTERM to pw.x's process group, SIGKILL after the grace period, reaped (nothing when it has ended)."""
+        if self.proc is not None:
+            self.proc.stop()
 
     def postprocess(self, directory: str = "./") -> None:
         pass
@@ -222,6 +259,17 @@ class MemoryHandler(ErrorHandler):
         return {"errors": ["out_of_memory"], "actions": None}
 
 
+class TimeoutHandler(ErrorHandler):
+    """pw.x ran past its hard time limit (``oracle.timeout_s``) and its process group was stopped: a hang (stuck
+    MPI, file system) or a run far beyond its budget. No correction: the structure is rejected with the message."""
+
+    def check(self, directory: str = "./") -> bool:
+        return (Path(directory) / pw.TIMEOUT_MARK).is_file()
+
+    def correct(self, directory: str = "./") -> dict[str, Any]:
+        return {"errors": [pw.read_text(Path(directory) / pw.TIMEOUT_MARK).strip()], "actions": None}
+
+
 class UnhealableHandler(ErrorHandler):
     """Errors that only a physics or settings change could fix: no action, so the structure is rejected."""
 
@@ -270,5 +318,5 @@ class PwValidator(Validator):
 
 
 def handlers(stop_by: float | None = None) -> list[ErrorHandler]:
-    return [UnhealableHandler(), WalltimeHandler(stop_by), DivergenceMonitor(), ScfConvergenceHandler(),
-            DiagonalizationHandler(), BandsHandler(), MemoryHandler()]  # fmt: skip
+    return [TimeoutHandler(), UnhealableHandler(), WalltimeHandler(stop_by), DivergenceMonitor(),
+            ScfConvergenceHandler(), DiagonalizationHandler(), BandsHandler(), MemoryHandler()]  # fmt: skip

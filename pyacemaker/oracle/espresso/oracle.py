@@ -24,7 +24,7 @@ import numpy as np
 from ase import Atoms
 
 from pyacemaker.allocation import Allocation, ToolNotFound, mpi_prefix, seconds_left, thread_env, tool
-from pyacemaker.oracle.base import Oracle, OracleFailure
+from pyacemaker.oracle.base import Oracle, OracleFailure, OracleInterrupted
 from pyacemaker.oracle.checks import close_contact
 from pyacemaker.oracle.espresso import pw
 from pyacemaker.oracle.espresso.healing import (
@@ -47,6 +47,8 @@ LOG, HISTORY = "custodian.json", "custodian_history.json"
 
 
 def _error_line(directory: Path) -> str:
+    if (directory / pw.TIMEOUT_MARK).is_file():  # pw.x ran past oracle.timeout_s and was stopped
+        return pw.read_text(directory / pw.TIMEOUT_MARK).strip()
     text = pw.read_text(directory / pw.PW_OUT) + pw.read_text(directory / pw.PW_ERR)
     m = re.search(r"Error in routine\s+(\S+)\s*\((\d+)\):\s*\n\s*(.+)", text)
     if m:
@@ -136,8 +138,10 @@ class EspressoOracle(Oracle):
         from custodian.custodian import CustodianError
 
         cmd = self.command()
-        if pw.succeeded(workdir):  # a finished run (e.g. a re-run job): reuse, do not recompute
+        if pw.succeeded(workdir):  # a finished, complete run (e.g. a re-run job): reuse, do not recompute
             return pw.parse(workdir), _corrections(workdir)
+        _set_aside_incomplete(workdir)
+        (workdir / pw.TIMEOUT_MARK).unlink(missing_ok=True)  # an earlier run's
         left = seconds_left()  # inside an allocation with a known end: pw.x stops by its end less the margin
         stop_by = None if left is None else time.time() + time_budget(left)
         budget = budget_until(stop_by)
@@ -158,13 +162,21 @@ class EspressoOracle(Oracle):
                       directory=str(workdir))  # fmt: skip
         try:
             c.run()
-        except CustodianError as exc:
+        except Exception as exc:
+            if isinstance(exc, OracleInterrupted):
+                raise
+            if (workdir / pw.TIMEOUT_MARK).is_file():  # stopped at oracle.timeout_s: rejected, saying so
+                raise OracleFailure(_error_line(workdir)) from None
+            if not isinstance(exc, CustodianError):
+                raise
             tried = [corr["handler"] for corr in _corrections(workdir)]
             raise OracleFailure(
                 f"{_error_line(workdir)}; not healed"
                 + (f" after {len(tried)} correction(s) ({', '.join(tried)})" if tried else "")
                 + f" [{type(exc).__name__}]"
             ) from None
+        finally:
+            job.stop()  # nothing of pw.x outlives this call (an exception or KeyboardInterrupt here included)
         return pw.parse(workdir), _corrections(workdir)
 
     def reference_energy(self, element: str, workdir: Path) -> float:
@@ -175,6 +187,15 @@ class EspressoOracle(Oracle):
         except OracleFailure as exc:
             raise OracleFailure(f"isolated-atom reference for {element} failed: {exc}") from None
         return float(result.energy)
+
+
+def _set_aside_incomplete(directory: Path) -> None:
+    """A pw.x output that reached a converged SCF but is incomplete (pw.x killed while writing its forces or
+    stress) is not reused: it is kept as ``pw.out.incomplete`` and the run is redone in the same directory (its
+    restart state and overrides stay)."""
+    out = directory / pw.PW_OUT
+    if out.is_file() and pw.CONVERGED in pw.read_text(out) and pw.missing_parts(directory):
+        out.replace(directory / f"{pw.PW_OUT}.incomplete")
 
 
 def _runs(path: Path) -> list[dict[str, Any]]:

@@ -33,6 +33,13 @@ SIGNATURES: dict[str, str] = {
 }
 CONVERGED = "convergence has been achieved in"
 TOTAL_ENERGY = re.compile(r"^!\s+total energy", re.M)
+JOB_DONE = "JOB DONE."
+FORCES_HEADER = "Forces acting on atoms"
+FORCE_LINE = re.compile(r"^\s*atom\s+\d+\s+type\s+\d+\s+force\s+=(\s+\S+){3}\s*$", re.M)
+STRESS_BLOCK = re.compile(r"total\s+stress\s+\(Ry/bohr\*\*3\).*\n(?:[ \t]*(?:\S+[ \t]+){5}\S+[ \t]*\n){3}")
+NAT = re.compile(r"number of atoms/cell\s*=\s*(\d+)")
+# written by healing.PwJob when pw.x ran past its hard time limit and its process group was stopped
+TIMEOUT_MARK = "pw.timeout"
 
 
 def read_text(path: Path) -> str:
@@ -48,6 +55,8 @@ def detect_errors(directory: Path) -> list[str]:
         read_text(directory / PW_OUT) + "\n" + read_text(directory / PW_ERR) + read_text(directory / "CRASH")
     )
     found = [name for name, pat in SIGNATURES.items() if re.search(pat, text)]
+    if (directory / TIMEOUT_MARK).is_file():
+        found.insert(0, "timeout")
     if len(found) > 1 and "crash" in found:
         found.remove("crash")  # the banner is generic: keep the specific cause
     return found
@@ -77,10 +86,40 @@ def same_structure(directory: Path, atoms: Atoms) -> bool:
     )
 
 
-def succeeded(directory: Path) -> bool:
-    """pw.x success: converged SCF and a final total energy (``JOB DONE.`` is printed even after a failure)."""
+def _flag(pw_in: str, key: str) -> bool:
+    """A logical of pw.in's namelists (True when pw.in is missing or does not set it: base_input sets both)."""
+    m = re.search(rf"^\s*{key}\s*=\s*\.?(\w+)\.?", pw_in, re.M | re.I)
+    return m is None or m.group(1).lower() in ("true", "t")
+
+
+def missing_parts(directory: Path) -> list[str]:
+    """What a finished pw.x output lacks: the final total energy, the forces block (every atom, then ``Total
+    force``; when pw.in asks for forces), the stress tensor (when it asks for stress) and ``JOB DONE.``. A pw.x
+    killed while writing its forces leaves an output with a converged SCF and an energy: without this check it
+    would be reused (and fail to parse) forever."""
     out = read_text(directory / PW_OUT)
-    return CONVERGED in out and bool(TOTAL_ENERGY.search(out)) and not detect_errors(directory)
+    pw_in = read_text(directory / PW_IN)
+    missing = []
+    if not TOTAL_ENERGY.search(out):
+        missing.append("final total energy")
+    if _flag(pw_in, "tprnfor"):
+        start = out.rfind(FORCES_HEADER)
+        end = out.find("Total force", start) if start >= 0 else -1
+        nat = NAT.search(out)
+        if start < 0 or end < 0 or (nat and len(FORCE_LINE.findall(out, start, end)) < int(nat.group(1))):
+            missing.append("forces")
+    if _flag(pw_in, "tstress") and not STRESS_BLOCK.search(out):
+        missing.append("stress")
+    if JOB_DONE not in out:
+        missing.append(JOB_DONE)
+    return missing
+
+
+def succeeded(directory: Path) -> bool:
+    """pw.x success: converged SCF and a complete output (final total energy, forces and stress blocks when asked
+    for, ``JOB DONE.``), no failure signature (``JOB DONE.`` alone is printed even after a failure)."""
+    out = read_text(directory / PW_OUT)
+    return CONVERGED in out and not missing_parts(directory) and not detect_errors(directory)
 
 
 def scf_accuracies(directory: Path) -> list[float]:
@@ -194,9 +233,10 @@ class PwResult:
 def parse(directory: Path) -> PwResult:
     """Energy (eV), forces (eV/A) and Voigt stress (eV/A^3) of a successful run (ASE's espresso-out reader)."""
     if not succeeded(directory):
-        raise ValueError(
-            f"pw.x did not finish successfully in {directory}: {detect_errors(directory) or 'unknown'}"
-        )
+        why = detect_errors(directory) or [
+            f"incomplete output, missing: {', '.join(missing_parts(directory))}"
+        ]
+        raise ValueError(f"pw.x did not finish successfully in {directory}: {why}")
     atoms = read(directory / PW_OUT, format="espresso-out", index=-1)
     out = read_text(directory / PW_OUT)
     m = re.findall(r"convergence has been achieved in\s+(\d+)\s+iterations", out)

@@ -45,7 +45,12 @@ class EspressoSettings(OracleSettings):
         0.5, ge=0, le=1.5, description="reject structures with atoms closer than this x covalent radii sum"
     )
     max_corrections: int = Field(8, ge=0, le=50, description="healing attempts per structure")
-    timeout_s: float | None = Field(None, gt=0, description="hard wall-clock limit per pw.x run")
+    timeout_s: float | None = Field(
+        21600.0,
+        gt=0,
+        description="hard wall-clock limit per pw.x run (6 h; at least max_seconds' clean stop): then SIGTERM, "
+        "SIGKILL 10 s later, and the structure is rejected; null: none",
+    )
 
     def resolve(self, elements: list[str]) -> tuple[EspressoSettings, dict[str, str]]:
         """Pseudopotentials, cutoffs, smearing and spin from the elements (PseudoError when none fit)."""
