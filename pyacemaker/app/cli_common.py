@@ -96,6 +96,9 @@ def open_campaign(args, announce: bool = False):
         doc, created = ensure_campaign(db, lp, ctx)
     except CampaignError as exc:
         raise CliError(str(exc), EXIT_INPUT) from None
+    if not created and doc.config is not None and doc.config != cfg.model_dump(mode="json"):
+        console.print("note: this config's runtime settings (resources, workers, time limits) differ from the "
+                      "campaign's; its jobs keep the ones it was created with")  # fmt: skip
     return cfg, ctx, target, db, lp, doc, created
 
 

@@ -25,9 +25,27 @@ class CampaignError(RuntimeError):
     """A campaign cannot be created or continued (message says why)."""
 
 
+# where and how long jobs run, not what they compute: changing these continues the same campaign
+RUNTIME_ONLY = {"database": True, "resources": True, "workers": True, "oracle": {"timeout_s"},
+                "train": {"timeout_s"}, "explore": {"timeout_s"}}  # fmt: skip
+
+
 def config_hash(cfg: CampaignConfig) -> str:
-    blob = json.dumps(cfg.model_dump(mode="json", exclude={"database"}), sort_keys=True)
+    """The campaign's identity in its config: the science, without where and how long jobs run."""
+    blob = json.dumps(cfg.model_dump(mode="json", exclude=RUNTIME_ONLY), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def same_science(doc: CampaignDoc, cfg: CampaignConfig) -> bool:
+    """Whether ``cfg`` is the config the campaign was created with (defaults added since then included; runtime
+    settings such as resources and time limits may differ)."""
+    try:
+        stored = doc.campaign_config()
+    except ValueError:  # a config of an older schema: only its recorded hash can tell
+        stored = None
+    if stored is not None:
+        return config_hash(stored) == config_hash(cfg)
+    return not doc.config_hash or doc.config_hash == config_hash(cfg)
 
 
 def build_workflow(ctx: Context):
@@ -50,7 +68,7 @@ def ensure_campaign(db: Database, lp, ctx: Context) -> tuple[CampaignDoc, bool]:
     doc = db.campaign_doc(ctx.campaign)
     h = config_hash(ctx.config)
     if doc and doc.wf_root_fw_id is not None:
-        if doc.config_hash and doc.config_hash != h:
+        if not same_science(doc, ctx.config):
             raise CampaignError(
                 f"campaign {ctx.campaign!r} already exists with a different config; "
                 "give the new campaign another name (name: in the config) to keep both"
