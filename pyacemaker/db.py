@@ -11,8 +11,10 @@ Readers get typed documents (:meth:`Database.campaign_doc`, :meth:`Database.pote
 models and store them as JSON (:meth:`Database.set_iteration_part`), so both sides agree on one schema.
 
 The target is, in order: ``PYACEMAKER_DB_URI`` (+ ``PYACEMAKER_DB_NAME``), a FireWorks launchpad file, else the
-embedded server (:mod:`pyacemaker.server`). Credentials stay in the environment or the user's launchpad file:
-nothing here prints, logs or writes them.
+embedded server (:mod:`pyacemaker.server`, which runs with authentication). The user's credentials stay in the
+environment or the user's launchpad file: nothing here prints, logs or writes them. The embedded server's generated
+credentials live in its data directory (0700): ``credentials.json`` and the launchpad/jobflow files derived from it
+(:meth:`DbTarget.private_files`, 0600); URIs are printed only masked (:func:`redact`) or without them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 from pydantic import BaseModel
 from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
@@ -35,7 +38,7 @@ from pyacemaker.schemas.campaign import CampaignDoc
 from pyacemaker.schemas.potential import PotentialDoc, PotentialFile
 from pyacemaker.schemas.records import StructureRecord
 from pyacemaker.schemas.stages import ExploreOut
-from pyacemaker.server import EmbeddedServer, default_data_dir
+from pyacemaker.server import EmbeddedServer, default_data_dir, write_private
 
 DEFAULT_DB_NAME = "pyacemaker"
 
@@ -44,14 +47,73 @@ class DatabaseError(RuntimeError):
     """The database cannot be reached or is misconfigured (message says how to fix it)."""
 
 
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)(.*)$", re.S)
+_HOSTS = re.compile(r"^[A-Za-z0-9._\-:\[\],%]+$")  # what may follow the userinfo's "@": a host list
+
+
+def _split_userinfo(uri: str) -> tuple[str, str | None, str]:
+    """``(scheme://, userinfo or None, the rest)``. The userinfo ends at the last "@" that a plausible host list
+    follows, so a password holding "@", ":", "/" or "?" (URL-encoded or not) is never cut short."""
+    m = _SCHEME.match(uri)
+    if not m:
+        return "", None, uri
+    scheme, body = m.group(1), m.group(2)
+    ats = [i for i, ch in enumerate(body) if ch == "@"]
+    if not ats:
+        return scheme, None, body
+    for i in reversed(ats):
+        host = re.split(r"[/?]", body[i + 1 :], maxsplit=1)[0]
+        if host and _HOSTS.match(host):
+            return scheme, body[:i], body[i + 1 :]
+    return scheme, body[: ats[-1]], body[ats[-1] + 1 :]  # nothing host-like: hide up to the last "@"
+
+
+def has_userinfo(uri: str) -> bool:
+    """Whether a URI carries a user (and password) before its host."""
+    return bool(_split_userinfo(uri)[1])
+
+
+def strip_userinfo(uri: str) -> str:
+    """The URI without user and password (and without the authSource option that came with them)."""
+    scheme, userinfo, rest = _split_userinfo(uri)
+    if userinfo is None:
+        return uri
+    rest = re.sub(r"([?&])authSource=[^&]*&?", r"\1", rest).rstrip("?&")
+    return f"{scheme}{rest}"
+
+
 def redact(uri: str) -> str:
-    """A URI with any password replaced, safe to print."""
-    return re.sub(r"(mongodb(?:\+srv)?://)([^@/]+)@", r"\1***@", uri)
+    """A URI with its user and password replaced by ``***``, safe to print, whatever characters the password holds
+    (``mongodb://alice:p@ss@host/`` -> ``mongodb://***@host/``); an AWS session token in the options too."""
+    scheme, userinfo, rest = _split_userinfo(uri)
+    out = f"{scheme}***@{rest}" if userinfo is not None else uri
+    return re.sub(r"(AWS_SESSION_TOKEN(?::|%3A))[^&,]*", r"\1***", out, flags=re.I)
+
+
+def _host_port(uri: str) -> tuple[str, int] | None:
+    """The single host and port of a credential-free ``mongodb://`` URI (None for anything else)."""
+    m = re.match(r"^mongodb://(\[[^\]]+\]|[^/:?@,]+)(?::(\d+))?(?:/[^?]*)?(?:[?].*)?$", uri)
+    return (m.group(1), int(m.group(2) or 27017)) if m else None
+
+
+def _login(uri: str) -> tuple[str | None, str | None]:
+    """(user, password) of a URI's userinfo, URL-decoded; (None, None) without one."""
+    userinfo = _split_userinfo(uri)[1]
+    if not userinfo:
+        return None, None
+    user, _, pwd = userinfo.partition(":")
+    return unquote_plus(user), unquote_plus(pwd)
 
 
 @dataclass
 class DbTarget:
-    """How to reach the database. ``uri`` may hold credentials: print ``describe`` instead."""
+    """How to reach the database. ``uri`` may hold credentials: print ``describe`` instead.
+
+    ``has_credentials``: the user's credentials (in PYACEMAKER_DB_URI or the user's launchpad file); pyacemaker writes
+    them into no file, and workers get them from the environment or that launchpad file. ``auth_root``: the data
+    directory of the embedded server whose generated credentials ``uri`` carries (found from the data directory even
+    when the target was given as a plain ``mongodb://127.0.0.1:PORT/``); they are written only into private files
+    (0600, in a 0700 directory) of that data directory (:meth:`private_files`)."""
 
     uri: str | None
     name: str
@@ -59,9 +121,63 @@ class DbTarget:
     launchpad_file: str | None = None
     embedded_root: Path | None = None
     has_credentials: bool = False
+    auth_root: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.auth_root is None and not self.has_credentials:
+            self._find_embedded_credentials()
+
+    def _find_embedded_credentials(self) -> None:
+        """The address of a running embedded server, without credentials or with exactly that server's: log in
+        with the credentials of its data directory (any other credentials are left as they are)."""
+        from pyacemaker.server import ServerError, find_running
+
+        login: tuple[str | None, str | None] = (None, None)
+        if self.uri:
+            where, login = _host_port(strip_userinfo(self.uri)), _login(self.uri)
+        elif self.launchpad_file:
+            try:
+                spec = _read_launchpad(Path(self.launchpad_file))
+            except DatabaseError:
+                return
+            host = str(spec.get("host", "localhost"))
+            if spec.get("uri_mode"):
+                where, login = _host_port(strip_userinfo(host)), _login(host)
+            else:
+                where = (host, int(spec.get("port") or 27017))
+                login = (spec.get("username"), spec.get("password"))
+        else:
+            return
+        if where is None:
+            return
+        try:
+            server = find_running(*where)
+            creds = server.credentials() if server else None
+            uri = server.client_uri() if server else None
+        except ServerError:
+            return
+        if not server or not creds or not uri:
+            return
+        if login != (None, None) and login != (creds["user"], creds["password"]):
+            return  # someone's own login on that server: theirs to keep
+        self.uri, self.auth_root = uri, server.root
+
+    @property
+    def private(self) -> bool:
+        """Its URI holds the embedded server's generated credentials (see the class docstring)."""
+        return self.auth_root is not None
+
+    @property
+    def public_uri(self) -> str | None:
+        """The URI without credentials (safe to put into a file or an environment variable)."""
+        return strip_userinfo(self.uri) if self.uri else None
+
+    def _own_launchpad_file(self) -> bool:
+        """Whether FireWorks should read the user's launchpad file itself (else ``uri`` has what is needed)."""
+        return bool(self.launchpad_file) and not self.private
 
     def client(self, timeout_ms: int = 5000) -> MongoClient:
-        if self.launchpad_file:
+        if self._own_launchpad_file():
             lp = self.launchpad()
             return lp.connection
         return MongoClient(self.uri, serverSelectionTimeoutMS=timeout_ms)
@@ -70,8 +186,13 @@ class DbTarget:
         """A FireWorks LaunchPad on this database."""
         from fireworks import LaunchPad
 
-        if self.launchpad_file:
+        if self._own_launchpad_file():
             return LaunchPad.from_file(self.launchpad_file)
+        if self.launchpad_file:  # the user's launchpad file on the embedded server: its settings, our login
+            spec = _read_launchpad(Path(self.launchpad_file))
+            spec.update(host=self.uri, name=self.name, uri_mode=True, port=None, username=None, password=None,
+                        authsource=None)  # fmt: skip
+            return LaunchPad.from_dict(spec)
         return LaunchPad(host=self.uri, name=self.name, uri_mode=True, strm_lvl="ERROR")
 
     def job_store(self):
@@ -79,7 +200,7 @@ class DbTarget:
         from jobflow import JobStore
         from maggma.stores import GridFSStore, MongoStore
 
-        if self.launchpad_file:
+        if self._own_launchpad_file():
             lp = self.launchpad()
             kw = {
                 "host": lp.host,
@@ -99,11 +220,12 @@ class DbTarget:
         return JobStore(docs, additional_stores={"data": data})
 
     def jobflow_store_spec(self) -> dict[str, Any]:
-        """The ``JOB_STORE`` section of a jobflow.yaml for this target (only for targets without credentials)."""
+        """The ``JOB_STORE`` section of a jobflow.yaml for this target. Never for the user's credentials; with the
+        embedded server's it holds them (write it only with :func:`write_private`, see :meth:`private_files`)."""
         if self.has_credentials:
             raise DatabaseError("refusing to write credentials into a jobflow config file")
         uri, name = self.uri, self.name
-        if self.launchpad_file:
+        if self._own_launchpad_file():
             lp = self.launchpad()
             uri = lp.host if lp.uri_mode else f"mongodb://{lp.host}:{lp.port}/"
             name = lp.name
@@ -115,10 +237,68 @@ class DbTarget:
         }  # fmt: skip
 
     def launchpad_spec(self) -> dict[str, Any]:
-        """A my_launchpad.yaml for this target (only for targets without credentials)."""
+        """A my_launchpad.yaml for this target. Never for the user's credentials; with the embedded server's it holds
+        them (write it only with :func:`write_private`, see :meth:`private_files`)."""
         if self.has_credentials:
             raise DatabaseError("refusing to write credentials into a launchpad file")
         return {"host": self.uri, "name": self.name, "uri_mode": True, "strm_lvl": "INFO"}
+
+    def private_files(self) -> dict[str, Path]:
+        """my_launchpad.yaml and jobflow.yaml for plain FireWorks tools (lpad, rlaunch, qlaunch) on the embedded
+        server, written with its credentials into ``DATA_DIR/launchpads/<database>/`` (directories 0700, files
+        0600) and refreshed on every call (the port may have changed). Only for :attr:`private` targets."""
+        import yaml
+
+        from pyacemaker.server import private_dir
+
+        if self.auth_root is None:
+            raise DatabaseError(
+                "only the embedded server's credentials are written, and only into its data directory"
+            )
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", self.name)
+        where = private_dir(private_dir(self.auth_root / "launchpads") / safe)
+        lp, jf = where / "my_launchpad.yaml", where / "jobflow.yaml"
+        for path, text in ((lp, yaml.safe_dump(self.launchpad_spec())),
+                           (jf, yaml.safe_dump({"JOB_STORE": self.jobflow_store_spec()}))):  # fmt: skip
+            if not path.is_file() or path.read_text() != text:
+                write_private(path, text)
+        return {"launchpad": lp, "jobflow": jf}
+
+    def worker_env(self) -> dict[str, str]:
+        """What a worker process started from here needs in its environment to reach this database with
+        :func:`resolve_target` (``python -m pyacemaker.campaign.workers``). No credentials, except the user's own
+        PYACEMAKER_DB_URI, which a child process inherits anyway; give it to processes only, never to a file."""
+        env = {"PYACEMAKER_DB_NAME": self.name}
+        if self.private:
+            env["PYACEMAKER_DATA_DIR"] = str(self.auth_root)  # where the credentials are
+            if not self.launchpad_file:
+                env["PYACEMAKER_DB_URI"] = self.public_uri or ""
+        elif self.uri:
+            env["PYACEMAKER_DB_URI"] = self.uri
+        return env
+
+
+def _read_launchpad(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        spec = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise DatabaseError(f"launchpad file {path} is not valid YAML: {exc}") from None
+    except OSError as exc:
+        raise DatabaseError(f"launchpad file {path} cannot be read: {exc.strerror}") from None
+    if not isinstance(spec, dict):
+        raise DatabaseError(f"launchpad file {path} is not a mapping of settings")
+    return spec
+
+
+def _user_or_embedded(uri: str | None, name: str, describe: str, creds: bool, **kw: Any) -> DbTarget:
+    """A target of the user's: an embedded server's address (with no login or its own) uses that server's
+    credentials (:attr:`DbTarget.private`); other credentials are the user's (``has_credentials``)."""
+    target = DbTarget(uri, name, describe, **kw)
+    if target.private or not creds:
+        return target
+    return DbTarget(uri, name, describe, has_credentials=True, **kw)
 
 
 def resolve_target(
@@ -131,39 +311,32 @@ def resolve_target(
     name = os.environ.get("PYACEMAKER_DB_NAME") or name or DEFAULT_DB_NAME
     uri = os.environ.get("PYACEMAKER_DB_URI")
     if uri:
-        creds = bool(re.match(r"mongodb(\+srv)?://[^@/]+@", uri))
-        return DbTarget(
-            uri, name, f"PYACEMAKER_DB_URI ({redact(uri)}), database {name!r}", has_credentials=creds
-        )
+        return _user_or_embedded(uri, name, f"PYACEMAKER_DB_URI ({redact(uri)}), database {name!r}",
+                                 has_userinfo(uri))  # fmt: skip
     if launchpad:
         path = Path(launchpad).expanduser()
         if not path.is_file():
             raise DatabaseError(f"launchpad file {str(path)!r} not found")
-        import yaml
-
-        try:
-            spec = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise DatabaseError(f"launchpad file {path} is not valid YAML: {exc}") from None
-        creds = bool(spec.get("username") or spec.get("password") or "@" in str(spec.get("host", "")))
-        host = spec.get("host", "localhost")
-        where = redact(str(host)) if spec.get("uri_mode") else f"{host}:{spec.get('port', 27017)}"
-        return DbTarget(
+        spec = _read_launchpad(path)
+        host = str(spec.get("host", "localhost"))
+        creds = bool(spec.get("username") or spec.get("password") or has_userinfo(host))
+        where = redact(host) if spec.get("uri_mode") else f"{host}:{spec.get('port', 27017)}"
+        return _user_or_embedded(
             None, spec.get("name") or name, f"launchpad file {path} ({where}, database {spec.get('name')!r})",
-            launchpad_file=str(path.resolve()), has_credentials=creds,
+            creds, launchpad_file=str(path.resolve()),
         )  # fmt: skip
     root = data_dir or default_data_dir()
     server = EmbeddedServer(root)
     if start_embedded:
-        uri = server.start()
-    else:
-        st = server.status()
-        if not st:
-            raise DatabaseError(
-                f"the embedded database is not running (data in {root}); start it: pyacemaker db start"
-            )
-        uri = st["uri"]
-    return DbTarget(uri, name, f"embedded server {uri} (data in {root / 'db'})", embedded_root=root)
+        server.start()
+    st = server.status()
+    uri = server.client_uri(st) if st else None
+    if not st or not uri:
+        raise DatabaseError(
+            f"the embedded database is not running (data in {root}); start it: pyacemaker db start"
+        )
+    return DbTarget(uri, name, f"embedded server {st['uri']} (data in {root / 'db'})", embedded_root=root,
+                    auth_root=root)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------- collections

@@ -17,13 +17,19 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 @pytest.fixture(scope="session")
 def db_server(tmp_path_factory):
-    """A real embedded database daemon started the way pyacemaker starts it; stopped at the end."""
+    """A real embedded database daemon started the way pyacemaker starts it (with authentication); stopped at the end.
+
+    ``uri`` logs in with the server's generated credentials (a test password, in a temporary data directory): plain
+    FireWorks tools given it work, and pyacemaker takes it for the embedded server's own login (not the user's), as
+    it does the address alone, ``plain_uri`` (no credentials: what `db status` shows), with ``host`` and ``port``."""
     from pyacemaker.server import EmbeddedServer
 
     root = tmp_path_factory.mktemp("pamdb")
     server = EmbeddedServer(root)
-    uri = server.start()
-    yield {"uri": uri, "root": root, "server": server}
+    plain = server.start()
+    st = server.status()
+    yield {"uri": server.client_uri(), "plain_uri": plain, "host": st["host"], "port": st["port"], "root": root,
+           "server": server}  # fmt: skip
     server.stop()
 
 

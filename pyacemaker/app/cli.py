@@ -129,7 +129,7 @@ def reviver(target: DbTarget, max_restarts: int = 5) -> Callable[[Exception], st
             uri = server.start(port=port)
         except ServerError:
             return None
-        if uri != target.uri:  # another port: the workers' files name the old one
+        if uri != target.public_uri:  # another port: the workers' files name the old one
             server.stop()
             return None
         return f"the embedded database had stopped: restarted it on port {port} (restart {restarts[0]}); going on"
@@ -262,7 +262,10 @@ def cmd_db(args) -> int:
         console.print(f"for plain FireWorks workers: export JOBFLOW_CONFIG_FILE={root / 'jobflow.yaml'}")
         return 0
     if args.action == "stop":
-        stopped = server.stop()
+        try:
+            stopped = server.stop()
+        except ServerError as exc:  # the state file's pid is not this data directory's server
+            raise CliError(str(exc), EXIT_DB) from None
         console.print("embedded database stopped" if stopped else "embedded database was not running")
         return 0
     st = server.status()

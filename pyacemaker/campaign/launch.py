@@ -41,8 +41,8 @@ from pyacemaker.campaign.queue_jobs import (
     queue_states,
     rerun_ended,
 )
-from pyacemaker.campaign.workers import LOST_AFTER_S, fw_config_file, stop_workers, worker_files
-from pyacemaker.db import DbTarget
+from pyacemaker.campaign.workers import LOST_AFTER_S, fw_config_file, job_query, stop_workers, worker_files
+from pyacemaker.db import DatabaseError, DbTarget
 
 QUEUED_CLASSES = ("label", "train", "explore")
 
@@ -61,9 +61,14 @@ class QueueFeed:
 
 
 def prepare(target: DbTarget, ctx: Context, system: str) -> QueueFeed:
-    """Write each class's fworker and queue adapter (``WORKDIR/fireworks``); never with credentials."""
+    """Write each class's fworker and queue adapter (``WORKDIR/fireworks``); never with credentials (with the
+    embedded server's, the launchpad and jobflow files there are links to private files in its data directory)."""
+    if target.has_credentials:
+        raise DatabaseError("the queue jobs would need the database's credentials in files: use `pyacemaker run`, "
+                            "or the embedded server / a launchpad file without a password")  # fmt: skip
     fw_dir = ctx.workdir / "fireworks"
     files = worker_files(target, fw_dir, ctx.campaign, None)
+    worker_lp = files.get("worker_launchpad", files["launchpad"])  # with the login (a link to a private file)
     launch_dir = ctx.workdir / "launches"
     logs = ctx.workdir / "queue_logs"
     launch_dir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +76,7 @@ def prepare(target: DbTarget, ctx: Context, system: str) -> QueueFeed:
     fw_config = fw_config_file(launch_dir)
     env_lines = [f"export JOBFLOW_CONFIG_FILE={files['jobflow']}", f"export FW_CONFIG_FILE={fw_config}",
                  "export TF_CPP_MIN_LOG_LEVEL=2", RECORD_QUEUE_ID]  # fmt: skip
-    query = json.dumps({"spec.pyacemaker_campaign": ctx.campaign})
+    query = json.dumps(job_query(ctx.campaign))  # this campaign's pyacemaker jobs only
     cfg = ctx.config
     fworkers, qadapters = {}, {}
     for cls in (*QUEUED_CLASSES, "light"):
@@ -83,13 +88,13 @@ def prepare(target: DbTarget, ctx: Context, system: str) -> QueueFeed:
         )
         if cls == "light":
             continue
-        rocket = f"{tool('rlaunch')} -l {files['launchpad']} -w {fworkers[cls]} singleshot"
+        rocket = f"{tool('rlaunch')} -l {worker_lp} -w {fworkers[cls]} singleshot"
         qa = qadapter(res, system, rocket, str(logs), f"{ctx.campaign}-{cls}"[:60])
         qa["pre_rocket"] = "\n".join([*env_lines, *([res.pre_rocket] if res.pre_rocket else [])])
         qadapters[cls] = fw_dir / f"my_qadapter_{cls}.yaml"
         qadapters[cls].write_text(yaml.safe_dump(qa))
     env = {**os.environ, "JOBFLOW_CONFIG_FILE": str(files["jobflow"]), "FW_CONFIG_FILE": str(fw_config)}
-    return QueueFeed(files["launchpad"], fworkers, qadapters, fworkers["light"], launch_dir, env)
+    return QueueFeed(worker_lp, fworkers, qadapters, fworkers["light"], launch_dir, env)
 
 
 def _ready(lp, nodes: list[int], category: str) -> int:

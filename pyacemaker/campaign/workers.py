@@ -1,11 +1,18 @@
 """Local FireWorks workers of ``pyacemaker run``: their launchpad/fworker/jobflow/FireWorks files, starting,
-replacing and stopping them, and the worker process used when the database needs credentials
-(``python -m pyacemaker.campaign.workers``: it calls FireWorks' ``rapidfire`` with the JobStore built in memory,
-so no credential is written to a file).
+replacing and stopping them, and the worker process used when the database needs the user's credentials
+(``python -m pyacemaker.campaign.workers``: it calls FireWorks' ``rapidfire`` with the JobStore built in memory from
+the environment or the user's launchpad file, so no credential is written to a file).
 
 Each local worker has its own ``my_fworker_<i>.yaml`` whose ``env`` carries a token unique to that worker process
 (:data:`WORKER_KEY`): FireWorks stores the fworker in every launch, so a launch says which worker ran it, and the
-RUNNING jobs of a worker that died can be re-queued without touching those of live workers.
+RUNNING jobs of a worker that died can be re-queued without touching those of live workers. Its ``query``
+(:func:`job_query`) takes only this campaign's pyacemaker jobs: a firework someone else put into the database is
+never run.
+
+Credentials (README, "Database"): with the embedded server, ``WORKDIR/fireworks/my_launchpad.yaml`` and
+``jobflow.yaml`` are symbolic links to private files in its data directory (:meth:`DbTarget.private_files`), so
+plain ``rlaunch``/``lpad`` work and the working directory holds no secret; with the user's credentials nothing is
+written and workers take them from the environment (PYACEMAKER_DB_URI) or the user's own launchpad file.
 """
 
 from __future__ import annotations
@@ -24,10 +31,11 @@ from pathlib import Path
 import jobflow
 import yaml
 from fireworks import FWorker
-from fireworks.core.rocket_launcher import rapidfire
+from fireworks.core.rocket_launcher import launch_rocket, rapidfire
 
 from pyacemaker.allocation import Allocation, tool
 from pyacemaker.campaign.context import Context
+from pyacemaker.campaign.queue import JOB_CLASS
 from pyacemaker.db import DbTarget, resolve_target
 
 # a worker pings the launch of its running job this often (FireWorks' PING_TIME_SECS, default 3600 s)
@@ -38,23 +46,76 @@ LOST_AFTER_S = 10 * PING_TIME_S
 WORKER_KEY = "pyacemaker_worker"
 
 
+def job_query(campaign: str) -> dict:
+    """The fworker query of every pyacemaker worker: this campaign's fireworks that pyacemaker made (their spec
+    carries ``pyacemaker_campaign`` and a ``pyacemaker_class`` of :data:`JOB_CLASS`, see
+    :func:`pyacemaker.campaign.queue.manager_config`). A foreign firework in the same database (another project's,
+    or one inserted by hand) is never taken."""
+    return {
+        "spec.pyacemaker_campaign": campaign,
+        "spec.pyacemaker_class": {"$in": sorted(set(JOB_CLASS.values()))},
+    }
+
+
+def _link(path: Path, target: Path) -> None:
+    """``path`` becomes a symbolic link to ``target`` (replacing whatever was there)."""
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    path.symlink_to(target)
+
+
+def _unlink_generated(path: Path) -> None:
+    """Remove a file or link pyacemaker generated earlier (before writing a plain file in its place: writing through
+    a link would change the private file it points to)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+
+
 def worker_files(
     target: DbTarget, directory: Path, campaign: str, fworker_name: str | None
 ) -> dict[str, Path]:
-    """my_launchpad.yaml, my_fworker.yaml and jobflow.yaml for local workers (never with credentials)."""
+    """my_launchpad.yaml, my_fworker.yaml and jobflow.yaml for workers. Never a file holding credentials here:
+    with the embedded server's, the launchpad and jobflow files are links to private files in its data directory
+    (``worker_launchpad``: the one workers use, when ``launchpad`` is the user's own file without the login); with
+    the user's, there is no launchpad/jobflow file (workers get them from the environment or the user's launchpad
+    file) and the returned mapping has only ``fworker`` (and ``launchpad`` when it is the user's file)."""
     directory.mkdir(parents=True, exist_ok=True)
     files = {"launchpad": directory / "my_launchpad.yaml", "fworker": directory / "my_fworker.yaml",
              "jobflow": directory / "jobflow.yaml"}  # fmt: skip
-    if target.launchpad_file:
-        files["launchpad"] = Path(target.launchpad_file)
+    if target.private:
+        private = target.private_files()
+        _link(files["jobflow"], private["jobflow"])
+        if target.launchpad_file:  # the user's file names the server; workers log in through the private copy
+            files["launchpad"] = Path(target.launchpad_file)
+            files["worker_launchpad"] = private["launchpad"]
+        else:
+            _link(files["launchpad"], private["launchpad"])
+    elif target.has_credentials:
+        for key in ("launchpad", "jobflow"):
+            _unlink_generated(files.pop(key))
+        if target.launchpad_file:
+            files["launchpad"] = Path(target.launchpad_file)
     else:
-        files["launchpad"].write_text(yaml.safe_dump(target.launchpad_spec()))
-    fworker = {"name": fworker_name or f"pyacemaker-local-{os.uname().nodename}", "category": "",
-               "query": json.dumps({"spec.pyacemaker_campaign": campaign})}  # fmt: skip
-    files["fworker"].write_text(yaml.safe_dump(fworker))
-    if not target.has_credentials:
+        if target.launchpad_file:
+            files["launchpad"] = Path(target.launchpad_file)
+        else:
+            _unlink_generated(files["launchpad"])
+            files["launchpad"].write_text(yaml.safe_dump(target.launchpad_spec()))
+        _unlink_generated(files["jobflow"])
         files["jobflow"].write_text(yaml.safe_dump({"JOB_STORE": target.jobflow_store_spec()}))
+    fworker = {"name": fworker_name or f"pyacemaker-local-{os.uname().nodename}", "category": "",
+               "query": json.dumps(job_query(campaign))}  # fmt: skip
+    files["fworker"].write_text(yaml.safe_dump(fworker))
     return files
+
+
+def worker_command(target: DbTarget) -> list[str]:
+    """``python -m pyacemaker.campaign.workers`` for this target (with ``target.worker_env()`` in its environment;
+    add ``-w FWORKER`` and, for one job, ``--singleshot``)."""
+    cmd = [sys.executable, "-m", "pyacemaker.campaign.workers"]
+    if target.launchpad_file:
+        cmd += ["-l", target.launchpad_file]
+    return cmd
 
 
 def fw_config_file(directory: Path, ping_s: int = PING_TIME_S) -> Path:
@@ -119,13 +180,14 @@ class LocalWorkers:
         ):  # inside Slurm/PBS jobs take the allocation's threads
             self.env.update(OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="-1")
         if target.has_credentials:
-            # the store is built in the worker process from the environment / launchpad file: nothing written to disk
-            self.cmd = [sys.executable, "-m", "pyacemaker.campaign.workers"]
-            if target.launchpad_file:
-                self.cmd += ["-l", target.launchpad_file]
-        else:
+            # the user's credentials: the store is built in the worker process from the environment (PYACEMAKER_DB_URI,
+            # which a child inherits anyway) or the user's launchpad file; nothing is written to disk
+            self.env.update(target.worker_env())
+            self.cmd = worker_command(target)
+        else:  # links to private files in the embedded server's data directory, or plain files without credentials
             self.env["JOBFLOW_CONFIG_FILE"] = str(self.files["jobflow"])
-            self.cmd = [tool("rlaunch"), "-l", str(self.files["launchpad"])]
+            login = self.files.get("worker_launchpad", self.files["launchpad"])
+            self.cmd = [tool("rlaunch"), "-l", str(login)]
         self.host = os.uname().nodename
         self.max_replacements = 2 * n + 2 if max_replacements is None else max_replacements
         self.replaced = 0
@@ -137,7 +199,7 @@ class LocalWorkers:
         self.started += 1
         token = f"{self.host}:{os.getpid()}:{int(time.time())}:{i}"
         fworker = {"name": self.fworker_name or f"pyacemaker-local-{self.host}-{i}", "category": "",
-                   "query": json.dumps({"spec.pyacemaker_campaign": self.ctx.campaign}),
+                   "query": json.dumps(job_query(self.ctx.campaign)),
                    "env": {WORKER_KEY: token}}  # fmt: skip
         wfile = self.fw_dir / f"my_fworker_{i}.yaml"
         wfile.write_text(yaml.safe_dump(fworker))
@@ -201,13 +263,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "-l", "--launchpad", help="launchpad file (default: PYACEMAKER_DB_URI or the embedded server)"
     )
-    ap.add_argument("-w", "--fworker", help="my_fworker.yaml")
+    ap.add_argument("-w", "--fworker", required=True,
+                    help="my_fworker.yaml (its query: this campaign's pyacemaker jobs, see job_query)")  # fmt: skip
     ap.add_argument("--sleep", type=float, default=1.0)
+    ap.add_argument("--singleshot", action="store_true", help="run one job and stop (a queue job's worker)")
     args = ap.parse_args(argv)
-    target = resolve_target(args.launchpad)
+    target = resolve_target(args.launchpad, start_embedded=False)
     jobflow.SETTINGS.JOB_STORE = target.job_store()
-    fworker = FWorker.from_file(args.fworker) if args.fworker else FWorker()
-    rapidfire(target.launchpad(), fworker, nlaunches="infinite", sleep_time=args.sleep)
+    fworker = FWorker.from_file(args.fworker)
+    lp = target.launchpad()
+    if args.singleshot:
+        launch_rocket(lp, fworker)
+    else:
+        rapidfire(lp, fworker, nlaunches="infinite", sleep_time=args.sleep)
     return 0
 
 

@@ -304,7 +304,7 @@ def test_launchpad_file_target_gives_workers_the_same_database(db_server, tmp_pa
     from pyacemaker.campaign.workers import worker_files
     from pyacemaker.db import resolve_target
 
-    host, port = db_server["uri"].removeprefix("mongodb://").strip("/").split(":")
+    host, port = db_server["host"], db_server["port"]
     lp_file = tmp_path / "my_launchpad.yaml"
     lp_file.write_text(yaml.safe_dump({"host": host, "port": int(port), "name": "lp_target_db"}))
     target = resolve_target(str(lp_file))
