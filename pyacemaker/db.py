@@ -32,7 +32,7 @@ from urllib.parse import unquote_plus
 from pydantic import BaseModel
 from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
 from pymongo.database import Database as MongoDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
 from pyacemaker.schemas.campaign import CampaignDoc
 from pyacemaker.schemas.potential import PotentialDoc, PotentialFile
@@ -354,6 +354,13 @@ class Database:
         try:
             client = target.client(timeout_ms)
             client.admin.command("ping")
+        except OperationFailure as exc:
+            if exc.code in (13, 18):  # Unauthorized, AuthenticationFailed
+                raise DatabaseError(
+                    f"authentication failed for the database ({target.describe}): check the user name and password "
+                    "in PYACEMAKER_DB_URI or in your launchpad file"
+                ) from None
+            raise DatabaseError(f"the database ({target.describe}) refused a command: {exc.code}") from None
         except PyMongoError as exc:
             raise DatabaseError(
                 f"cannot reach the database ({target.describe}): {type(exc).__name__}. "

@@ -338,6 +338,9 @@ class EmbeddedServer:
     def start(self, port: int | None = None, timeout: float = 60.0) -> str:
         """Start the daemon unless it is already up; return its URI (without credentials: :meth:`client_uri` has
         them). Safe to call from several processes at once."""
+        if port is not None and not _port_free(port) and (self.status() or {}).get("port") != port:
+            # asked for by name and taken by something else: refused before anything is created
+            raise ServerError(f"port {port} is in use: choose another --port, or leave it out for a free one")
         self._prepare_root()
         with open(self.root / "start.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -368,6 +371,10 @@ class EmbeddedServer:
                 creds = self._provision(creds, timeout)
             want = port or int(os.environ.get("PYACEMAKER_DB_PORT", DEFAULT_PORT))
             if not _port_free(want):
+                if port is not None:  # asked for by name: another port would not be what the user wrote down
+                    raise ServerError(
+                        f"port {port} is in use: choose another --port, or leave it out for a free one"
+                    )
                 want = _any_free_port()
             proc = self._spawn(self._command(want, auth=True))
             uri = f"mongodb://{HOST}:{want}/"

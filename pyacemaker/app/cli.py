@@ -53,7 +53,7 @@ from pyacemaker.campaign.launchpad import (
 from pyacemaker.campaign.status import campaign_status
 from pyacemaker.campaign.workers import LocalWorkers
 from pyacemaker.config import dump_resolved
-from pyacemaker.db import DbTarget
+from pyacemaker.db import DbTarget, write_private
 from pyacemaker.server import EmbeddedServer, ServerError, default_data_dir
 
 
@@ -255,8 +255,9 @@ def cmd_db(args) -> int:
         t = DbTarget(uri, args.name, "")
 
         ensure_launchpad(t.launchpad())  # so that `lpad add` works on a fresh server without `lpad reset`
-        (root / "my_launchpad.yaml").write_text(yaml.safe_dump(t.launchpad_spec()))
-        (root / "jobflow.yaml").write_text(yaml.safe_dump({"JOB_STORE": t.jobflow_store_spec()}))
+        # they carry the server's login: 0600, like the credentials they come from
+        write_private(root / "my_launchpad.yaml", yaml.safe_dump(t.launchpad_spec()))
+        write_private(root / "jobflow.yaml", yaml.safe_dump({"JOB_STORE": t.jobflow_store_spec()}))
         console.print(f"embedded database running at {uri} (data in {server.storage})")
         console.print(f"launchpad file: {root / 'my_launchpad.yaml'}")
         console.print(f"for plain FireWorks workers: export JOBFLOW_CONFIG_FILE={root / 'jobflow.yaml'}")

@@ -28,6 +28,7 @@ from pyacemaker.campaign.launch import run_queue
 from pyacemaker.campaign.launchpad import job_names, recover_lost, rerun_fizzled, workflow_states
 from pyacemaker.campaign.queue_jobs import rerun_ended
 from pyacemaker.campaign.workers import LOST_AFTER_S, PING_TIME_S, fw_config_file
+from pyacemaker.db import write_private
 
 
 @contextlib.contextmanager
@@ -93,9 +94,9 @@ def cmd_gui(args) -> int:
         if target.has_credentials:
             raise CliError("the GUI needs a launchpad file and pyacemaker writes no credentials: give -l with your "
                            "own launchpad file (it may hold the password)", EXIT_INPUT)  # fmt: skip
-        lp_dir = Path(tempfile.mkdtemp(prefix="pyacemaker-gui-"))
+        lp_dir = Path(tempfile.mkdtemp(prefix="pyacemaker-gui-"))  # 0700, removed when the GUI stops
         lp_file = str(lp_dir / "my_launchpad.yaml")
-        Path(lp_file).write_text(yaml.safe_dump(target.launchpad_spec()))
+        write_private(Path(lp_file), yaml.safe_dump(target.launchpad_spec()))
     cmd = [tool("lpad"), "-l", lp_file, "webgui", "-s", "--host", args.host, "--port", str(args.port)]
     if args.campaign:
         doc = db.campaign_doc(args.campaign)
