@@ -34,6 +34,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
 from pymongo.database import Database as MongoDatabase
 from pymongo.errors import OperationFailure, PyMongoError
 
+from pyacemaker import fw_ids
 from pyacemaker.schemas.campaign import CampaignDoc
 from pyacemaker.schemas.potential import PotentialDoc, PotentialFile
 from pyacemaker.schemas.records import StructureRecord
@@ -183,8 +184,10 @@ class DbTarget:
         return MongoClient(self.uri, serverSelectionTimeoutMS=timeout_ms)
 
     def launchpad(self):
-        """A FireWorks LaunchPad on this database."""
+        """A FireWorks LaunchPad on this database (its ids taken safely: :mod:`pyacemaker.fw_ids`)."""
         from fireworks import LaunchPad
+
+        fw_ids.install()
 
         if self._own_launchpad_file():
             return LaunchPad.from_file(self.launchpad_file)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,6 @@ from fireworks import FWorker
 from fireworks.queue.queue_launcher import launch_rocket_to_queue
 from fireworks.utilities.fw_serializers import load_object_from_file
 
-from pyacemaker.allocation import tool
 from pyacemaker.campaign.context import Context
 from pyacemaker.campaign.launchpad import job_names, recover_lost, rerun_transient, workflow_states
 from pyacemaker.campaign.queue import qadapter
@@ -88,7 +88,9 @@ def prepare(target: DbTarget, ctx: Context, system: str) -> QueueFeed:
         )
         if cls == "light":
             continue
-        rocket = f"{tool('rlaunch')} -l {worker_lp} -w {fworkers[cls]} singleshot"
+        rocket = (
+            f"{sys.executable} -m pyacemaker.campaign.workers -l {worker_lp} -w {fworkers[cls]} --singleshot"
+        )
         qa = qadapter(res, system, rocket, str(logs), f"{ctx.campaign}-{cls}"[:60])
         qa["pre_rocket"] = "\n".join([*env_lines, *([res.pre_rocket] if res.pre_rocket else [])])
         qadapters[cls] = fw_dir / f"my_qadapter_{cls}.yaml"
@@ -143,8 +145,8 @@ def run_queue(target: DbTarget, ctx: Context, root_fw_id: int, *, system: str | 
     system = system or ctx.config.resources.system
     qf = prepare(target, ctx, system)
     log = open(ctx.workdir / "queue_logs" / "light_worker.log", "ab")  # noqa: SIM115  (closed below)
-    light = subprocess.Popen([tool("rlaunch"), "-l", str(qf.launchpad), "-w", str(qf.light_fworker), "rapidfire",
-                              "--nlaunches", "infinite", "--sleep", "1"], cwd=qf.launch_dir, stdout=log,
+    light = subprocess.Popen([sys.executable, "-m", "pyacemaker.campaign.workers", "-l", str(qf.launchpad),
+                              "-w", str(qf.light_fworker), "--sleep", "0.5"], cwd=qf.launch_dir, stdout=log,
                              stderr=subprocess.STDOUT, env=qf.env, stdin=subprocess.DEVNULL,
                              start_new_session=True)  # fmt: skip
     start = last_ping_check = time.monotonic()

@@ -6,12 +6,15 @@ work is done by FireWorks workers (:mod:`pyacemaker.campaign.workers`), and stat
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from pymongo.errors import DuplicateKeyError
 
 from pyacemaker.campaign.context import Context
 from pyacemaker.campaign.flows import campaign_flow
@@ -58,9 +61,15 @@ def build_workflow(ctx: Context):
 
 
 def ensure_launchpad(lp) -> None:
-    """Initialise FireWorks' id counters on a database that has never held a workflow (a no-op otherwise)."""
-    if lp.fw_id_assigner.count_documents({}) == 0 and lp.workflows.count_documents({}) == 0:
-        lp.reset("", require_password=False, max_reset_wo_password=0)
+    """Initialise FireWorks' id counters on a database that has never held a workflow (a no-op otherwise).
+
+    Not ``lp.reset``: two controllers starting at once on a fresh database would each wipe the other's first
+    workflow. The counter document has FireWorks' own fixed ``_id``, so one upsert wins and the other is a no-op."""
+    if lp.fw_id_assigner.count_documents({}) == 0:
+        with contextlib.suppress(DuplicateKeyError):
+            lp.fw_id_assigner.update_one({"_id": -1}, {"$setOnInsert": {"next_fw_id": 1, "next_launch_id": 1}},
+                                         upsert=True)  # fmt: skip
+        lp.tuneup()  # FireWorks' indexes (idempotent)
 
 
 def ensure_campaign(db: Database, lp, ctx: Context) -> tuple[CampaignDoc, bool]:

@@ -33,7 +33,7 @@ import yaml
 from fireworks import FWorker
 from fireworks.core.rocket_launcher import launch_rocket, rapidfire
 
-from pyacemaker.allocation import Allocation, tool
+from pyacemaker.allocation import Allocation
 from pyacemaker.campaign.context import Context
 from pyacemaker.campaign.queue import JOB_CLASS
 from pyacemaker.db import DbTarget, resolve_target
@@ -107,6 +107,9 @@ def worker_files(
                "query": json.dumps(job_query(campaign))}  # fmt: skip
     files["fworker"].write_text(yaml.safe_dump(fworker))
     return files
+
+
+WORKER_SLEEP_S = 0.5  # an idle worker looks for a READY job this often (one cheap query)
 
 
 def worker_command(target: DbTarget) -> list[str]:
@@ -187,7 +190,7 @@ class LocalWorkers:
         else:  # links to private files in the embedded server's data directory, or plain files without credentials
             self.env["JOBFLOW_CONFIG_FILE"] = str(self.files["jobflow"])
             login = self.files.get("worker_launchpad", self.files["launchpad"])
-            self.cmd = [tool("rlaunch"), "-l", str(login)]
+            self.cmd = [sys.executable, "-m", "pyacemaker.campaign.workers", "-l", str(login)]
         self.host = os.uname().nodename
         self.max_replacements = 2 * n + 2 if max_replacements is None else max_replacements
         self.replaced = 0
@@ -203,10 +206,8 @@ class LocalWorkers:
                    "env": {WORKER_KEY: token}}  # fmt: skip
         wfile = self.fw_dir / f"my_fworker_{i}.yaml"
         wfile.write_text(yaml.safe_dump(fworker))
-        if self.cmd[0] == sys.executable:
-            cmd = [*self.cmd, "-w", str(wfile)]
-        else:
-            cmd = [*self.cmd, "-w", str(wfile), "rapidfire", "--nlaunches", "infinite", "--sleep", "1"]
+        # FireWorks' rapidfire in our own worker process: its LaunchPad takes ids safely (pyacemaker.fw_ids)
+        cmd = [*self.cmd, "-w", str(wfile), "--sleep", str(WORKER_SLEEP_S)]
         log = open(self.logs / f"worker_{i}.log", "ab")  # noqa: SIM115  (closed with the process)
         proc = subprocess.Popen(cmd, cwd=self.launches_dir, stdout=log, stderr=subprocess.STDOUT, env=self.env,
                                 stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip

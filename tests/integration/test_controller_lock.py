@@ -37,3 +37,33 @@ def test_second_controller_is_refused_and_dead_ones_are_taken_over(db):
     assert acquire(db, "lk", "run")["token"] != taken["token"]
     release(db, "lk", lock)  # a lock that was taken over is not released by its old holder
     assert db.campaigns.find_one({"_id": "lk"})["controller"] is not None
+
+
+def test_two_campaigns_starting_at_once_on_a_fresh_database_keep_both(db_server):
+    """Two controllers creating their campaigns at the same moment on an empty database: both workflows stay, with
+    distinct firework ids (FireWorks' reset would wipe the first one's)."""
+    import threading
+
+    from fireworks import Firework, ScriptTask, Workflow
+
+    from pyacemaker.campaign.launchpad import ensure_launchpad
+    from pyacemaker.db import DbTarget
+
+    target = DbTarget(db_server["uri"], "fresh_race", "test server")
+    barrier, added = threading.Barrier(4), []
+
+    def start(k: int) -> None:
+        lp = target.launchpad()
+        barrier.wait()
+        ensure_launchpad(lp)
+        added.append(lp.add_wf(Workflow([Firework(ScriptTask.from_str("true"), name=f"c{k}")])))
+
+    threads = [threading.Thread(target=start, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    lp = target.launchpad()
+    assert lp.workflows.count_documents({}) == 4 and lp.fw_id_assigner.count_documents({}) == 1
+    ids = [i for m in added for i in m.values()]
+    assert len(set(ids)) == 4

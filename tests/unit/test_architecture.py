@@ -15,7 +15,14 @@ PKG = Path(pyacemaker.__file__).parent
 
 # lowest first; a module may import its own layer's and lower layers' modules
 LAYERS: list[tuple[str, ...]] = [
-    ("pyacemaker", "pyacemaker.allocation", "pyacemaker.elements", "pyacemaker.plugins", "pyacemaker.proc"),
+    (
+        "pyacemaker",
+        "pyacemaker.allocation",
+        "pyacemaker.elements",
+        "pyacemaker.plugins",
+        "pyacemaker.proc",
+        "pyacemaker.fw_ids",
+    ),
     ("pyacemaker.config",),
     ("pyacemaker.schemas", "pyacemaker.structures"),
     (
