@@ -7,13 +7,19 @@ workers checking out at the same moment could share a launch id and overwrite ea
 update is atomic there (4 clients claiming 40 READY documents with a state filter: 40 distinct claims), so the
 counters are taken by compare-and-swap instead: read the value, increment only if it is still that value. It is as
 correct on MongoDB. :func:`install` replaces the two LaunchPad methods in this process (idempotent).
+
+It also makes FireWorks' workflow lock expire: a worker killed while it held a workflow's lock (it is held for the
+moments a job's state is written) left the workflow locked for good, and every later update of it waited 5 minutes
+and failed (``LockedWorkflowError``, found by benchmarks/faults.py). After ``WFLOCK_EXPIRE_S`` the lock is taken over.
 """
 
 from __future__ import annotations
 
 from fireworks import LaunchPad
+from fireworks.core.launchpad import WFLock
 
 MAX_TRIES = 10_000
+WFLOCK_EXPIRE_S = 60  # a lock held this long belongs to a dead worker: held for milliseconds otherwise
 
 
 def take(counters, key: str, quantity: int = 1) -> int:
@@ -36,3 +42,4 @@ def install() -> None:
     """Make every LaunchPad of this process take ids by compare-and-swap."""
     LaunchPad.get_new_fw_id = lambda self, quantity=1: take(self.fw_id_assigner, "next_fw_id", quantity)
     LaunchPad.get_new_launch_id = lambda self: take(self.fw_id_assigner, "next_launch_id")
+    WFLock.__init__.__defaults__ = (WFLOCK_EXPIRE_S, True)  # (expire_secs, kill): take over an expired lock

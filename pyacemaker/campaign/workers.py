@@ -33,6 +33,7 @@ import yaml
 from fireworks import FWorker
 from fireworks.core.rocket_launcher import launch_rocket, rapidfire
 
+from pyacemaker import fw_ids
 from pyacemaker.allocation import Allocation
 from pyacemaker.campaign.context import Context
 from pyacemaker.campaign.queue import JOB_CLASS
@@ -136,6 +137,8 @@ def fw_config_file(directory: Path, ping_s: int = PING_TIME_S) -> Path:
                 settings = loaded if isinstance(loaded, dict) else {}
             break
     settings["PING_TIME_SECS"] = int(ping_s)
+    # plain rlaunch/qlaunch workers elsewhere: a workflow lock left by a killed worker is taken over (pyacemaker.fw_ids)
+    settings.update(WFLOCK_EXPIRATION_SECS=fw_ids.WFLOCK_EXPIRE_S, WFLOCK_EXPIRATION_KILL=True)
     path.write_text(yaml.safe_dump(settings))
     return path
 

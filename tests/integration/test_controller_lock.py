@@ -67,3 +67,25 @@ def test_two_campaigns_starting_at_once_on_a_fresh_database_keep_both(db_server)
     assert lp.workflows.count_documents({}) == 4 and lp.fw_id_assigner.count_documents({}) == 1
     ids = [i for m in added for i in m.values()]
     assert len(set(ids)) == 4
+
+
+def test_a_workflow_lock_left_by_a_killed_worker_is_taken_over(db_server, monkeypatch):
+    """A worker killed while it held FireWorks' workflow lock: re-queuing the workflow's job waits the expiry, then
+    takes the lock over (it used to fail with LockedWorkflowError for good)."""
+    from fireworks import Firework, ScriptTask, Workflow
+
+    from pyacemaker import fw_ids
+    from pyacemaker.campaign.launchpad import ensure_launchpad
+    from pyacemaker.db import DbTarget
+
+    monkeypatch.setattr(fw_ids, "WFLOCK_EXPIRE_S", 1)
+    lp = DbTarget(db_server["uri"], "wflock", "test server").launchpad()
+    fw_ids.install()
+    ensure_launchpad(lp)
+    fw = Firework(ScriptTask.from_str("true"), name="locked")
+    lp.add_wf(Workflow([fw]))
+    lp.workflows.update_one({"nodes": fw.fw_id}, {"$set": {"locked": True}})  # as a killed worker leaves it
+    lp.rerun_fw(fw.fw_id)
+    assert lp.workflows.find_one({"nodes": fw.fw_id}).get("locked") is None
+    fw_ids.WFLOCK_EXPIRE_S = 60
+    fw_ids.install()
