@@ -366,7 +366,9 @@ class BudgetConfig(Strict):
     """When the campaign ends even if MD still halts."""
 
     max_iterations: int = Field(5, ge=1, le=1000)
-    max_oracle_calls: int = Field(1000, ge=1)
+    max_oracle_calls: int = Field(
+        1000, ge=1, description="oracle calls for training labels (the held-out test set is counted apart)"
+    )
 
 
 class WorkerConfig(Strict):
