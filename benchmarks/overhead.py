@@ -268,7 +268,10 @@ def run_local(uri: str, work: Path, n: int, load: str | None, fn, workers: int, 
     lp = target.launchpad()
     ensure_launchpad(lp)
     ctx = _context("overhead_local", work / "local")
-    mc = {"pyacemaker_campaign": ctx.campaign}  # local workers take every job of their campaign
+    mc = {
+        "pyacemaker_campaign": ctx.campaign,
+        "pyacemaker_class": "light",
+    }  # what local workers take (job_query)
     chain = _add(lp, _flow(n, True, mc, load, fn), ctx.campaign)
     pool = LocalWorkers(target, ctx, workers, None)  # started once the workflow is added, as `pyacemaker run`
     try:
@@ -560,8 +563,9 @@ def measure(args, work: Path, fn, load: str | None, say: Callable[[str], None]) 
     res = Results()
     server = EmbeddedServer(work / "db")
     try:
-        uri = server.start(port=_free_port())  # not the default port another pyacemaker may want
-        say(f"embedded database {uri}, files in {work}")
+        shown = server.start(port=_free_port())  # not the default port another pyacemaker may want
+        uri = server.client_uri()  # with the server's own login (it runs with authentication): never printed
+        say(f"embedded database {shown}, files in {work}")
         loc_chain, loc_fan = run_local(uri, work, args.jobs, load, fn, args.workers, args.timeout)
         res.noops += [loc_chain, loc_fan]
         lc = loc_chain
