@@ -4,7 +4,8 @@
 
 Every trial is a fresh, tiny ``pyacemaker run`` of Cu with ASE's EMT as the oracle (``tiny_variant`` of
 ``tests/e2e/test_campaign.py``: one iteration, no final fit, about 1 min on 2 cores; the faults that need a second
-label or explore stage to land in use the same campaign with ``budget.max_iterations: 2``), with its own
+label or explore stage to land in use the same campaign with ``budget.max_iterations: 2``; the DFT faults a tiny
+Si campaign with real pw.x, ``QE_TINY``: 8 pw.x runs, about 90 s), with its own
 ``PYACEMAKER_DATA_DIR`` (its own embedded database daemon) in a temporary directory. The fault is injected for real
 (signals to the real processes, a file truncated on disk, a file-size limit on the real processes), then the run
 goes on by itself or the documented user action follows (running the same command again: the ``action`` column
@@ -23,8 +24,9 @@ Columns (summed over trials; wall time: mean per trial, injection and user actio
 - **labels duplicated**: the campaign's ``oracle_calls`` minus the number of distinct records that were labelled or
   rejected by the oracle (test-set records included), when positive. (A count the records cannot account for shows
   in both columns: the database alone cannot tell a lost label from a call counted twice.)
-- **wrong labels**: every labelled record (``StructureRecord.to_atoms``) recomputed with EMT; a record whose energy
-  (eV) or any force component (eV/A) differs by more than 1e-6 is wrong.
+- **wrong labels**: every labelled record (``StructureRecord.to_atoms``) recomputed from scratch by its oracle; a
+  record whose energy (eV) or any force component (eV/A) differs by more than 1e-6 (EMT), 1e-4 eV and 1e-3 eV/A
+  (pw.x: the SCF's own precision) is wrong.
 - **oracle calls over budget**: max(0, ``oracle_calls`` - ``budget.max_oracle_calls``); ``oracle_calls`` counts the
   held-out test set's labels too (``test_oracle_calls``, shown in the note when it matters).
 
@@ -49,6 +51,13 @@ as README.md promises for lost workers and a killed database daemon):
 - ``four_workers``: ``--workers 4`` with ``workers.label_batches: 4``. Action: none.
 - ``budget_parallel``: ``budget.max_oracle_calls: 4`` (the campaign has 6 seeds) with 4 label batches worked by 4
   workers at once. Action: none.
+- ``hanging_md``: the worker running an explore job (ASE MD runs in the worker's process) frozen with SIGSTOP, with
+  ``workers.lost_after_s: 180``: it stops pinging, and ``run`` must kill it and re-run the job. Action: none.
+- ``hanging_pw``: a real pw.x of a label job frozen with SIGSTOP, ``oracle.timeout_s: 45``: SIGTERM at the limit,
+  SIGKILL after the grace period, the structure rejected as ``pw.x timeout``. Action: none.
+- ``pw_killed_mid_write``: a real pw.x and its worker SIGKILLed while pw.x writes the end of its output (its output
+  has the forces, not yet the stress nor ``JOB DONE``: found by reading ``pw.out`` every 2 ms); the re-run must
+  keep the cut output as ``pw.out.incomplete`` and run pw.x again. Action: none.
 - ``truncated_potential``: ``iter_000/train/output_potential.yace`` truncated to half as soon as iteration 0's
   potential is stored; the next load must fetch it again from the database (``iter_000/potential/``). Action: none.
 - ``hanging_fit``: pacemaker SIGSTOPped with ``train.timeout_s: 150`` in the config (read back from
@@ -109,11 +118,35 @@ RUN_TIMEOUT_S = 1500.0  # one `pyacemaker run` of a tiny campaign, on a loaded 2
 HANG_TIMEOUT_S = 150.0  # train.timeout_s of the hanging-fit campaign (a normal tiny fit takes ~40 s here)
 FSIZE_LIMIT = 2048  # bytes: RLIMIT_FSIZE of the "disk full" fault (the potential files are ~2.3-3.6 kB)
 DISK_FULL_HOLD_S = 90.0  # how long the disk stays "full" unless the run ends first
+LOST_AFTER_S = 180.0  # workers.lost_after_s of the hanging-MD campaign (the least the option allows)
+PW_TIMEOUT_S = (
+    45.0  # oracle.timeout_s of the hanging-pw.x campaign (a pw.x of its Si2 cells takes 1-3 s here)
+)
+# Si with real pw.x: the DFT faults' campaign (2-atom seed cells, 8-atom MD; about 90 s on 2 cores, 8 pw.x runs)
+QE_TINY = """
+name: {name}
+elements: [Si]
+oracle: {{type: espresso, ecutwfc: 20, kspacing: 0.8, timeout_s: {timeout:g}}}
+seeds: {{supercell_atoms: 2, volume_strains: [-0.04, 0.0, 0.04], rattled_per_strain: 1, shear_strains: [],
+        cold_start: none}}
+train: {{final_fit: false, max_fit_iterations: 25}}
+explore: {{temperatures: [800], steps: 300, supercell_atoms: 8, gamma_collect: 1.05, gamma_halt: 1.3, perturbations: 1,
+          npt: false, defects: false, surfaces: false}}
+select: {{budget: 4}}
+budget: {{max_iterations: 1}}
+workers: {{label_batches: 2}}
+validation: {{test_structures: 2, test_md_steps: 30, gate: false}}
+"""
 console = Console(width=200, highlight=False)
 
 
 def one_iteration(name: str) -> str:
     return tiny_variant(name)
+
+
+def qe_one_iteration(name: str, timeout_s: float = 3600.0) -> str:
+    """QE_TINY: one iteration of Si with real pw.x."""
+    return QE_TINY.format(name=name, timeout=timeout_s)
 
 
 def two_iterations(name: str) -> str:
@@ -440,9 +473,36 @@ def audit(trial: Trial, name: str, max_calls: int) -> Audit:
         )
 
 
+def reference_oracle(
+    trial: Trial, name: str
+) -> tuple[Callable[[Any, str], tuple[float, np.ndarray]], float, float]:
+    """How a label of campaign ``name`` is recomputed (energy eV, forces eV/A) and the tolerances: EMT to 1e-6;
+    pw.x (the campaign's own settings, a fresh directory) to 1e-4 eV and 1e-3 eV/A, the SCF's own precision (a
+    run continued from saved wavefunctions converges to the same state, not the same bits)."""
+    cfg_text = (trial.root / f"{name}.yaml").read_text()
+    if "espresso" not in cfg_text:
+        from ase.calculators.emt import EMT
+
+        def emt(atoms, key: str) -> tuple[float, np.ndarray]:
+            atoms.calc = EMT()
+            return atoms.get_potential_energy(), atoms.get_forces()
+
+        return emt, 1e-6, 1e-6
+    from pyacemaker.config import parse_config, resolve
+    from pyacemaker.oracle import make_oracle
+
+    cfg, _ = resolve(parse_config(yaml.safe_load(cfg_text)))
+    oracle = make_oracle(cfg.oracle)
+
+    def dft(atoms, key: str) -> tuple[float, np.ndarray]:
+        res, _ = oracle.run_pw(atoms, trial.root / "recomputed" / key)
+        return float(res.energy), np.asarray(res.forces)
+
+    return dft, 1e-4, 1e-3
+
+
 def _audit(trial: Trial, name: str, max_calls: int) -> Audit:
     import gridfs
-    from ase.calculators.emt import EMT
 
     from pyacemaker.schemas.records import StructureRecord
 
@@ -471,19 +531,19 @@ def _audit(trial: Trial, name: str, max_calls: int) -> Audit:
         a.notes.append(f"{len(missing)} trained-on record(s) missing/unlabelled: {sorted(missing)[:3]}")
     if iter_calls > len(non_test):
         a.notes.append(f"iterations counted {iter_calls} calls, {len(non_test)} non-test records labelled")
-    # every label recomputed with EMT
+    # every label recomputed by the same oracle, from scratch
+    recompute, tol_e, tol_f = reference_oracle(trial, name)
     for raw in recs.values():
         if not raw.get("labels"):
             continue
         rd = dict(raw)
         rd["id"] = rd.pop("_id")
         rec = StructureRecord.model_validate(rd)
-        atoms = rec.to_atoms(with_labels=False)
-        atoms.calc = EMT()
-        e, f = atoms.get_potential_energy(), atoms.get_forces()
+        e, f = recompute(rec.to_atoms(with_labels=False), rec.hash[:16])
         a.labelled += 1
-        if abs(e - rec.labels.energy) > 1e-6 or np.max(np.abs(f - np.asarray(rec.labels.forces))) > 1e-6:
+        if abs(e - rec.labels.energy) > tol_e or np.max(np.abs(f - np.asarray(rec.labels.forces))) > tol_f:
             a.wrong += 1
+            a.notes.append(f"wrong label {rec.id}: dE {e - rec.labels.energy:.2e} eV")
     # the potential files as stored, and the one the campaign names
     fs = gridfs.GridFS(db.db, collection="potential_files")
     bad = []
@@ -592,6 +652,15 @@ def _finish(trial: Trial, run: Run, name: str, out: Outcome, again_if_failed: bo
             again.stop()
             out.ok = False
     return out
+
+
+def not_injected(
+    trial: Trial, run: Run, name: str, out: Outcome, what: str, again_if_failed: bool = False
+) -> Outcome:
+    """The moment to inject never came (``what`` did not happen): the trial fails, the run is waited for."""
+    out.ok = False
+    out.notes.append(f"{what}: fault not injected")
+    return _finish(trial, run, name, out, again_if_failed=again_if_failed)
 
 
 def _kill_worker_in(trial: Trial, name: str, prefix: str, run: Run, mid_fit: bool = False) -> tuple[int, int]:
@@ -892,6 +961,145 @@ def truncated_potential(trial: Trial) -> Outcome:
     return out
 
 
+def _pw_processes(run: Run) -> list[tuple[int, Path]]:
+    """The pw.x processes under ``run`` with their working directories."""
+    found = []
+    for p in descendants(run.pid):
+        argv = _cmdline(p)
+        if argv and Path(argv[0]).name == "pw.x":
+            with contextlib.suppress(OSError):
+                found.append((p, Path(os.readlink(f"/proc/{p}/cwd"))))
+    return found
+
+
+def _worker_of(pid: int, run: Run) -> int | None:
+    """The local worker (a child of ``run``) that ``pid`` descends from."""
+    while pid and pid != 1:
+        st = _stat(pid)
+        if st is None:
+            return None
+        if st[1] == run.pid:
+            return pid
+        pid = st[1]
+    return None
+
+
+def freeze_until_ended(trial: Trial, run: Run, pid: int, what: str, within_s: float, out: Outcome) -> None:
+    """SIGSTOP ``pid`` (``what``) and wait until something ends it (the note says after how long) or ``within_s``
+    passed (then the trial failed: the process is killed here)."""
+    os.kill(pid, signal.SIGSTOP)
+    t_stop = time.monotonic()
+    trial.say(f"SIGSTOP {what} (pid {pid})")
+    while _alive(pid) and run.rc is None and time.monotonic() - t_stop < within_s:
+        time.sleep(0.5)
+    if _alive(pid):
+        out.ok = False
+        out.notes.append(f"the frozen {what.split(' (')[0]} was NOT ended within {within_s:.0f} s")
+        kill_pids([pid])
+    else:
+        waited = time.monotonic() - t_stop
+        trial.say(f"the frozen {what.split(' (')[0]} was ended {waited:.0f} s after SIGSTOP")
+        out.notes.append(f"frozen {what.split(' (')[0]} ended {waited:.0f} s after SIGSTOP")
+
+
+def hanging_md(trial: Trial) -> Outcome:
+    """The worker running MD (ASE, in the worker's own process) frozen with SIGSTOP: it stops pinging its job, and
+    ``run`` must kill it after ``workers.lost_after_s`` and run the job again."""
+    name = "hanging_md"
+    trial.config(name, one_iteration(name).replace("workers: {label_batches: 2}",
+                                                   f"workers: {{label_batches: 2, lost_after_s: {LOST_AFTER_S:g}}}"))  # fmt: skip
+    run = trial.run(name)
+    out = Outcome([(name, 1000)], notes=[f"workers.lost_after_s {LOST_AFTER_S:g}"])
+
+    def explorer() -> Any:
+        for fw in trial.fireworks(name, "RUNNING"):
+            if fw["name"].startswith("explore") and fw["token"]:
+                pid = trial.worker_pid(name, fw["token"], run)
+                if pid:
+                    return fw, pid
+        return None
+
+    got = trial.watch(explorer, [run], poll=0.05)
+    if not got:
+        return not_injected(trial, run, name, out, "no explore job caught running")
+    fw, pid = got
+    time.sleep(2.0)  # into its MD
+    freeze_until_ended(trial, run, pid, f"worker ({fw['name']}: its MD runs in the worker process)",
+                       LOST_AFTER_S + 240, out)  # fmt: skip
+    return _finish(trial, run, name, out, again_if_failed=False)
+
+
+def hanging_pw(trial: Trial) -> Outcome:
+    """A real pw.x of a label job frozen with SIGSTOP (a stuck node): ``oracle.timeout_s`` must end it (SIGTERM,
+    SIGKILL after the grace period) and the structure be rejected naming the limit."""
+    if shutil.which("pw.x") is None:
+        raise NotAvailable("pw.x is not installed (scripts/setup.sh installs quantum-espresso as root)")
+    name = "hanging_pw"
+    trial.config(name, qe_one_iteration(name, PW_TIMEOUT_S))
+    run = trial.run(name)
+    out = Outcome([(name, 1000)], notes=[f"oracle.timeout_s {PW_TIMEOUT_S:g}"])
+    got = trial.watch(lambda: [(p, d) for p, d in _pw_processes(run) if "label" in d.parts], [run], poll=0.02)
+    if not got:
+        return not_injected(trial, run, name, out, "no pw.x caught running")
+    pid, rundir = got[0]
+    freeze_until_ended(
+        trial, run, pid, f"pw.x (in {rundir.relative_to(trial.root)})", PW_TIMEOUT_S + 120, out
+    )
+    _finish(trial, run, name, out, again_if_failed=False)
+    rejected = [
+        r.get("reject_reason") or "" for r in trial.db.records.find({"campaign": name, "status": "rejected"})
+    ]
+    timed_out = [r for r in rejected if r.startswith("pw.x timeout")]
+    out.notes.append(f"{len(timed_out)} structure(s) rejected as 'pw.x timeout'")
+    out.ok &= len(timed_out) == 1
+    return out
+
+
+def pw_killed_mid_write(trial: Trial) -> Outcome:
+    """A real pw.x and its worker SIGKILLed while pw.x writes the end of its output: after its forces, before its
+    stress and ``JOB DONE`` (an output that used to look finished). The re-run must redo it, not parse it."""
+    if shutil.which("pw.x") is None:
+        raise NotAvailable("pw.x is not installed (scripts/setup.sh installs quantum-espresso as root)")
+    name = "pw_mid_write"
+    trial.config(name, qe_one_iteration(name))
+    run = trial.run(name)
+    out = Outcome([(name, 1000)])
+
+    def writing() -> Any:
+        for pid, d in _pw_processes(run):
+            if "label" not in d.parts:
+                continue
+            with contextlib.suppress(OSError):
+                text = (d / "pw.out").read_text(errors="replace")
+                if (
+                    "Forces acting on atoms" in text
+                    and "total   stress" not in text
+                    and "JOB DONE" not in text
+                ):
+                    return pid, d
+        return None
+
+    got = trial.watch(writing, [run], poll=0.002)
+    if not got:
+        return not_injected(trial, run, name, out, "no pw.x caught between its forces and its stress")
+    pid, rundir = got
+    worker = _worker_of(pid, run)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(worker, signal.SIGKILL) if worker else os.kill(pid, signal.SIGKILL)
+    text = (rundir / "pw.out").read_text(errors="replace")
+    trial.say(f"SIGKILL pw.x pid {pid} and its worker {worker} while writing: pw.out has forces, "
+              f"{'no' if 'total   stress' not in text else ''} stress, {'no' if 'JOB DONE' not in text else ''} "
+              f"JOB DONE ({len(text)} bytes)")  # fmt: skip
+    _finish(trial, run, name, out, again_if_failed=False)
+    kept = rundir / "pw.out.incomplete"
+    redone = kept.is_file() and "JOB DONE" in (rundir / "pw.out").read_text(errors="replace")
+    out.notes.append(
+        "cut output kept as pw.out.incomplete, pw.x redone" if redone else "cut output NOT redone"
+    )
+    out.ok &= redone
+    return out
+
+
 def hanging_fit(trial: Trial) -> Outcome:
     name = "hanging_fit"
     cfg = trial.config(
@@ -919,22 +1127,8 @@ def hanging_fit(trial: Trial) -> Outcome:
 
     pm = trial.watch(pacemaker, [run], poll=0.1)
     if not pm:
-        out.ok = False
-        out.notes.append("pacemaker never caught running: fault not injected")
-        return _finish(trial, run, name, out, again_if_failed=True)
-    os.kill(pm, signal.SIGSTOP)
-    t_stop = time.monotonic()
-    trial.say(f"SIGSTOP pacemaker pid {pm}")
-    while _alive(pm) and run.rc is None and time.monotonic() - t_stop < timeout + 120:
-        time.sleep(0.5)
-    if _alive(pm):
-        out.ok = False
-        out.notes.append("the stopped fit was NOT ended within timeout + 120 s")
-        kill_pids([pm])
-    else:
-        waited = time.monotonic() - t_stop
-        trial.say(f"the stopped pacemaker was ended {waited:.0f} s after SIGSTOP")
-        out.notes.append(f"stopped fit ended after {waited:.0f} s")
+        return not_injected(trial, run, name, out, "pacemaker never caught running", again_if_failed=True)
+    freeze_until_ended(trial, run, pm, "fit (pacemaker)", timeout + 120, out)
     _finish(trial, run, name, out, again_if_failed=True, why=" (iteration 0's fit has no previous potential)")
     if "timeout:" in "\n".join(r.text for r in trial.runs) or any(
         "timeout:" in f.read_text(errors="replace") for f in (trial.workdir(name) / "logs").glob("*.log")
@@ -963,9 +1157,7 @@ def disk_full(with_db: bool) -> Callable[[Trial], Outcome]:
             )
 
         if not trial.watch(fitting, [run], poll=0.1):
-            out.ok = False
-            out.notes.append("the fit was not caught running: fault not injected")
-            return _finish(trial, run, name, out, again_if_failed=True)
+            return not_injected(trial, run, name, out, "the fit was not caught running", again_if_failed=True)
         dbpid = trial.db_pid()
         spared = set() if with_db or dbpid is None else {dbpid, *descendants(dbpid)}
         limited = []
@@ -1058,6 +1250,12 @@ FAULTS = [
           budget_parallel),
     Fault("truncated_potential", "iter_000/train/output_potential.yace truncated once iteration 0 trained",
           "none", truncated_potential),
+    Fault("hanging_md", f"the worker running ASE MD SIGSTOPped; workers.lost_after_s {LOST_AFTER_S:g} must end it",
+          "none", hanging_md),
+    Fault("hanging_pw", f"a real pw.x of a label job SIGSTOPped (Si); oracle.timeout_s {PW_TIMEOUT_S:g} must end it",
+          "none", hanging_pw),
+    Fault("pw_killed_mid_write", "a real pw.x and its worker SIGKILLed between writing forces and stress (Si)",
+          "none", pw_killed_mid_write),
     Fault("hanging_fit", f"pacemaker SIGSTOPped; train.timeout_s {HANG_TIMEOUT_S:g} must end it",
           "run the same command again (iteration 0 has no previous potential to keep)", hanging_fit),
     Fault("disk_full", f"RLIMIT_FSIZE {FSIZE_LIMIT} B (prlimit) on run, workers and pacemaker mid-fit "

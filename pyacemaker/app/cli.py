@@ -101,7 +101,16 @@ def _run(args, cfg, ctx, target, db, lp, doc, created) -> int:
     if st["state"] != "COMPLETED":
         workers = LocalWorkers(target, ctx, args.workers, cfg.workers.fworker)
         try:
-            watch(db, lp, ctx.campaign, root, workers, args.quiet, revive=reviver(target))
+            watch(
+                db,
+                lp,
+                ctx.campaign,
+                root,
+                workers,
+                args.quiet,
+                lost_after_s=cfg.workers.lost_after_s,
+                revive=reviver(target),
+            )
         except DatabaseLost as exc:
             raise CliError(f"{exc} ({target.describe})", EXIT_DB) from None
         finally:

@@ -78,7 +78,7 @@ def _launch(args, system, ctx, target, db, lp, doc) -> int:
     console.print(f"feeding the {system} queue per class (label, train, explore; light jobs run here); "
                   f"adapters in {ctx.workdir / 'fireworks'}")  # fmt: skip
     state = run_queue(target, ctx, root, system=system, max_queued=args.max_queued, poll_s=args.poll,
-                      say=lambda line: console.print(line))  # fmt: skip
+                      lost_after_s=ctx.config.workers.lost_after_s, say=lambda line: console.print(line))  # fmt: skip
     if state == "STUCK":
         console.print("nothing can progress: no job is ready, running or queued (only failed jobs and the ones "
                       "waiting on them)")  # fmt: skip
@@ -137,7 +137,10 @@ def cmd_recover(args) -> int:
     for j in ended:
         console.print(f"re-queued job whose {system} job {j.queue_id} ended "
                       f"({j.queue_state or 'no longer known to the queue'}): {j.name} (fw {j.fw_id})")  # fmt: skip
-    lost = [i for i in recover_lost(lp, root, args.expire) if i not in {j.fw_id for j in ended}]
+    expire = args.expire or float(
+        ((doc.config or {}).get("workers") or {}).get("lost_after_s") or LOST_AFTER_S
+    )
+    lost = [i for i in recover_lost(lp, root, expire) if i not in {j.fw_id for j in ended}]
     failed = rerun_fizzled(lp, root)
     for what, ids in (("lost", lost), ("failed", failed)):
         for name in job_names(lp, ids):
@@ -184,8 +187,9 @@ def add_parsers(sub) -> None:
         "ones (safe from cron)",
     )
     sp.add_argument("campaign")
-    sp.add_argument("--expire", type=float, default=LOST_AFTER_S, metavar="SECONDS",
-                    help=f"a running job is lost after this long without a ping (default {LOST_AFTER_S}; workers "
+    sp.add_argument("--expire", type=float, default=None, metavar="SECONDS",
+                    help="a running job is lost after this long without a ping (default: the campaign's "
+                    f"workers.lost_after_s, {LOST_AFTER_S:g} unless set; workers "
                     f"ping every {PING_TIME_S} s with pyacemaker's FW_config.yaml, FireWorks' default is 3600 s)")  # fmt: skip
     add_lp(sp)
     sp.set_defaults(func=cmd_recover)

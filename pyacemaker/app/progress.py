@@ -27,6 +27,7 @@ from pyacemaker.campaign.launchpad import (
     recover_lost,
     requeue_local_launches,
     rerun_transient,
+    silent_workers,
     workflow_states,
 )
 from pyacemaker.campaign.status import CampaignStatus
@@ -143,9 +144,19 @@ def watch(db: Database, lp, campaign: str, root: int, workers: LocalWorkers, qui
     def step() -> dict[str, Any]:
         """Look after the workers and the lost jobs, then the states; sets ``stopped`` when it cannot go on."""
         nonlocal next_lost_check, stuck_since
+        check_lost = time.monotonic() >= next_lost_check
+        if (
+            check_lost
+        ):  # our own workers that live but stopped pinging: frozen, or hung in code that blocks them
+            mine = {w.token: w for w in workers.alive()}
+            for token in silent_workers(lp, root, lost_after_s, mine):
+                w = mine[token]
+                say(f"worker {w.index} (pid {w.proc.pid}) has not pinged its job for {lost_after_s:.0f} s "
+                    "(frozen, or hung in code that blocks it; workers.lost_after_s): killed", "yellow")  # fmt: skip
+                workers.kill(w)
         for line in tend_workers(lp, root, workers):
             say(line, "yellow")
-        if time.monotonic() >= next_lost_check:
+        if check_lost:
             next_lost_check = time.monotonic() + lost_check_s
             lost = recover_lost(lp, root, lost_after_s, spare={w.token for w in workers.workers})
             if lost:

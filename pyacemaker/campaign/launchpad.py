@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Collection
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +176,28 @@ def recover_lost(lp, root_fw_id: int, expiration_s: float, spare: Collection[str
         launch_query=launch_query,
     )
     return sorted(lost)
+
+
+def silent_workers(lp, root_fw_id: int, expiration_s: float, tokens: Collection[str]) -> list[str]:
+    """The local workers (of ``tokens``) whose RUNNING launch in this campaign has not been pinged for
+    ``expiration_s`` seconds: alive, but frozen (SIGSTOP, a stuck node) or hung in code that blocks their ping
+    thread. The query is :func:`recover_lost`'s (FireWorks' ``detect_lostruns``), turned to our own workers."""
+    if not tokens:
+        return []
+    st = workflow_states(lp, root_fw_id)
+    if not st.get("nodes"):
+        return []
+    cutoff = (datetime.now(UTC) - timedelta(seconds=expiration_s)).isoformat()
+    found = lp.launches.find(
+        {
+            "state": "RUNNING",
+            "fw_id": {"$in": st["nodes"]},
+            f"fworker.env.{WORKER_KEY}": {"$in": list(tokens)},
+            "state_history": {"$elemMatch": {"state": "RUNNING", "updated_on": {"$lte": cutoff}}},
+        },
+        {f"fworker.env.{WORKER_KEY}": 1},
+    )
+    return sorted({t for t in (_worker_token(x) for x in found) if t})
 
 
 def rerun_fizzled(lp, root_fw_id: int) -> list[int]:

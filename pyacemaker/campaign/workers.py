@@ -239,6 +239,13 @@ class LocalWorkers:
         self.workers.append(new)
         return new
 
+    def kill(self, worker: LocalWorker) -> None:
+        """End a live worker that no longer answers (and what it started); :meth:`replace` follows as for any
+        dead worker."""
+        stop_workers(
+            [worker.proc], timeout=1.0
+        )  # SIGTERM stays pending in a stopped process: SIGKILL 1 s later
+
     def stop(self, timeout: float = 10.0) -> None:
         stop_workers(self.procs, timeout)
 

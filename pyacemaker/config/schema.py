@@ -318,7 +318,7 @@ class ExploreConfig(Strict):
     timeout_s: float | None = Field(
         43200.0,
         gt=0,
-        description="hard wall-clock limit per LAMMPS or EON run (12 h): then it ends with an error",
+        description="hard wall-clock limit per MD or kMC run (ASE, LAMMPS or EON; 12 h): then it ends with an error",
     )
     seed: int = 7
 
@@ -379,6 +379,13 @@ class WorkerConfig(Strict):
     category: str | None = Field(
         None,
         description="one FireWorks category for every job (_category; default: each class's, see resources)",
+    )
+    lost_after_s: float = Field(
+        600.0,
+        ge=180,
+        le=7 * 86400,
+        description="a running job whose worker has not pinged for this long (workers ping every 60 s) is re-run;"
+        " a local worker that silent (frozen, or hung in code that blocks it) is killed first",
     )
 
 

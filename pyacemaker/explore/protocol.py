@@ -51,6 +51,9 @@ class MDProtocol:
     swap_interval: int = 20
     seed: int = 0
     watch: GammaWatch = GammaWatch()
+    timeout_s: float | None = (
+        None  # wall-clock limit of the run (``explore.timeout_s``): it then ends with an error
+    )
 
     def __post_init__(self) -> None:
         if self.ensemble not in ("nvt", "npt"):
@@ -70,6 +73,7 @@ class MDProtocol:
             temperature_K=run.temperature_K, steps=run.steps, timestep_fs=explore.timestep_fs,
             friction=explore.friction, ensemble=run.ensemble, pressure_GPa=run.pressure_GPa, swap=run.swap,
             swap_interval=explore.swap_interval, seed=seed, watch=GammaWatch.from_explore(explore),
+            timeout_s=explore.timeout_s,
         )  # fmt: skip
 
 

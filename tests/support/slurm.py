@@ -108,7 +108,9 @@ def wait_queue_empty(env: dict[str, str], timeout_s: float = 60) -> None:
     """Until Slurm has no job left (pending, running or completing), so its finished-jobs log is whole."""
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
-        out = subprocess.run(["squeue", "-h"], env={**os.environ, **env}, capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            ["squeue", "-h"], env={**os.environ, **env}, capture_output=True, text=True, timeout=30
+        )
         if out.returncode == 0 and not out.stdout.strip():
             return
         time.sleep(0.5)

@@ -48,3 +48,23 @@ def test_md_with_swaps_reports_them():
     assert out.thermo["swaps_tried"] > 0 and not out.halted and out.steps_done == 150
     off = _md(alloy_cell(["Cu", "Au"], 32, np.random.default_rng(0)), swap=False, swap_interval=25)
     assert "swaps_tried" not in off.thermo  # the interval alone does not swap: the protocol's swap does
+
+
+class SlowEMT(EMT):
+    """EMT that takes 20 ms per force call: an MD that crawls (a huge cell, a slow potential)."""
+
+    def calculate(self, *args, **kwargs):
+        import time
+
+        time.sleep(0.02)
+        super().calculate(*args, **kwargs)
+
+
+def test_an_md_past_explore_timeout_ends_with_an_error_not_a_halt():
+    watch = GammaWatch(check_interval=5, collect=1.0, halt=2.0, max_frames=2)
+    protocol = MDProtocol(
+        temperature_K=500.0, steps=100_000, timestep_fs=2.0, seed=3, watch=watch, timeout_s=0.5
+    )
+    out = run_md(supercell_to(reference_cell("Cu"), 32), SlowEMT(), protocol)
+    assert out.error.startswith("ASE MD timeout: not finished within 0.5 s (explore.timeout_s)"), out.error
+    assert not out.halted and 0 < out.steps_done < 100 and out.halt_step is None

@@ -7,6 +7,7 @@ reaches only over diffusion time scales). ASE has no swap move of its own; LAMMP
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 
@@ -72,6 +73,13 @@ def run_md(atoms: Atoms, calc, protocol: MDProtocol, workdir: Path | None = None
     class Halt(Exception):
         pass
 
+    class TimedOut(Exception):
+        pass
+
+    # the same limit as a LAMMPS or EON run's (``explore.timeout_s``), checked at every gamma check: an MD that
+    # crawls (a huge cell, a slow potential) ends with an error instead of holding its worker for days
+    deadline = None if p.timeout_s is None else time.monotonic() + p.timeout_s
+
     def check() -> None:
         per_atom = np.asarray(calc.results.get("gamma", [0.0]), dtype=float)
         gamma = float(per_atom.max())
@@ -85,6 +93,8 @@ def run_md(atoms: Atoms, calc, protocol: MDProtocol, workdir: Path | None = None
         if gamma > w.halt:
             state["halt_step"] = step
             raise Halt
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimedOut
 
     dyn.attach(check, interval=w.check_interval)
     if swap_interval and len(set(atoms.get_chemical_symbols())) > 1:
@@ -104,6 +114,11 @@ def run_md(atoms: Atoms, calc, protocol: MDProtocol, workdir: Path | None = None
         dyn.run(p.steps)
     except Halt:
         halted = True
+    except TimedOut:  # not a gamma halt: the run ends with an error, as a LAMMPS run past its limit does
+        error = (
+            f"ASE MD timeout: not finished within {p.timeout_s:g} s (explore.timeout_s), stopped at step "
+            + (f"{dyn.nsteps} of {p.steps}")
+        )
     except (RuntimeError, ValueError, FloatingPointError) as exc:  # the potential blew up: an expected state
         halted, error = True, f"{type(exc).__name__}: {exc}"
     done = dyn.nsteps
