@@ -998,8 +998,10 @@ def freeze_until_ended(trial: Trial, run: Run, pid: int, what: str, within_s: fl
         kill_pids([pid])
     else:
         waited = time.monotonic() - t_stop
-        trial.say(f"the frozen {what.split(' (')[0]} was ended {waited:.0f} s after SIGSTOP")
-        out.notes.append(f"frozen {what.split(' (')[0]} ended {waited:.0f} s after SIGSTOP")
+        by = f" (by the end of run, exit {run.rc}: not by a limit)" if run.rc is not None else ""
+        trial.say(f"the frozen {what.split(' (')[0]} was ended {waited:.0f} s after SIGSTOP{by}")
+        out.notes.append(f"frozen {what.split(' (')[0]} ended {waited:.0f} s after SIGSTOP{by}")
+        out.ok &= not by
 
 
 def hanging_md(trial: Trial) -> Outcome:
@@ -1011,19 +1013,27 @@ def hanging_md(trial: Trial) -> Outcome:
     run = trial.run(name)
     out = Outcome([(name, 1000)], notes=[f"workers.lost_after_s {LOST_AFTER_S:g}"])
 
+    aimed: set[int] = set()
+
     def explorer() -> Any:
         for fw in trial.fireworks(name, "RUNNING"):
-            if fw["name"].startswith("explore") and fw["token"]:
+            if fw["name"].startswith("explore") and fw["token"] and fw["fw_id"] not in aimed:
                 pid = trial.worker_pid(name, fw["token"], run)
                 if pid:
                     return fw, pid
         return None
 
-    got = trial.watch(explorer, [run], poll=0.05)
-    if not got:
-        return not_injected(trial, run, name, out, "no explore job caught running")
-    fw, pid = got
-    time.sleep(2.0)  # into its MD
+    while True:  # freeze a worker whose MD job is still running once it is frozen (else aim at the next one)
+        got = trial.watch(explorer, [run], poll=0.02)
+        if not got:
+            return not_injected(trial, run, name, out, "no explore job caught running")
+        fw, pid = got
+        aimed.add(fw["fw_id"])
+        os.kill(pid, signal.SIGSTOP)
+        if trial.launch_state(fw["launch_id"]) == "RUNNING":
+            break
+        os.kill(pid, signal.SIGCONT)
+        trial.say(f"missed {fw['name']!r} (it completed before the worker froze); aiming at the next one")
     freeze_until_ended(trial, run, pid, f"worker ({fw['name']}: its MD runs in the worker process)",
                        LOST_AFTER_S + 240, out)  # fmt: skip
     return _finish(trial, run, name, out, again_if_failed=False)

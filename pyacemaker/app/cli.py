@@ -13,12 +13,13 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 from rich.table import Table
 
 from pyacemaker import __version__
@@ -120,28 +121,73 @@ def _run(args, cfg, ctx, target, db, lp, doc, created) -> int:
     return finish(db, lp, ctx, root, ctx.workdir / "logs", calls_before)
 
 
-def reviver(target: DbTarget, max_restarts: int = 5) -> Callable[[Exception], str | None] | None:
-    """For the embedded database: restart it on its port when it died under a run (what ``run``'s watcher calls
-    when the database stops answering). None for a database pyacemaker does not own."""
+# how long the embedded database may answer with errors while its process lives before run stops retrying
+UNANSWERED_LIMIT_S = 120.0
+
+
+def _log_size(server: EmbeddedServer) -> int:
+    try:
+        return server.logfile.stat().st_size
+    except OSError:
+        return 0
+
+
+def storage_failed(server: EmbeddedServer, exc: Exception, log_from: int = 0) -> bool:
+    """The embedded daemon lives but its storage engine failed (WiredTiger panicked, e.g. on a full disk): every
+    command then ends in an internal error (code 1), and its log (written after byte ``log_from``) names the panic."""
+    if not isinstance(exc, OperationFailure) or exc.code != 1:
+        return False
+    try:
+        with open(server.logfile, "rb") as f:
+            f.seek(max(log_from, f.seek(0, 2) - 65536))
+            return b"WT_PANIC" in f.read()
+    except OSError:
+        return False
+
+
+def reviver(
+    target: DbTarget, max_restarts: int = 5, start_timeout_s: float = 60.0
+) -> Callable[[Exception], str | None] | None:
+    """For the embedded database: restart it on its port when it died under a run, or lives with a failed storage
+    engine (what ``run``'s watcher calls when the database stops answering). Errors from a live daemon are waited
+    out for UNANSWERED_LIMIT_S. None for a database pyacemaker does not own."""
     if target.embedded_root is None or target.uri is None:
         return None
     server, port, restarts = EmbeddedServer(target.embedded_root), urlparse(target.uri).port, [0]
+    unanswered: list[float] = []  # [first, last] time of the current run of errors from a live daemon
+    log_from = [_log_size(server)]  # what the daemon logged before this run (or its last restart) is old news
 
     def revive(exc: Exception) -> str | None:
         st = server.status()
-        if st and st["responding"]:
+        broken = bool(st) and storage_failed(server, exc, log_from[0])
+        if st and st["responding"] and not broken:
+            now = time.monotonic()
+            if not unanswered or now - unanswered[1] > 10.0:
+                unanswered[:] = [now, now]
+            unanswered[1] = now
+            if now - unanswered[0] > UNANSWERED_LIMIT_S:
+                return None
+            time.sleep(1.0)
             return f"the database did not answer for a moment ({type(exc).__name__}); going on"
         if restarts[0] >= max_restarts:
             return None
         restarts[0] += 1
+        why = "its storage failed (WiredTiger panic; a full disk?)" if broken else "it had stopped"
         try:
-            uri = server.start(port=port)
-        except ServerError:
+            if st:
+                server.stop(timeout=10.0)
+            log_from[0] = _log_size(server)
+            uri = server.start(port=port, timeout=start_timeout_s)
+        except ServerError as err:
+            if broken:
+                raise DatabaseLost(f"the embedded database's storage failed (WiredTiger panic, see {server.logfile}; "
+                                   f"a full disk?) and it could not be restarted ({str(err).split(' Log tail:')[0].splitlines()[0]}): free space, then run the "
+                                   "same command to continue the campaign") from None  # fmt: skip
             return None
         if uri != target.public_uri:  # another port: the workers' files name the old one
             server.stop()
             return None
-        return f"the embedded database had stopped: restarted it on port {port} (restart {restarts[0]}); going on"
+        return f"the embedded database: {why}; restarted it on port {port} (restart {restarts[0]}); going on"
 
     return revive
 
