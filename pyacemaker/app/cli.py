@@ -23,6 +23,7 @@ from pymongo.errors import OperationFailure, PyMongoError
 from rich.table import Table
 
 from pyacemaker import __version__
+from pyacemaker.app import import_cli
 from pyacemaker.app import provenance as pv
 from pyacemaker.app.cli_common import (
     EXIT_DB,
@@ -358,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_run)
 
     add_parsers(sub)
+    import_cli.add_parser(sub)
 
     sp = sub.add_parser("workflow", help="write the campaign as a FireWorks workflow file for `lpad add`")
     sp.add_argument("file")

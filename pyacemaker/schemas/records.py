@@ -27,6 +27,7 @@ Origin = Literal[
     "perturbation",
     "test_set",
     "validation",
+    "imported",  # a label the user already had (a file, another campaign): see Provenance.source
 ]
 Status = Literal["candidate", "selected", "labelled", "rejected", "test"]
 # what a seed cell is: an element's crystal, a random alloy of the elements, a user's structure file
@@ -116,6 +117,7 @@ class Provenance(BaseModel):
     base_kind: BaseKind | None = None
     family: str | None = None  # correlated structures kept on one side of the train/test split
     variant: Variant | None = None
+    source: str | None = None  # imported: the file and frame ("path#3") or the record id it came from
 
 
 class StructureRecord(BaseModel):
