@@ -254,6 +254,33 @@ class Case:
     xfail: str | None = None
 
 
+def labelled_xyz(ws: Workspace, name: str, symbol: str = "Cu") -> str:
+    """An extended XYZ of two EMT-labelled cells of ``symbol`` (what a user's own data looks like)."""
+    import ase.io
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    frames = []
+    for i in range(2):
+        a = bulk(symbol, cubic=True)
+        a.rattle(0.05, seed=i)
+        a.calc = EMT()
+        a.calc = SinglePointCalculator(a, energy=a.get_potential_energy(), forces=a.get_forces())
+        frames.append(a)
+    path = ws.dir / name
+    ase.io.write(path, frames)
+    return str(path)
+
+
+def importing(*extra: str, xyz: str | None = None, symbol: str = "Cu") -> Callable[[Workspace], list[str]]:
+    def setup(ws: Workspace) -> list[str]:
+        sources = [labelled_xyz(ws, xyz, symbol)] if xyz else []
+        return ["import", ws.config(), *sources, *extra]
+
+    return setup
+
+
 # fmt: off
 CASES = [
     # --- the file itself
@@ -324,6 +351,15 @@ CASES = [
          "output_potential.yace is not valid YAML (truncated?); output_potential.asi is not a readable"),
     Case("release_corrupt_default_output", lambda ws: corrupt_potential(ws, own_output=False), 2,
          "potential broken:pot000 is corrupt"),
+    # --- labels brought in with `pyacemaker import`
+    Case("import_nothing", importing(), 2, "nothing to import: give labelled files, or --from-campaign NAME"),
+    Case("import_unvouched_xyz", importing(xyz="mine.extxyz"), 2,
+         "extxyz files do not record how their labels were computed"),
+    Case("import_foreign_element", importing("--assume-settings", xyz="au.extxyz", symbol="Au"), 2,
+         "element(s) ['Au'] not in the campaign's elements ['Cu']"),
+    Case("import_unreadable", lambda ws: ["import", ws.config(), ws.file("junk.xyz", "not xyz at all\n"),
+                                          "--assume-settings"], 2, "junk.xyz: not a readable extxyz file"),
+    Case("import_unknown_campaign", importing("--from-campaign", "nope"), 2, "no campaign named 'nope'"),
 ]
 # fmt: on
 assert len({c.id for c in CASES}) == len(CASES)

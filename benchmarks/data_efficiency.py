@@ -1,0 +1,466 @@
+"""Data-efficiency benchmark: the errors each way of choosing labels reaches at equal oracle budgets.
+
+    python benchmarks/data_efficiency.py [--systems cu,cuau] [--budgets 25 50 100 200] [--seeds 3]
+        [--methods loop,random,gamma,seeds] [--workdir DIR] [--report-only]
+
+The claim it tests: pyacemaker's loop reaches a given accuracy with far fewer oracle calls than random sampling.
+Everything is labelled by ASE's EMT (the oracle; cheap, so that the budgets can be swept on a laptop).
+
+**The test set** is built here, with the oracle, and never by pyacemaker's exploration: Langevin MD snapshots (EMT
+forces) at 0.2, 0.5, 0.8 and 1.0 Tm, the liquid (melted at 2 Tm, sampled at 1.3 Tm), a vacancy at 0.5 Tm, a (111)
+surface at 0.3 Tm, volume strains of -10, -5, +5, +10 % and xy shears of 3, 6, 9 % (rattled by 0.03 A); Tm the
+experimental melting point (the alloy: the mean of its elements'). Each family is reported on its own: an average
+can hide a family the loop never learned.
+
+**Methods**, each at every budget (oracle calls for training labels) and seed:
+
+- ``loop``: ``pyacemaker run`` of the shipped workflow (``workflows/cu_emt_demo.yaml``, ``workflows/cuau_emt.yaml``)
+  with ``budget.max_oracle_calls`` set to the budget (iterations unlimited, no held-out test set of its own,
+  no gate) and its seeds set from the benchmark's seed; its final potential.
+- ``gamma``: the same with ``select.method: gamma`` (the highest extrapolation grades instead of D-optimality).
+- ``random``: the baseline of the claim: snapshots of oracle-driven MD (EMT forces) at the workflow's exploration
+  temperatures, from its MD cell, sampled at random; fitted cold with the campaign's training settings and the
+  basis rule of its final fit (min(final_functions, 2 per structure)).
+- ``seeds``: no exploration at all: the workflow's seed generator (strains, rattles, shears; cold start as
+  configured) drawn to the budget, fitted the same way.
+
+**Measured per run**: energy (meV/atom), force (meV/A) and stress (GPa) RMSE on the test set and per family; a0,
+B0, the largest Cij error and the phonon band RMSE against the oracle (pyacemaker's own validators on the
+reference crystal; ``Go`` when every check of the default thresholds passes); wall time.
+
+**Printed**: a table per system (mean and spread over seeds for each method and budget); the oracle calls each
+method needs to reach 2 meV/atom and 50 meV/A, and 1 meV/atom and 30 meV/A (the smallest budget whose mean meets
+both; ">max" when none does), with the ratio to random; the errors per family at the largest budget; a PNG of
+the learning curves (``learning_curves.png`` in the work directory). Results are kept in ``results.json`` there:
+a run that stops is continued by the same command (finished points are not redone); ``--report-only`` prints
+what is there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from ase import Atoms, units
+from ase.build import bulk, fcc111
+from ase.calculators.emt import EMT
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from pyacemaker.config import parse_config, resolve  # noqa: E402
+from pyacemaker.schemas.records import Labels, Provenance, StructureRecord  # noqa: E402
+
+EXE = str(Path(sys.executable).with_name("pyacemaker"))
+SYSTEMS = {"cu": ("workflows/cu_emt_demo.yaml", ["Cu"]), "cuau": ("workflows/cuau_emt.yaml", ["Cu", "Au"])}
+METHODS = ("loop", "random", "gamma", "seeds")
+TARGETS = ((2.0, 50.0), (1.0, 30.0))  # (meV/atom, meV/A) pairs the calls-needed table asks for
+console = Console(width=200, highlight=False)
+
+
+# ------------------------------------------------------------------------------------------------ test set
+def melting_point(elements: list[str]) -> float:
+    data = yaml.safe_load((ROOT / "pyacemaker" / "data" / "melting_points.yaml").read_text())
+    return float(np.mean([data[e] for e in elements]))
+
+
+def crystal(elements: list[str], natoms: int, rng: np.random.Generator) -> Atoms:
+    """The fcc cell of ``natoms`` (32: 2x2x2 conventional); an alloy: random equal shares at Vegard's a."""
+    a0 = float(np.mean([bulk(e).cell.cellpar()[0] * np.sqrt(2) for e in elements]))
+    n_rep = round((natoms / 4) ** (1 / 3))
+    atoms = bulk(elements[0], "fcc", a=a0, cubic=True).repeat((n_rep,) * 3)
+    if len(elements) > 1:
+        symbols = [elements[i % len(elements)] for i in range(len(atoms))]
+        rng.shuffle(symbols)
+        atoms.set_chemical_symbols(symbols)
+    return atoms
+
+
+def md_frames(atoms: Atoms, temperature_K: float, n: int, every: int, seed: int, equilibrate: int = 300,
+              melt_at: float | None = None) -> list[Atoms]:  # fmt: skip
+    """``n`` snapshots ``every`` steps apart of EMT Langevin MD (2 fs) at ``temperature_K`` after ``equilibrate``
+    steps (first at ``melt_at`` K when given: a liquid)."""
+    a = atoms.copy()
+    a.calc = EMT()
+    rng = np.random.default_rng(seed)
+    MaxwellBoltzmannDistribution(a, temperature_K=melt_at or temperature_K, rng=rng)
+    dyn = Langevin(a, 2 * units.fs, temperature_K=melt_at or temperature_K, friction=0.02, rng=rng)
+    if melt_at:
+        dyn.run(equilibrate)
+        dyn.set_temperature(temperature_K=temperature_K)
+    dyn.run(equilibrate)
+    out = []
+    for _ in range(n):
+        dyn.run(every)
+        out.append(a.copy())
+    return out
+
+
+def labelled(atoms: Atoms, family: str, campaign: str = "testset") -> StructureRecord:
+    a = atoms.copy()
+    a.calc = EMT()
+    stress = a.get_stress().tolist() if all(a.pbc) else None
+    rec = StructureRecord.new(a, campaign, Provenance(origin="test_set", family=family), "labelled")
+    rec.labels = Labels(energy=a.get_potential_energy(), forces=a.get_forces().tolist(), stress=stress,
+                        oracle="emt", settings_hash="emt")  # fmt: skip
+    return rec
+
+
+def build_test_set(elements: list[str], frames: int = 6, seed: int = 1234) -> list[StructureRecord]:
+    rng = np.random.default_rng(seed)
+    tm = melting_point(elements)
+    base = crystal(elements, 32, rng)
+    out: list[StructureRecord] = []
+    for f in (0.2, 0.5, 0.8, 1.0):
+        out += [
+            labelled(a, f"bulk {f:g} Tm") for a in md_frames(base, f * tm, frames, 40, seed + int(10 * f))
+        ]
+    out += [labelled(a, "liquid") for a in md_frames(base, 1.3 * tm, frames, 60, seed + 7, melt_at=2 * tm)]
+    vac = base.copy()
+    del vac[0]
+    out += [labelled(a, "vacancy") for a in md_frames(vac, 0.5 * tm, frames, 40, seed + 8)]
+    slab = fcc111(elements[0], (3, 3, 4), a=base.cell.cellpar()[0] / 2, vacuum=8.0, periodic=True)
+    if len(elements) > 1:
+        sym = [elements[i % len(elements)] for i in range(len(slab))]
+        rng.shuffle(sym)
+        slab.set_chemical_symbols(sym)
+    out += [labelled(a, "surface (111)") for a in md_frames(slab, 0.3 * tm, frames, 40, seed + 9)]
+    for s in (-0.10, -0.05, 0.05, 0.10):
+        a = base.copy()
+        a.set_cell(a.cell * (1 + s) ** (1 / 3), scale_atoms=True)
+        a.rattle(0.03, seed=int(rng.integers(1 << 30)))
+        out.append(labelled(a, "volume strain"))
+    for g in (0.03, 0.06, 0.09):
+        a = base.copy()
+        cell = np.array(a.cell)
+        cell[1] += g * cell[0] / np.linalg.norm(cell[0]) * np.linalg.norm(cell[1])
+        a.set_cell(cell, scale_atoms=True)
+        a.rattle(0.03, seed=int(rng.integers(1 << 30)))
+        out.append(labelled(a, "shear"))
+    return out
+
+
+def test_set(work: Path, system: str, elements: list[str]) -> list[StructureRecord]:
+    """The system's test set, built once and kept in ``work`` (JSON records)."""
+    path = work / f"testset_{system}.json"
+    if path.is_file():
+        return [StructureRecord.model_validate(d) for d in json.loads(path.read_text())]
+    t0 = time.monotonic()
+    recs = build_test_set(elements)
+    path.write_text(json.dumps([r.model_dump(mode="json") for r in recs]))
+    fams = sorted({r.provenance.family for r in recs})
+    console.print(f"test set {system}: {len(recs)} structures in {len(fams)} families ({', '.join(fams)}), "
+                  f"built in {time.monotonic() - t0:.0f} s")  # fmt: skip
+    return recs
+
+
+# ------------------------------------------------------------------------------------------------ methods
+def merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = merge(out.get(k) or {}, v) if isinstance(v, dict) else v
+    return out
+
+
+def campaign_config(system: str, name: str, budget: int, seed: int, select: str = "maxvol") -> dict:
+    """The shipped workflow, run to an oracle budget: iterations unlimited, no test set or gate of its own."""
+    raw = yaml.safe_load((ROOT / SYSTEMS[system][0]).read_text())
+    return merge(raw, {"name": name, "budget": {"max_oracle_calls": budget, "max_iterations": 50},
+                       "validation": {"test_structures": 0, "gate": False}, "select": {"method": select},
+                       "seeds": {"seed": seed}, "explore": {"seed": seed}, "train": {"seed": seed}})  # fmt: skip
+
+
+def run_loop(work: Path, system: str, budget: int, seed: int, select: str) -> dict[str, Any]:
+    """One ``pyacemaker run`` in its own data directory; its final potential and the calls it spent."""
+    from pyacemaker.db import Database, resolve_target
+    from pyacemaker.oracle import make_oracle
+
+    name = f"{system}_{select}_{budget}_{seed}"
+    d = work / "runs" / name
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    raw = campaign_config(system, name, budget, seed, select)
+    (d / "config.yaml").write_text(yaml.safe_dump(raw))
+    env = {
+        **os.environ,
+        "PYACEMAKER_DATA_DIR": str(d / "data"),
+        "OMP_NUM_THREADS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    env.pop("PYACEMAKER_DB_URI", None)
+    try:
+        r = subprocess.run([EXE, "run", str(d / "config.yaml"), "--workdir", str(d / "w"), "--quiet"], env=env,
+                           capture_output=True, text=True, timeout=6 * 3600)  # fmt: skip
+        (d / "run.log").write_text(r.stdout + r.stderr)
+        if r.returncode != 0:
+            raise RuntimeError(
+                f"pyacemaker run exited {r.returncode}: {(r.stdout + r.stderr).strip()[-400:]}"
+            )
+        db = Database.connect(resolve_target(data_dir=d / "data", start_embedded=False))
+        doc = db.campaign(name)
+        cfg, _ = resolve(parse_config(raw))
+        refs = (doc.get("reference_energies") or {}).get(make_oracle(cfg.oracle).settings_hash) or {}
+        yace = Path(doc["summary"]["potential_path"])
+        return {"yaml": str(yace.with_suffix(".yaml")), "refs": refs, "calls": int(doc.get("oracle_calls") or 0),
+                "iterations": int(doc.get("iteration") or 0) + 1, "cfg": raw}  # fmt: skip
+    finally:
+        subprocess.run([EXE, "db", "stop"], env=env, capture_output=True, timeout=120)
+
+
+def md_pool(cfg, seed: int, per_temperature: int = 150) -> list[Atoms]:
+    """Oracle-driven MD snapshots at the workflow's exploration temperatures, from its MD cell size."""
+    rng = np.random.default_rng(seed)
+    natoms = cfg.explore.supercell_atoms or 32
+    pool = []
+    for k, t in enumerate(cfg.explore.temperatures):
+        pool += md_frames(
+            crystal(cfg.elements, natoms, rng), t, per_temperature, 10, seed * 100 + k, equilibrate=200
+        )
+    return pool
+
+
+def seed_pool(cfg, n: int) -> list[Atoms]:
+    """The workflow's seed generator, drawn again with more rattled copies until it holds ``n`` structures."""
+    from pyacemaker.structures.seeds import build_seeds
+
+    out: list[Atoms] = []
+    k = 0
+    while len(out) < n and k < 50:
+        c = cfg.model_copy(deep=True)
+        c.seeds.seed = cfg.seeds.seed + k
+        c.seeds.rattled_per_strain = max(1, cfg.seeds.rattled_per_strain) * (1 + k)
+        out += [s.atoms for s in build_seeds(c)]
+        k += 1
+    return out
+
+
+def fit_drawn(work: Path, system: str, method: str, budget: int, seed: int) -> dict[str, Any]:
+    """``budget`` structures drawn at random from the method's pool, labelled by EMT and fitted as a campaign's
+    final fit would be (cold, its training settings, min(final_functions, 2 per structure) functions)."""
+    from pyacemaker.oracle import make_oracle
+    from pyacemaker.train.baseline import make_baseline
+    from pyacemaker.train.pacemaker import fit
+
+    raw = campaign_config(system, f"{system}_{method}", budget, seed)
+    cfg, _ = resolve(parse_config(raw))
+    pool = md_pool(cfg, seed) if method == "random" else seed_pool(cfg, budget)
+    rng = np.random.default_rng(seed)
+    picked = [pool[i] for i in rng.choice(len(pool), size=min(budget, len(pool)), replace=False)]
+    recs = [labelled(a, f"{method} {i}", "drawn") for i, a in enumerate(picked)]
+    d = work / "runs" / f"{system}_{method}_{budget}_{seed}"
+    shutil.rmtree(d, ignore_errors=True)
+    oracle = make_oracle(cfg.oracle)
+    refs = {el: oracle.reference_energy(el, d / "refs") for el in cfg.elements}
+    t = cfg.train
+    n_func = min(t.final_functions or t.max_functions, 2 * len(recs))
+    res = fit(recs, cfg.elements, refs, t, d / "fit", baseline=make_baseline(cfg.baseline, cfg.elements),
+              n_functions=n_func)  # fmt: skip
+    return {"yaml": str(res.yaml), "refs": refs, "calls": len(recs), "iterations": 1, "cfg": raw}
+
+
+# ------------------------------------------------------------------------------------------------ measures
+def measure(got: dict[str, Any], tests: list[StructureRecord], elements: list[str]) -> dict[str, Any]:
+    """Test-set RMSE (all, per family) and the gate's properties against the oracle."""
+    from pyacemaker.structures.seeds import reference_cell
+    from pyacemaker.train.baseline import make_baseline
+    from pyacemaker.train.pacemaker import calculator, evaluate
+    from pyacemaker.validate.gate import run_gate
+
+    cfg, _ = resolve(parse_config(got["cfg"]))
+    base = make_baseline(cfg.baseline, cfg.elements)
+    pot = Path(got["yaml"])
+    out: dict[str, Any] = {"all": evaluate(pot, tests, got["refs"], base), "families": {}}
+    for fam in sorted({r.provenance.family for r in tests}):
+        out["families"][fam] = evaluate(
+            pot, [r for r in tests if r.provenance.family == fam], got["refs"], base
+        )
+    props: dict[str, Any] = {}
+    for el in elements:
+        rep = run_gate(lambda: calculator(pot, None, base, got["refs"]), lambda: EMT(), reference_cell(el),
+                       properties=["eos", "elastic", "phonons"])  # fmt: skip
+        props[el] = {"go": rep.verdict.go, **{k.name: k.value for k in rep.verdict.checks}}
+    out["properties"] = props
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ driver
+def load(path: Path) -> list[dict[str, Any]]:
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def point(system: str, method: str, budget: int, seed: int, work: Path, tests, elements) -> dict[str, Any]:
+    t0 = time.monotonic()
+    if method in ("loop", "gamma"):
+        got = run_loop(work, system, budget, seed, "maxvol" if method == "loop" else "gamma")
+    else:
+        got = fit_drawn(work, system, method, budget, seed)
+    m = measure(got, tests, elements)
+    return {"system": system, "method": method, "budget": budget, "seed": seed, "calls": got["calls"],
+            "iterations": got["iterations"], "wall_s": time.monotonic() - t0, **m}  # fmt: skip
+
+
+def stat(rows: list[dict], key: str, fam: str | None = None) -> tuple[float, float]:
+    vals = [(r["families"][fam] if fam else r["all"]).get(key, float("nan")) for r in rows]
+    return float(np.mean(vals)), float(np.std(vals))
+
+
+def prop(rows: list[dict], name: str) -> float:
+    vals = [v.get(name) for r in rows for v in r["properties"].values() if v.get(name) is not None]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def report(results: list[dict], work: Path) -> None:
+    for system in sorted({r["system"] for r in results}):
+        rows = [r for r in results if r["system"] == system]
+        t = Table(title=f"{system}: test-set errors (mean ± spread over seeds) against oracle calls")
+        for col in ("method", "budget", "calls", "seeds", "E meV/atom", "F meV/A", "S GPa", "a0 %", "B0 %",
+                    "Cij max %", "phonon THz", "Go", "wall s"):  # fmt: skip
+            t.add_column(col, justify="right")
+        methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+        for m in methods:
+            for b in sorted({r["budget"] for r in rows if r["method"] == m}):
+                g = [r for r in rows if r["method"] == m and r["budget"] == b]
+                e, f, s = (
+                    stat(g, "energy_rmse_meV_atom"),
+                    stat(g, "forces_rmse_meV_A"),
+                    stat(g, "stress_rmse_GPa"),
+                )
+                go = sum(all(v["go"] for v in r["properties"].values()) for r in g)
+                t.add_row(m, str(b), f"{np.mean([r['calls'] for r in g]):.0f}", str(len(g)),
+                          f"{e[0]:.2f} ± {e[1]:.2f}", f"{f[0]:.1f} ± {f[1]:.1f}", f"{s[0]:.3f} ± {s[1]:.3f}",
+                          f"{prop(g, 'a0_error'):.2f}", f"{prop(g, 'b0_error'):.1f}", f"{prop(g, 'cij_error'):.1f}",
+                          f"{prop(g, 'phonon_rmse'):.3f}", f"{go}/{len(g)}",
+                          f"{np.mean([r['wall_s'] for r in g]):.0f}")  # fmt: skip
+        console.print(t)
+        need = Table(title=f"{system}: oracle calls needed (smallest budget whose mean meets both targets)")
+        need.add_column("method")
+        for e_t, f_t in TARGETS:
+            need.add_column(f"{e_t:g} meV/atom & {f_t:g} meV/A")
+            need.add_column("random / method")
+        first: dict[tuple[str, int], float] = {}
+        for m in methods:
+            for k, (e_t, f_t) in enumerate(TARGETS):
+                ok = [b for b in sorted({r["budget"] for r in rows if r["method"] == m})
+                      if stat([r for r in rows if r["method"] == m and r["budget"] == b], "energy_rmse_meV_atom")[0] <= e_t
+                      and stat([r for r in rows if r["method"] == m and r["budget"] == b], "forces_rmse_meV_A")[0] <= f_t]  # fmt: skip
+                first[(m, k)] = ok[0] if ok else float("inf")
+        for m in methods:
+            cells = []
+            for k in range(len(TARGETS)):
+                b, rb = first[(m, k)], first.get(("random", k), float("inf"))
+                cells += ["> max" if b == float("inf") else f"{b:g}",
+                          "-" if b == float("inf") or rb == float("inf") else f"{rb / b:.1f}"]  # fmt: skip
+            need.add_row(m, *cells)
+        console.print(need)
+        top = max(r["budget"] for r in rows)
+        fams = sorted({f for r in rows for f in r["families"]})
+        ft = Table(title=f"{system}: energy / force RMSE per test family at budget {top} (meV/atom / meV/A)")
+        ft.add_column("family")
+        for m in methods:
+            ft.add_column(m, justify="right")
+        for fam in fams:
+            cells = []
+            for m in methods:
+                g = [r for r in rows if r["method"] == m and r["budget"] == top]
+                cells.append(f"{stat(g, 'energy_rmse_meV_atom', fam)[0]:.2f} / {stat(g, 'forces_rmse_meV_A', fam)[0]:.0f}"
+                             if g else "-")  # fmt: skip
+            ft.add_row(fam, *cells)
+        console.print(ft)
+    plot(results, work / "learning_curves.png")
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems = sorted({r["system"] for r in results})
+    fig, axes = plt.subplots(len(systems), 2, figsize=(10, 4 * len(systems)), squeeze=False)
+    for i, system in enumerate(systems):
+        rows = [r for r in results if r["system"] == system]
+        for j, (key, label, targets) in enumerate((("energy_rmse_meV_atom", "energy RMSE (meV/atom)", (2, 1)),
+                                                   ("forces_rmse_meV_A", "force RMSE (meV/A)", (50, 30)))):  # fmt: skip
+            ax = axes[i][j]
+            for m in METHODS:
+                budgets = sorted({r["budget"] for r in rows if r["method"] == m})
+                if not budgets:
+                    continue
+                st = [stat([r for r in rows if r["method"] == m and r["budget"] == b], key) for b in budgets]
+                ax.errorbar(
+                    budgets, [s[0] for s in st], yerr=[s[1] for s in st], marker="o", capsize=3, label=m
+                )
+            for y in targets:
+                ax.axhline(y, color="grey", lw=0.8, ls="--")
+            ax.set(xscale="log", yscale="log", xlabel="oracle calls (training labels)", ylabel=label,
+                   title=f"{system}: {label.split(' (')[0]} on the independent test set")  # fmt: skip
+            ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    console.print(f"learning curves: {path}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--systems", default="cu,cuau", help=f"comma-separated, of {', '.join(SYSTEMS)}")
+    ap.add_argument("--budgets", type=int, nargs="+", default=[25, 50, 100, 200])
+    ap.add_argument("--seeds", type=int, default=3, help="seeds per point (default 3)")
+    ap.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}")
+    ap.add_argument("--workdir", type=Path, help="default: a new temporary directory (give one to continue)")
+    ap.add_argument("--report-only", action="store_true", help="print the tables of results.json and stop")
+    args = ap.parse_args()
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [s for s in systems if s not in SYSTEMS] + [m for m in methods if m not in METHODS]
+    if bad:
+        ap.error(f"unknown system or method {bad}")
+    work = (args.workdir or Path(tempfile.mkdtemp(prefix="data_efficiency_"))).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    store = work / "results.json"
+    results = load(store)
+    if args.report_only:
+        report(results, work)
+        return 0
+    console.print(f"data-efficiency benchmark in {work}: systems {systems}, methods {methods}, budgets "
+                  f"{args.budgets}, {args.seeds} seed(s)")  # fmt: skip
+    for system in systems:
+        elements = SYSTEMS[system][1]
+        tests = test_set(work, system, elements)
+        for budget in args.budgets:
+            for seed in range(1, args.seeds + 1):
+                for method in methods:
+                    key = (system, method, budget, seed)
+                    if any((r["system"], r["method"], r["budget"], r["seed"]) == key for r in results):
+                        continue
+                    try:
+                        row = point(system, method, budget, seed, work, tests, elements)
+                    except Exception as exc:  # noqa: BLE001 (one failed point is reported; the sweep goes on)
+                        console.print(f"[red]{key}: failed: {type(exc).__name__}: {str(exc)[:300]}[/]")
+                        continue
+                    results.append(row)
+                    store.write_text(json.dumps(results, indent=1, default=float))
+                    console.print(f"{system} {method} budget {budget} seed {seed}: {row['calls']} calls, "
+                                  f"E {row['all']['energy_rmse_meV_atom']:.2f} meV/atom, "
+                                  f"F {row['all']['forces_rmse_meV_A']:.1f} meV/A, {row['wall_s']:.0f} s")  # fmt: skip
+    report(results, work)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
