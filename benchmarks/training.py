@@ -1,15 +1,19 @@
 """Training benchmark: pacemaker fit time against dataset size, and a cold start against a warm start.
 
-    python benchmarks/training.py [--sizes 10 20 40] [--iterations 60]
+    python benchmarks/training.py [--sizes 10 20 40] [--iterations 60] [--threads 1 2]
 
 EMT-labelled Cu cells (8 atoms, strained and rattled) with the ZBL baseline of delta learning. For each size it
 fits cold, then refits on the same data plus 25 % new structures twice: cold again, and warm from the first fit
-with half the iterations (what a campaign's refit does). Prints wall time, initial/final loss and RMSE.
+with half the iterations (what a campaign's refit does). Prints wall time, initial/final loss and RMSE. Then the
+largest size is fitted cold with each of ``--threads`` (default: 1 and every CPU this process may use), the way a
+job inside an allocation of that many CPUs runs pacemaker (OpenMP and TensorFlow threads from it): fit time against
+threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -47,6 +51,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 20, 40])
     ap.add_argument("--iterations", type=int, default=60)
+    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    ap.add_argument("--threads", type=int, nargs="+", default=sorted({1, ncpu}),
+                    help="threads of the fit-time-against-threads table (default: 1 and all CPUs)")  # fmt: skip
     args = ap.parse_args()
     cfg, _ = resolve(parse_config({"elements": ["Cu"], "oracle": {"type": "emt"},
                                    "train": {"max_fit_iterations": args.iterations}}))  # fmt: skip
@@ -85,6 +92,34 @@ def main() -> None:
                     initial_potential=init, max_iterations=iters)  # fmt: skip
             _row(table, len(grown), label, r, time.perf_counter() - t0)
     Console(width=160).print(table)
+    threads_table(args, cfg, base, refs, root)
+
+
+def threads_table(args, cfg, base, refs, root: Path) -> None:
+    """Cold fits of the largest dataset with each thread count (the OMP_NUM_THREADS an allocation gives a job)."""
+    n = max(args.sizes)
+    data = dataset(n, seed=n)
+    t = Table(title=f"fit time against threads ({n} structures, {args.iterations} iterations, cold)")
+    for col in ("threads", "wall s", "speed-up", "E rmse meV/at"):
+        t.add_column(col)
+    before = os.environ.get("OMP_NUM_THREADS")
+    first = None
+    try:
+        for k in args.threads:
+            os.environ["OMP_NUM_THREADS"] = str(k)  # pacemaker_env takes the job's threads from it
+            t0 = time.perf_counter()
+            r = fit(data, ["Cu"], refs, cfg.train, root / f"threads_{k}", baseline=base)
+            wall = time.perf_counter() - t0
+            first = first or wall
+            t.add_row(
+                str(k), f"{wall:.1f}", f"{first / wall:.2f}", f"{r.metrics['train_energy_rmse_meV_atom']:.2f}"
+            )
+    finally:
+        if before is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = before
+    Console(width=160).print(t)
 
 
 def _row(table: Table, n: int, label: str, r, wall: float) -> None:

@@ -385,6 +385,7 @@ class Database:
         self.records.create_index([("campaign", ASCENDING), ("status", ASCENDING)])
         self.records.create_index([("campaign", ASCENDING), ("provenance.iteration", ASCENDING)])
         self.records.create_index([("provenance.parent", ASCENDING)])
+        self.records.create_index([("hash", ASCENDING)])  # labels shared across campaigns (shared_labels)
         self.potentials.create_index([("campaign", ASCENDING), ("iteration", DESCENDING)])
         self.campaigns.create_index([("name", ASCENDING)])
 
@@ -418,6 +419,22 @@ class Database:
         if sort:
             cur = cur.sort(sort)
         return [_to_record(d) for d in cur]
+
+    def shared_labels(
+        self, hashes: Sequence[str], settings_hash: str, campaign: str
+    ) -> dict[str, tuple[str, Any]]:
+        """Labels other campaigns hold for these structures (content hashes), computed with the same oracle
+        settings: ``{hash: (record id, Labels)}``. A structure labelled once is never computed again."""
+        from pyacemaker.schemas.records import Labels
+
+        if not hashes:
+            return {}
+        out: dict[str, tuple[str, Any]] = {}
+        query = {"hash": {"$in": list(hashes)}, "campaign": {"$ne": campaign},
+                 "labels.settings_hash": settings_hash, "status": {"$in": ["labelled", "test"]}}  # fmt: skip
+        for d in self.records.find(query, {"hash": 1, "labels": 1}).sort("_id", ASCENDING):
+            out.setdefault(d["hash"], (d["_id"], Labels.model_validate(d["labels"])))
+        return out
 
     def set_labels(self, record: StructureRecord) -> None:
         self.records.update_one(

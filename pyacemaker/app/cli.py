@@ -48,6 +48,7 @@ from pyacemaker.app.report import write_report
 from pyacemaker.campaign.launchpad import (
     build_workflow,
     ensure_launchpad,
+    release_reservations,
     requeue_local_launches,
     rerun_fizzled,
     workflow_states,
@@ -95,7 +96,7 @@ def _run(args, cfg, ctx, target, db, lp, doc, created) -> int:
     launches = ctx.workdir / "launches"
     if not created:
         console.print(f"continuing campaign (workflow {st['state']}); finished jobs are not re-run")
-        lost = requeue_local_launches(lp, root, launches)
+        lost = requeue_local_launches(lp, root, launches) + release_reservations(lp, root)
         failed = rerun_fizzled(lp, root)
         if failed or lost:
             console.print(f"re-queued {len(failed)} failed and {len(lost)} interrupted job(s)")

@@ -161,13 +161,50 @@ def _worker_token(launch: dict[str, Any]) -> str | None:
     return (((launch.get("fworker") or {}).get("env")) or {}).get(WORKER_KEY)
 
 
-def recover_lost(lp, root_fw_id: int, expiration_s: float, spare: Collection[str] = ()) -> list[int]:
-    """Re-run this campaign's lost jobs: RUNNING, but their launch has not been pinged for ``expiration_s``
-    seconds (its worker died, its node is gone). Launches of the local workers named in ``spare`` (tokens) are
-    left alone: their liveness is known otherwise. Returns the re-queued firework ids."""
+# a job is RESERVED for the milliseconds between a worker taking it and starting its launch: longer, its worker died
+STALE_RESERVATION_S = 30.0
+
+
+def release_reservations(lp, root_fw_id: int, older_than_s: float = STALE_RESERVATION_S) -> list[int]:
+    """This campaign's jobs left RESERVED without a launch for ``older_than_s`` seconds (a worker killed between
+    taking a job and starting it): READY again. No worker takes a RESERVED job, so the campaign would wait for it
+    for ever. (A job a queue reservation holds has its launch: it is not touched.) Returns their firework ids."""
     st = workflow_states(lp, root_fw_id)
     if not st.get("nodes"):
         return []
+    cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+    out = []
+    for fw in lp.fireworks.find(
+        {"fw_id": {"$in": st["nodes"]}, "state": "RESERVED", "launches": {"$size": 0}},
+        {"fw_id": 1, "updated_on": 1},
+    ):
+        when = fw.get("updated_on")
+        if isinstance(when, str):
+            with contextlib.suppress(ValueError):
+                when = datetime.fromisoformat(when)
+        if isinstance(when, datetime) and when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        if isinstance(when, datetime) and when > cutoff:
+            continue  # being checked out right now
+        done = lp.fireworks.update_one(
+            {"fw_id": fw["fw_id"], "state": "RESERVED", "launches": {"$size": 0}},
+            {"$set": {"state": "READY", "updated_on": datetime.now(UTC)}},
+        )
+        if done.modified_count:
+            lp._refresh_wf(fw["fw_id"])  # FireWorks' own bookkeeping of the workflow's states
+            out.append(fw["fw_id"])
+    return out
+
+
+def recover_lost(lp, root_fw_id: int, expiration_s: float, spare: Collection[str] = ()) -> list[int]:
+    """Re-run this campaign's lost jobs: RUNNING, but their launch has not been pinged for ``expiration_s``
+    seconds (its worker died, its node is gone), and jobs left RESERVED by a worker that died while taking them
+    (:func:`release_reservations`). Launches of the local workers named in ``spare`` (tokens) are left alone: their
+    liveness is known otherwise. Returns the re-queued firework ids."""
+    st = workflow_states(lp, root_fw_id)
+    if not st.get("nodes"):
+        return []
+    released = release_reservations(lp, root_fw_id)
     launch_query = {f"fworker.env.{WORKER_KEY}": {"$nin": list(spare)}} if spare else None
     _, lost, _ = lp.detect_lostruns(
         expiration_secs=expiration_s,
@@ -175,7 +212,7 @@ def recover_lost(lp, root_fw_id: int, expiration_s: float, spare: Collection[str
         query={"fw_id": {"$in": st["nodes"]}},
         launch_query=launch_query,
     )
-    return sorted(lost)
+    return sorted({*lost, *released})
 
 
 def silent_workers(lp, root_fw_id: int, expiration_s: float, tokens: Collection[str]) -> list[str]:

@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,6 +144,17 @@ def fw_config_file(directory: Path, ping_s: int = PING_TIME_S) -> Path:
     return path
 
 
+def worker_threads(n_workers: int, environ: Mapping[str, str] | None = None) -> int:
+    """Threads each of ``n_workers`` local workers gives its codes (pacemaker's TensorFlow, pw.x's OpenMP): the
+    user's ``OMP_NUM_THREADS`` when set, else this machine's usable CPUs shared among the workers."""
+    environ = os.environ if environ is None else environ
+    given = environ.get("OMP_NUM_THREADS", "").strip()
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cpus // max(1, n_workers))
+
+
 @dataclass
 class LocalWorker:
     """One worker process: ``token`` is stored with every launch it makes (``fworker.env``)."""
@@ -181,10 +193,8 @@ class LocalWorkers:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.fw_config = fw_config_file(self.launches_dir)
         self.env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "FW_CONFIG_FILE": str(self.fw_config)}
-        if (
-            Allocation.from_env(os.environ).source == "local"
-        ):  # inside Slurm/PBS jobs take the allocation's threads
-            self.env.update(OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="-1")
+        if Allocation.from_env(os.environ).source == "local":  # inside Slurm/PBS jobs take the allocation's
+            self.env.update(OMP_NUM_THREADS=str(worker_threads(n)), CUDA_VISIBLE_DEVICES="-1")
         if target.has_credentials:
             # the user's credentials: the store is built in the worker process from the environment (PYACEMAKER_DB_URI,
             # which a child inherits anyway) or the user's launchpad file; nothing is written to disk
@@ -279,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sleep", type=float, default=1.0)
     ap.add_argument("--singleshot", action="store_true", help="run one job and stop (a queue job's worker)")
     args = ap.parse_args(argv)
+    for sig in (
+        signal.SIGTERM,
+        signal.SIGHUP,
+    ):  # stopped (by run, by the queue): never inside a workflow lock
+        signal.signal(sig, fw_ids.stop_outside_locks)
     target = resolve_target(args.launchpad, start_embedded=False)
     jobflow.SETTINGS.JOB_STORE = target.job_store()
     fworker = FWorker.from_file(args.fworker)

@@ -78,6 +78,7 @@ class Labels(BaseModel):
     settings_hash: str
     corrections: list[Correction] = Field(default_factory=list)
     wall_time_s: float = 0.0
+    shared_from: str | None = None  # the record (another campaign's, same settings) this label was taken from
 
 
 class Variant(BaseModel):

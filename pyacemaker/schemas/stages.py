@@ -113,6 +113,7 @@ class LabelOut(Out):
     labelled: list[str] = Field(default_factory=list)
     rejected: list[Rejection] = Field(default_factory=list)
     reused: int = 0
+    shared: int = 0  # labels another campaign of the database had computed with the same settings (no call)
     over_budget: list[str] = Field(default_factory=list)
     oracle_calls: int = 0
 

@@ -17,7 +17,8 @@ def label_stage(
     and nothing beyond ``budget.max_oracle_calls`` is computed, whatever the other batches do (each structure is
     reserved atomically first, :mod:`pyacemaker.campaign.budget`).
 
-    Each label is stored and counted as it completes. When the allocation's time runs out (OracleInterrupted),
+    A structure another campaign of the database labelled with the same oracle settings takes that label (no
+    oracle call; ``Labels.shared_from`` names the record). Each label is stored and counted as it completes. When the allocation's time runs out (OracleInterrupted),
     the exception ends the job unfinished: its re-run reuses what was stored (labels, and rejections as they
     stand) and continues the interrupted structure."""
     mine = selection.ids[batch::n_batches]
@@ -29,6 +30,15 @@ def label_stage(
     todo = [r for r in todo if r.status != "rejected"]
     reused = len(records) - len(todo) - len(rejected_before)
     db.update_campaign(ctx.campaign, {"stage": "label"})
+    # the same structure labelled with the same settings by another campaign (same database): its label, no call
+    shared = db.shared_labels([r.hash for r in todo], oracle.settings_hash, ctx.campaign)
+    for r in [r for r in todo if r.hash in shared]:
+        source, labels = shared[r.hash]
+        r.labels = labels.model_copy(update={"shared_from": source})
+        r.status = "test" if r.status == "test" or r.provenance.origin == "test_set" else "labelled"
+        r.reject_reason = None
+        db.set_labels(r)
+    todo = [r for r in todo if r.hash not in shared]
     max_calls = ctx.config.budget.max_oracle_calls
     skipped: list[str] = []
 
@@ -51,6 +61,7 @@ def label_stage(
             if r.status == "rejected"
         ],
         reused=reused,
+        shared=len(shared),
         over_budget=skipped,
         oracle_calls=len(done),
     )
