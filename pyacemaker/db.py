@@ -308,7 +308,7 @@ def resolve_target(
     launchpad: str | None = None,
     name: str | None = None,
     start_embedded: bool = True,
-    data_dir: Path | None = None,
+    data_dir: Path | str | None = None,
 ) -> DbTarget:
     """Find the database: $PYACEMAKER_DB_URI, a launchpad file, else the embedded server (started if needed)."""
     name = os.environ.get("PYACEMAKER_DB_NAME") or name or DEFAULT_DB_NAME
@@ -328,7 +328,7 @@ def resolve_target(
             None, spec.get("name") or name, f"launchpad file {path} ({where}, database {spec.get('name')!r})",
             creds, launchpad_file=str(path.resolve()),
         )  # fmt: skip
-    root = data_dir or default_data_dir()
+    root = Path(data_dir) if data_dir else default_data_dir()
     server = EmbeddedServer(root)
     if start_embedded:
         server.start()
