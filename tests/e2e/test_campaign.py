@@ -37,18 +37,50 @@ def tiny_variant(name: str) -> str:
     )
 
 
+def own_labels(path: Path, n: int = 3) -> str:
+    """An extended XYZ of ``n`` EMT-labelled Cu cells unlike the campaign's seeds (sheared, rattled)."""
+    import ase.io
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    frames = []
+    for i in range(n):
+        a = bulk("Cu", cubic=True).repeat((2, 1, 1))
+        cell = a.get_cell()
+        cell[1] += (0.02 + 0.02 * i) * cell[0]
+        a.set_cell(cell, scale_atoms=True)
+        a.rattle(0.04, seed=100 + i)
+        a.calc = EMT()
+        a.calc = SinglePointCalculator(a, energy=a.get_potential_energy(), forces=a.get_forces(),
+                                       stress=a.get_stress())  # fmt: skip
+        frames.append(a)
+    ase.io.write(path, frames)
+    return str(path)
+
+
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory):
     base = tmp_path_factory.mktemp("e2e")
     cfg = base / "tiny.yaml"
     cfg.write_text(TINY)
     env = {"PYACEMAKER_DATA_DIR": str(base / "data")}
+    # labels the user already had, brought in before the first run (pyacemaker import)
+    imported = run_cli("import", str(cfg), own_labels(base / "mine.extxyz"), "--assume-settings", env=env)
     first = run_cli("run", str(cfg), "--workdir", str(base / "work"), "--workers", "2", env=env, timeout=1200)
     from pyacemaker.db import Database, resolve_target
 
     target = resolve_target(data_dir=base / "data", start_embedded=False)
     db = Database.connect(target)
-    yield {"base": base, "cfg": cfg, "env": env, "first": first, "db": db, "target": target}
+    yield {
+        "base": base,
+        "cfg": cfg,
+        "env": env,
+        "first": first,
+        "db": db,
+        "target": target,
+        "imported": imported,
+    }
     run_cli("db", "stop", env=env, timeout=120)
 
 
@@ -140,8 +172,25 @@ def test_provenance_command(campaign):
     rid = next(
         i
         for i in campaign["db"].potentials.find_one({"_id": "tiny_cu:pot001"})["dataset_ids"]
-        if campaign["db"].get_records([i])[0].provenance.origin != "seed"
+        if campaign["db"].get_records([i])[0].provenance.origin not in ("seed", "imported")
     )
     r = run_cli("provenance", "tiny_cu", "--record", rid, env=campaign["env"])
     assert r.returncode == 0, r.stderr
     assert "bulk 1100K" in r.stdout and "oracle emt" in r.stdout and "tiny_cu:pot001" in r.stdout
+
+
+def test_imported_labels_train_with_the_campaigns_own_and_cost_no_call(campaign):
+    r = campaign["imported"]
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "imported into campaign tiny_cu" in r.stdout
+    db = campaign["db"]
+    mine = db.find_records({"campaign": "tiny_cu", "provenance.origin": "imported"})
+    assert len(mine) == 3 and all(x.provenance.source.endswith(f"mine.extxyz#{i}") for i, x in
+                                  enumerate(sorted(mine, key=lambda x: x.provenance.source)))  # fmt: skip
+    p0 = db.potentials.find_one({"_id": "tiny_cu:pot000"})
+    assert {x.id for x in mine} <= set(p0["dataset_ids"]) | set(
+        p0["test_ids"]
+    )  # the very first fit used them
+    by_oracle = db.records.count_documents({"campaign": "tiny_cu", "provenance.origin": {"$ne": "imported"},
+                                            "$or": [{"labels": {"$ne": None}}, {"status": "rejected"}]})  # fmt: skip
+    assert db.campaign("tiny_cu")["oracle_calls"] == by_oracle  # no call was spent on them
