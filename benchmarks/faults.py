@@ -27,8 +27,9 @@ Columns (summed over trials; wall time: mean per trial, injection and user actio
 - **wrong labels**: every labelled record (``StructureRecord.to_atoms``) recomputed from scratch by its oracle; a
   record whose energy (eV) or any force component (eV/A) differs by more than 1e-6 (EMT), 1e-4 eV and 1e-3 eV/A
   (pw.x: the SCF's own precision) is wrong.
-- **oracle calls over budget**: max(0, ``oracle_calls`` - ``budget.max_oracle_calls``); ``oracle_calls`` counts the
-  held-out test set's labels too (``test_oracle_calls``, shown in the note when it matters).
+- **oracle calls over budget**: max(0, training labels - ``budget.max_oracle_calls``), training labels being
+  ``oracle_calls`` less the held-out test set's (``test_oracle_calls``: the budget is the training labels', the
+  test set is counted apart; shown in the note when it matters).
 
 Faults (``--list`` prints them with their documented user action; "none": the same ``run`` must recover alone,
 as README.md promises for lost workers and a killed database daemon):
@@ -526,7 +527,9 @@ def _audit(trial: Trial, name: str, max_calls: int) -> Audit:
     )
     a.lost = len(missing) + max(0, iter_calls - len(non_test))
     a.duplicated = max(0, a.oracle_calls - len(by_oracle))
-    a.over = max(0, a.oracle_calls - max_calls)
+    a.over = max(
+        0, a.oracle_calls - a.test_calls - max_calls
+    )  # the test set is counted apart from the budget
     if missing:
         a.notes.append(f"{len(missing)} trained-on record(s) missing/unlabelled: {sorted(missing)[:3]}")
     if iter_calls > len(non_test):

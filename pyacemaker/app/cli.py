@@ -134,6 +134,12 @@ def _log_size(server: EmbeddedServer) -> int:
         return 0
 
 
+def _first_line(err: Exception) -> str:
+    """The first line of an error's message that says something (a log tail it carries left out)."""
+    text = str(err).split("Log tail:")[0]
+    return next((ln.strip() for ln in text.splitlines() if ln.strip()), type(err).__name__)[:200]
+
+
 def storage_failed(server: EmbeddedServer, exc: Exception, log_from: int = 0) -> bool:
     """The embedded daemon lives but its storage engine failed (WiredTiger panicked, e.g. on a full disk): every
     command then ends in an internal error (code 1), and its log (written after byte ``log_from``) names the panic."""
@@ -183,7 +189,7 @@ def reviver(
         except ServerError as err:
             if broken:
                 raise DatabaseLost(f"the embedded database's storage failed (WiredTiger panic, see {server.logfile}; "
-                                   f"a full disk?) and it could not be restarted ({str(err).split(' Log tail:')[0].splitlines()[0]}): free space, then run the "
+                                   f"a full disk?) and it could not be restarted: {_first_line(err)}): free space, then run the "
                                    "same command to continue the campaign") from None  # fmt: skip
             return None
         if uri != target.public_uri:  # another port: the workers' files name the old one

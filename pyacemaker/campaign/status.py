@@ -141,6 +141,9 @@ def status_of(db: Database, doc: CampaignDoc, lp=None) -> CampaignStatus:
     """The typed status of one campaign (``lp``: a LaunchPad, for the workflow's state)."""
     pot = db.latest_potential(doc.name)
     yace = pot.files.get("yace") if pot else None
+    path = yace.path if yace else None
+    if pot and doc.summary and doc.summary.potential_id == pot.id and doc.summary.potential_path:
+        path = doc.summary.potential_path  # the copy the campaign's end verified (fetched again when damaged)
     v = doc.validation
     st = CampaignStatus(
         campaign=doc.name,
@@ -152,7 +155,7 @@ def status_of(db: Database, doc: CampaignDoc, lp=None) -> CampaignStatus:
         dataset_size=db.count_records(doc.name, "labelled"),
         oracle_calls=doc.oracle_calls,
         potential_id=pot.id if pot else None,
-        potential_path=yace.path if yace else None,
+        potential_path=path,
         test_metrics=doc.test_metrics,
         validation=ValidationStatus(potential_id=v.potential_id, verdict=v.verdict, reasons=v.reasons)
         if v

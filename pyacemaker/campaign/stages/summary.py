@@ -43,11 +43,12 @@ def summary_stage(db: Database, ctx: Context, ended: Decision, potential_id: str
         )
         return Ending(nxt, potential_id, gate.targeted_ids)
     pot = db.potential(potential_id)
-    lmp_dir = lammps_ready(ctx.config.elements, ctx.baseline, potential_files(db, ctx, potential_id),
-                           ctx.workdir / "lammps", float(max(ctx.config.explore.temperatures or [300.0])))  # fmt: skip
+    files = potential_files(db, ctx, potential_id)  # verified: a damaged copy on disk is never the one named
+    lmp_dir = lammps_ready(ctx.config.elements, ctx.baseline, files, ctx.workdir / "lammps",
+                           float(max(ctx.config.explore.temperatures or [300.0])))  # fmt: skip
     summary = SummaryOut(
         state=ended.verdict, reason=ended.reason, potential_id=potential_id, lammps_dir=str(lmp_dir),
-        potential_path=pot.files["yace"].path if pot and "yace" in pot.files else None,
+        potential_path=str(files["yace"]) if "yace" in files else None,
         n_structures=pot.n_structures if pot else None, test_metrics=test,
         train_metrics=pot.metrics if pot else {}, validation=gate.verdict, validation_reasons=gate.reasons,
     )  # fmt: skip
