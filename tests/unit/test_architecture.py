@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
         "pyacemaker.explore",
         "pyacemaker.validate",
     ),
-    ("pyacemaker.server", "pyacemaker.db"),
+    ("pyacemaker.server", "pyacemaker.db", "pyacemaker.imports"),
     ("pyacemaker.campaign",),
     ("pyacemaker.app",),
 ]
