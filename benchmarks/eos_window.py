@@ -40,6 +40,10 @@ VARIANTS = {
     "demo": {},
     "seeds +-15 %": {"seeds": {"volume_strains": [-0.15, -0.08, -0.04, 0.0, 0.04, 0.08, 0.15]}},
     "kappa 0.05": {"train": {"kappa": 0.05}},
+    "seeds +-15 %, kappa 0.05": {
+        "seeds": {"volume_strains": [-0.15, -0.08, -0.04, 0.0, 0.04, 0.08, 0.15]},
+        "train": {"kappa": 0.05},
+    },
     "no baseline": {"baseline": {"type": "none"}},
 }
 WINDOWS = (0.05, 0.10, 0.15)
