@@ -993,17 +993,18 @@ def freeze_until_ended(trial: Trial, run: Run, pid: int, what: str, within_s: fl
     os.kill(pid, signal.SIGSTOP)
     t_stop = time.monotonic()
     trial.say(f"SIGSTOP {what} (pid {pid})")
+    short = what.split(" (")[0]
     while _alive(pid) and run.rc is None and time.monotonic() - t_stop < within_s:
         time.sleep(0.5)
     if _alive(pid):
         out.ok = False
-        out.notes.append(f"the frozen {what.split(' (')[0]} was NOT ended within {within_s:.0f} s")
+        out.notes.append(f"the frozen {short} was NOT ended within {within_s:.0f} s")
         kill_pids([pid])
     else:
         waited = time.monotonic() - t_stop
         by = f" (by the end of run, exit {run.rc}: not by a limit)" if run.rc is not None else ""
-        trial.say(f"the frozen {what.split(' (')[0]} was ended {waited:.0f} s after SIGSTOP{by}")
-        out.notes.append(f"frozen {what.split(' (')[0]} ended {waited:.0f} s after SIGSTOP{by}")
+        trial.say(f"the frozen {short} was ended {waited:.0f} s after SIGSTOP{by}")
+        out.notes.append(f"frozen {short} ended {waited:.0f} s after SIGSTOP{by}")
         out.ok &= not by
 
 

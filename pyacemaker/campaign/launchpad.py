@@ -169,13 +169,17 @@ def release_reservations(lp, root_fw_id: int, older_than_s: float = STALE_RESERV
     """This campaign's jobs left RESERVED without a launch for ``older_than_s`` seconds (a worker killed between
     taking a job and starting it): READY again. No worker takes a RESERVED job, so the campaign would wait for it
     for ever. (A job a queue reservation holds has its launch: it is not touched.) Returns their firework ids."""
-    st = workflow_states(lp, root_fw_id)
-    if not st.get("nodes"):
+    return _release(lp, workflow_states(lp, root_fw_id).get("nodes") or [], older_than_s)
+
+
+def _release(lp, nodes: list[int], older_than_s: float) -> list[int]:
+    """:func:`release_reservations` among the firework ids ``nodes``."""
+    if not nodes:
         return []
     cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
     out = []
     for fw in lp.fireworks.find(
-        {"fw_id": {"$in": st["nodes"]}, "state": "RESERVED", "launches": {"$size": 0}},
+        {"fw_id": {"$in": nodes}, "state": "RESERVED", "launches": {"$size": 0}},
         {"fw_id": 1, "updated_on": 1},
     ):
         when = fw.get("updated_on")
@@ -204,7 +208,7 @@ def recover_lost(lp, root_fw_id: int, expiration_s: float, spare: Collection[str
     st = workflow_states(lp, root_fw_id)
     if not st.get("nodes"):
         return []
-    released = release_reservations(lp, root_fw_id)
+    released = _release(lp, st["nodes"], STALE_RESERVATION_S)
     launch_query = {f"fworker.env.{WORKER_KEY}": {"$nin": list(spare)}} if spare else None
     _, lost, _ = lp.detect_lostruns(
         expiration_secs=expiration_s,

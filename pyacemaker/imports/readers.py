@@ -75,6 +75,16 @@ def detect(path: Path) -> str:
     )
 
 
+def _voigt(stress: Any) -> np.ndarray | None:
+    """Stress as Voigt 6 (xx yy zz yz xz xy), from Voigt or a 3x3 tensor (ASE's own conversion)."""
+    if stress is None:
+        return None
+    from ase.stress import full_3x3_to_voigt_6_stress
+
+    stress = np.asarray(stress, dtype=float)
+    return full_3x3_to_voigt_6_stress(stress) if stress.shape == (3, 3) else stress
+
+
 def _from_calc(atoms: Atoms, source: str, settings: dict[str, Any] | None = None) -> Frame:
     """The frame of an ASE Atoms whose calculator holds its labels (energy and forces required)."""
     calc = atoms.calc
@@ -84,11 +94,7 @@ def _from_calc(atoms: Atoms, source: str, settings: dict[str, Any] | None = None
     if "forces" not in results:
         raise ImportFailure(f"{source}: no forces stored with the structure")
     energy = float(results.get("energy", results.get("free_energy")))
-    stress = results.get("stress")
-    if stress is not None:
-        stress = np.asarray(stress, dtype=float)
-        if stress.shape == (3, 3):
-            stress = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+    stress = _voigt(results.get("stress"))
     bare = atoms.copy()
     bare.calc = None
     return Frame(bare, energy, np.asarray(results["forces"], dtype=float), stress, source, settings)
@@ -151,11 +157,9 @@ def read_pacemaker(path: Path) -> Iterator[Frame]:
     for i, (idx, row) in enumerate(df.iterrows()):
         atoms = row["ase_atoms"].copy()
         atoms.calc = None
-        stress = None
-        if "stress" in df.columns and row["stress"] is not None and np.size(row["stress"]) in (6, 9):
-            stress = np.asarray(row["stress"], dtype=float)
-            if stress.shape == (3, 3):
-                stress = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+        stress = (
+            _voigt(row["stress"]) if "stress" in df.columns and np.size(row["stress"]) in (6, 9) else None
+        )
         yield Frame(atoms, float(row["energy"]), np.asarray(row["forces"], dtype=float), stress,
                     f"{path}#{idx if isinstance(idx, int | str) else i}")  # fmt: skip
 
@@ -166,11 +170,7 @@ def read_espresso(path: Path) -> Iterator[Frame]:
     it, the input file (``pw.in``, ``*.in``: the k-point grid)."""
     from pyacemaker.imports.settings import espresso_settings
 
-    settings = espresso_settings(path)
-    for fr in _ase_frames(path, "espresso-out", settings):
-        kgrid = settings.get("kpoint_grid")
-        fr.settings = {**settings, "kpoint_grid": kgrid}
-        yield fr
+    yield from _ase_frames(path, "espresso-out", espresso_settings(path))
 
 
 @reader("vasp")

@@ -117,7 +117,7 @@ def label(
                 corrections=corrections,
                 wall_time_s=time.perf_counter() - t0,
             )
-            new.status = "test" if rec.status == "test" or rec.provenance.origin == "test_set" else "labelled"
+            new.status = rec.labelled_status
             new.reject_reason = None
         except OracleFailure as exc:
             new.status, new.reject_reason, new.labels = "rejected", str(exc), None

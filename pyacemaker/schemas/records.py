@@ -156,6 +156,11 @@ class StructureRecord(BaseModel):
             status=status,
         )
 
+    @property
+    def labelled_status(self) -> Status:
+        """The status this record takes once labelled: a held-out test-set structure stays ``test``."""
+        return "test" if self.status == "test" or self.provenance.origin == "test_set" else "labelled"
+
     def to_atoms(self, with_labels: bool = True) -> Atoms:
         """ASE Atoms; with labels attached as a SinglePointCalculator (what ase.io and pacemaker expect)."""
         atoms = self.atoms.to_atoms()

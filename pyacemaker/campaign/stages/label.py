@@ -35,7 +35,7 @@ def label_stage(
     for r in [r for r in todo if r.hash in shared]:
         source, labels = shared[r.hash]
         r.labels = labels.model_copy(update={"shared_from": source})
-        r.status = "test" if r.status == "test" or r.provenance.origin == "test_set" else "labelled"
+        r.status = r.labelled_status
         r.reject_reason = None
         db.set_labels(r)
     todo = [r for r in todo if r.hash not in shared]
