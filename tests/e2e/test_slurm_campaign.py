@@ -1,8 +1,8 @@
 """A campaign worked only through a real one-node Slurm cluster with `pyacemaker launch`: each class's jobs are
 queued by FireWorks' queue launcher with the class's own adapter and resources; light jobs run on the controller's
 local worker. Slurm's finished-jobs log shows which allocation each class got. A running train job is
-``scancel``-led mid-fit: the controller sees it from the queue's side and re-runs it, unattended; ``status`` shows
-the job's queue id and queue state next to its FireWorks state while it runs."""
+``scancel``-led mid-fit: the controller sees it from the queue's side and re-runs it, unattended (``status``'s view of
+running queue jobs is tested in tests/integration/test_slurm_lost_jobs.py)."""
 
 import json
 import os
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pyacemaker.campaign.queue_jobs import queue_id
 from pyacemaker.db import Database, DbTarget
 from tests.conftest import run_cli
 from tests.e2e.test_campaign import TINY
@@ -29,14 +30,18 @@ resources:
 """
 
 
-def _running_train_job(env: dict[str, str]) -> dict | None:
-    """The campaign's train job while it runs under a Slurm job, as `pyacemaker status --json` shows it."""
-    r = run_cli("status", "slurm_cu", "--json", env=env, timeout=120)
-    if r.returncode != 0:
+def _running_train_job(fw_db) -> dict | None:
+    """The campaign's train job once it runs under a Slurm job: its firework id and the queue id its launch
+    directory recorded. Read from the database directly (milliseconds), so that the cancel lands early in the fit:
+    found through ``status`` (seconds on a busy 2-core CI machine) the fit was sometimes over before the cancel."""
+    fw = fw_db.fireworks.find_one(
+        {"state": "RUNNING", "spec.pyacemaker_class": "train"}, {"fw_id": 1, "launches": 1}
+    )
+    if not fw or not fw.get("launches"):
         return None
-    jobs = json.loads(r.stdout)["campaigns"][0]["jobs"]
-    return next((j for j in jobs if j["job_class"] == "train" and j["fw_state"] == "RUNNING"
-                 and j["queue_phase"] == "running"), None)  # fmt: skip
+    launch = fw_db.launches.find_one({"launch_id": max(fw["launches"])}, {"launch_dir": 1})
+    qid = queue_id((launch or {}).get("launch_dir"))
+    return {"fw_id": fw["fw_id"], "queue_id": qid} if qid else None
 
 
 def test_campaign_through_slurm_with_per_class_allocations(db_server, tmp_path):
@@ -63,12 +68,12 @@ def test_campaign_through_slurm_with_per_class_allocations(db_server, tmp_path):
             cancelled = None
             end = time.monotonic() + 600
             while cancelled is None and proc.poll() is None and time.monotonic() < end:
-                job = _running_train_job(env)
+                job = _running_train_job(db.db.client["slurm_campaign"])
                 if job:
-                    time.sleep(2)  # mid-fit
+                    time.sleep(2)  # mid-fit (a fit takes ~20 s here)
                     subprocess.run(["scancel", job["queue_id"]], env=env, check=True, timeout=60)
                     cancelled = job
-                time.sleep(1)
+                time.sleep(0.5)
             out, errs = proc.communicate(timeout=1500)
         finally:
             if proc.poll() is None:
@@ -84,7 +89,7 @@ def test_campaign_through_slurm_with_per_class_allocations(db_server, tmp_path):
     assert cancelled is not None, "no train job was seen running under Slurm"
     assert "queued" in out and "train job" in out
     # the cancelled job was re-run by the controller, from the queue's view
-    assert f"job {cancelled['queue_id']} ended (CANCELLED" in out, out[-3000:]
+    assert f"job {cancelled['queue_id']} ended (CANCELLED" in out, out[-6000:]
     fw = db.db.client["slurm_campaign"].fireworks.find_one({"fw_id": cancelled["fw_id"]})
     assert fw["state"] == "COMPLETED" and len(fw["archived_launches"]) >= 1
     assert done.state in ("converged", "stalled", "budget") and done.summary is not None
