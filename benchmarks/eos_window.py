@@ -44,6 +44,18 @@ VARIANTS = {
         "seeds": {"volume_strains": [-0.15, -0.08, -0.04, 0.0, 0.04, 0.08, 0.15]},
         "train": {"kappa": 0.05},
     },
+    "seeds +-15 %, kappa 0.1": {
+        "seeds": {"volume_strains": [-0.15, -0.08, -0.04, 0.0, 0.04, 0.08, 0.15]},
+        "train": {"kappa": 0.1},
+    },
+    "5 seeds over +-15 %, kappa 0.05": {
+        "seeds": {"volume_strains": [-0.15, -0.075, 0.0, 0.075, 0.15]},
+        "train": {"kappa": 0.05},
+    },
+    "5 seeds over +-15 %, kappa 0.1": {
+        "seeds": {"volume_strains": [-0.15, -0.075, 0.0, 0.075, 0.15]},
+        "train": {"kappa": 0.1},
+    },
     "no baseline": {"baseline": {"type": "none"}},
 }
 WINDOWS = (0.05, 0.10, 0.15)
@@ -68,7 +80,7 @@ def main() -> int:
     t = Table(
         title=f"Cu/EMT: B0 and a0 of the fitted potential against EMT's, per EOS window (work in {root})"
     )
-    for col in ("variant", "structures", "seed volume strains", "functions", "fit s", "train E meV/at",
+    for col in ("variant", "structures", "seed volume strains", "functions", "fit s", "train E meV/at", "train F meV/A",
                 *[f"B0 +-{w:.0%}" for w in WINDOWS], *[f"a0 +-{w:.0%}" for w in WINDOWS]):  # fmt: skip
         t.add_column(col)
     Console().print("EMT B0 (GPa): " + ", ".join(f"+-{w:.0%} {r.b0_GPa:.1f}" for w, r in emt.items()))
@@ -91,6 +103,7 @@ def main() -> int:
         strains = sorted({round(s, 2) for s in cfg.seeds.volume_strains or []})
         t.add_row(name, str(len(recs)), str(strains), str(res.n_functions), f"{wall:.0f}",
                   f"{res.metrics['train_energy_rmse_meV_atom']:.2f}",
+                  f"{res.metrics['train_forces_rmse_meV_A']:.1f}",
                   *[f"{eos[w].b0_GPa:.1f} ({(eos[w].b0_GPa / emt[w].b0_GPa - 1) * 100:+.1f}%)" for w in WINDOWS],
                   *[f"{(eos[w].a0 / emt[w].a0 - 1) * 100:+.2f}%" for w in WINDOWS])  # fmt: skip
         Console().print(f"{name}: done in {wall:.0f} s")
