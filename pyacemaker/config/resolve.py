@@ -104,8 +104,12 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
             else "small cells: cheap labels, several environments per cell"
         )
     if out.seeds.volume_strains is None:
-        out.seeds.volume_strains = [-0.08, -0.04, 0.0, 0.04, 0.08]
-        notes["seeds.volume_strains"] = "+-8 % volume brackets the equation of state near equilibrium"
+        w = out.validation.settings.eos_max_strain
+        out.seeds.volume_strains = [round(x, 4) for x in (-w, -w / 2, 0.0, w / 2, w)]
+        notes["seeds.volume_strains"] = (
+            f"+-{w:.0%} volume: the gate's EOS window, so B0 is fitted, not extrapolated (seeds over +-8 % gave "
+            "B0 23-28 % low)"
+        )
     if out.seeds.rattle_amplitude is None:
         out.seeds.rattle_amplitude = round(0.04 * nn_min, 3)
         notes["seeds.rattle_amplitude"] = "4 % of the nearest-neighbour distance: thermal-like displacements"
