@@ -18,7 +18,7 @@ from pyacemaker.campaign.queue_jobs import queue_id
 from pyacemaker.db import Database, DbTarget
 from tests.conftest import run_cli
 from tests.e2e.test_campaign import TINY
-from tests.support import slurm
+from tests.support import missing, slurm
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -47,7 +47,7 @@ def _running_train_job(fw_db) -> dict | None:
 def test_campaign_through_slurm_with_per_class_allocations(db_server, tmp_path):
     why = slurm.available()
     if why:
-        pytest.fail(why) if os.environ.get("CI") else pytest.skip(why)
+        missing(why)
     cfg = tmp_path / "slurm_cu.yaml"
     cfg.write_text(TINY.replace("name: tiny_cu", "name: slurm_cu").replace("train: {", "train: {final_fit: false, ")
                    + RESOURCES)  # fmt: skip

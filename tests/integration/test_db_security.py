@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import run_cli
+from tests.support import needs
 
 pytestmark = pytest.mark.integration
 
@@ -262,7 +263,7 @@ def test_workers_never_run_a_foreign_firework(db_server, tmp_path):
     target.client().drop_database("t_foreign")
 
 
-@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")
+@needs(not Path("/proc/self/cmdline").exists(), "needs /proc")
 def test_worker_command_lines_hold_no_credentials(db_server, tmp_path):
     """What `ps` shows of a worker: files and flags, never a password."""
     from pyacemaker.campaign.workers import worker_command

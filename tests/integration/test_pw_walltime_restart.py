@@ -8,7 +8,6 @@ read from file`` and ``Calculation restarted from scf iteration #`` or, when it 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tarfile
@@ -28,6 +27,7 @@ from pyacemaker.oracle.emt import EMTOracle
 from pyacemaker.oracle.espresso import healing, pw
 from pyacemaker.schemas.records import Provenance, StructureRecord
 from pyacemaker.schemas.stages import Selection
+from tests.support import missing
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,7 @@ FAST = {"type": "espresso", "kspacing": 0.8, "ecutwfc": 20.0, "conv_thr_per_atom
 def need_pw():
     if shutil.which("pw.x") is None:
         msg = "pw.x not installed (scripts/setup.sh installs quantum-espresso when run as root)"
-        pytest.fail(msg) if os.environ.get("CI") else pytest.skip(msg)
+        missing(msg)
 
 
 @pytest.fixture(autouse=True)

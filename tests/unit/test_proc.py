@@ -14,8 +14,9 @@ import pytest
 
 from pyacemaker import proc
 from pyacemaker.proc import Proc, ProcTimeout, group_members, run
+from tests.support import needs
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups and /proc: Linux")
+pytestmark = needs(sys.platform != "linux", "process groups and /proc: Linux")
 
 
 def alive(pid: int) -> bool:
@@ -86,7 +87,7 @@ def test_what_a_finished_process_left_running_in_its_group_is_stopped(tmp_path):
     assert not alive(int((tmp_path / "child").read_text()))
 
 
-@pytest.mark.skipif(shutil.which("setsid") is None, reason="util-linux setsid not installed")
+@needs(shutil.which("setsid") is None, "util-linux setsid not installed")
 def test_a_descendant_that_left_the_group_with_setsid_is_stopped_too(tmp_path):
     """Open MPI's singleton forks ``orted --set-sid``: a signal to the group misses it, so stop() also signals
     the descendants outside the group that it finds while the leader still links them."""
