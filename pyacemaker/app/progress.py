@@ -288,7 +288,11 @@ def print_conditions(s: CampaignStatus | Mapping[str, Any]) -> None:
         t.add_column(f"it {it.iteration}", no_wrap=True)
     t.add_column("halts", no_wrap=True)
     t.add_column("quiet", no_wrap=True)
-    t.caption = "each cell: H = halted on gamma, . = no halt; T at the condition's escalation level; quiet: halt-free runs in a row"
+    t.caption = (
+        "each cell: H = halted on gamma (@ when: MD time, kMC steps), . = no halt; T at the condition's escalation "
+        "level; quiet: halt-free runs in a row. A condition that halts at the same early moment every iteration "
+        "is not learning from its halts"
+    )
     last = next((it.quiet_windows for it in reversed(s.iterations) if it.quiet_windows), {})
     for name in names:
         cells, n = [], 0
@@ -298,13 +302,22 @@ def print_conditions(s: CampaignStatus | Mapping[str, Any]) -> None:
                 cells.append("")
                 continue
             n += bool(c.halted)
-            cells.append(("H" if c.halted else ".") + f" {c.temperature_K or 0:.0f}K")
+            cells.append(("H" if c.halted else ".") + f" {c.temperature_K or 0:.0f}K" + _halted_at(c))
         t.add_row(name, *cells, str(n), str(last.get(name, "-")))
     console.print(t)
     notes = {f"{c.name}: {c.notice or c.error}" for it in s.iterations
              for c in it.conditions if c.notice or c.error}  # fmt: skip
     for line in sorted(notes)[:10]:
         console.print(f"[yellow]note[/] {line}")
+
+
+def _halted_at(c) -> str:
+    """' @0.04ps' (MD) or ' @12 steps' (kMC) for a halted run: halts that come later each iteration are learned."""
+    if not c.halted:
+        return ""
+    if c.driver in ("kmc", "eon"):
+        return f" @{c.steps_done or 0} steps"
+    return f" @{(c.simulated_time_fs or 0.0) / 1000:.2f}ps"
 
 
 def fmt(v) -> str:

@@ -35,7 +35,9 @@ def test_summary_prints_the_same_from_a_mapping_or_the_model(monkeypatch):
     st = CampaignStatus.model_validate({
         "campaign": "c", "state": "converged", "oracle_calls": 7, "potential_path": "/p.yace",
         "iterations": [{"iteration": 0, "dataset_size": 4, "max_gamma": 3.0, "halts": 1, "decision": "continue",
-                        "conditions": [{"name": "bulk 300K", "halted": True, "temperature_K": 300.0}]}],
+                        "conditions": [{"name": "bulk 300K", "halted": True, "temperature_K": 300.0, "simulated_time_fs": 40.0},
+                                       {"name": "vacancy kmc", "halted": True, "temperature_K": 600.0, "driver": "kmc",
+                                        "steps_done": 12}]}],
         "validation": {"potential_id": "c:final", "verdict": "go", "reasons": []},
     })  # fmt: skip
 
@@ -46,4 +48,5 @@ def test_summary_prints_the_same_from_a_mapping_or_the_model(monkeypatch):
 
     shown = text({**st.model_dump(), "oracle_calls_this_run": 5})
     assert shown == text(st, calls_this_run=5)
-    assert "oracle calls: 7 (5 in this run)" in shown and "H 300K" in shown and "GO" in shown
+    assert "oracle calls: 7 (5 in this run)" in shown and "GO" in shown
+    assert "H 300K @0.04ps" in shown and "H 600K @12 steps" in shown  # when each run halted
