@@ -191,6 +191,12 @@ class TrainConfig(Strict):
     final_functions: int | None = Field(
         None, ge=1, description="basis functions per element of the final fit"
     )
+    final_iterations: int | None = Field(
+        None,
+        ge=1,
+        le=100000,
+        description="BFGS iterations of the final fit (the potential that is validated)",
+    )
     ladder_step: int | None = Field(
         None, ge=1, description="pacemaker ladder fitting: functions added per step"
     )

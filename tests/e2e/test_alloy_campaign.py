@@ -22,11 +22,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 def _config(tmp_path: Path) -> Path:
     text = (ROOT / "workflows" / "cuau_emt.yaml").read_text()
-    # the example as shipped, made shorter: two iterations, no CHGNet (tests/integration/test_cold_start.py)
-    text = text.replace("cold_start_steps: 20}", "cold_start: none}").replace(
-        "max_iterations: 3", "max_iterations: 2"
+    # the example as shipped, made shorter: two iterations, no CHGNet (tests/integration/test_cold_start.py), a
+    # 60-iteration final fit
+    text = (
+        text.replace("cold_start_steps: 20}", "cold_start: none}")
+        .replace("max_iterations: 3", "max_iterations: 2")
+        .replace("  max_fit_iterations: 60", "  final_iterations: 60\n  max_fit_iterations: 60")
     )
-    assert "cold_start: none" in text and "max_iterations: 2" in text
+    assert "cold_start: none" in text and "max_iterations: 2" in text and "final_iterations: 60" in text
     cfg = tmp_path / "cuau.yaml"
     cfg.write_text(text)
     return cfg

@@ -83,7 +83,8 @@ def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
     )
     try:
         res = fit(records, ctx.config.elements, refs, t, ctx.workdir / f"final_fit{suffix}", baseline=ctx.baseline,
-                  initial_potential=potential_files(db, ctx, potential_id)["yaml"], n_functions=n_func)  # fmt: skip
+                  initial_potential=potential_files(db, ctx, potential_id)["yaml"], n_functions=n_func,
+                  max_iterations=t.final_iterations)  # fmt: skip
         diverged = refit_diverged(prev.metrics if prev else {}, res.metrics, t.divergence_factor)
         if diverged:
             raise FitError(diverged)
