@@ -22,10 +22,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 def _config(tmp_path: Path) -> Path:
     text = (ROOT / "workflows" / "cuau_emt.yaml").read_text()
-    # the example as shipped, made shorter: two iterations, no CHGNet (tests/integration/test_cold_start.py), a
-    # 60-iteration final fit
+    # the example as shipped, made shorter: two iterations, no CHGNet (tests/integration/test_cold_start.py), three
+    # seed volumes instead of five, a 60-iteration final fit
     text = (
-        text.replace("cold_start_steps: 20}", "cold_start: none}")
+        text.replace("cold_start_steps: 20}", "cold_start: none, volume_strains: [-0.04, 0.0, 0.04]}")
         .replace("max_iterations: 3", "max_iterations: 2")
         .replace("  max_fit_iterations: 60", "  final_iterations: 60\n  max_fit_iterations: 60")
     )
