@@ -91,8 +91,8 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
     if out.train.final_iterations is None:
         out.train.final_iterations = max(FINAL_ITERATIONS, out.train.max_fit_iterations)
         notes["train.final_iterations"] = (
-            f"at least {FINAL_ITERATIONS}: the gate needs a converged fit (at 60 iterations B0 and C44 of Cu/EMT "
-            "came out 6-10 % off from one seed to the next; at 300 within 1-5 %)"
+            f"at least {FINAL_ITERATIONS}: the gate needs a converged fit (Cu/EMT at 60 iterations: B0 6-8 % low, C44 "
+            "up to 15 % off, changing with the seed; at 300: B0 within 1.1 %, Cij within 4.6 %)"
         )
     if out.train.refit_iterations is None:
         out.train.refit_iterations = max(1, out.train.max_fit_iterations // 2)
@@ -115,8 +115,8 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
         w = out.validation.settings.eos_max_strain
         out.seeds.volume_strains = [round(x, 4) for x in (-w, -w / 2, 0.0, w / 2, w)]
         notes["seeds.volume_strains"] = (
-            f"+-{w:.0%} volume: the gate's EOS window, so B0 is fitted, not extrapolated (seeds over +-8 % gave "
-            "B0 23-28 % low)"
+            f"+-{w:.0%} volume: the gate's EOS window (validation.settings.eos_max_strain), so the equation of "
+            "state the gate checks is fitted, not extrapolated"
         )
     if out.seeds.rattle_amplitude is None:
         out.seeds.rattle_amplitude = round(0.04 * nn_min, 3)

@@ -174,7 +174,8 @@ class TrainConfig(Strict):
     )
     max_fit_iterations: int = Field(150, ge=1, le=100000, description="BFGS iterations per fit")
     # 0.1, not pacemaker's usual 0.3: a strained perfect crystal has zero forces, so the equation of state and the
-    # elastic constants are in the energies alone, outnumbered ~100:1 by force components (0.3 gave B0 23 % low)
+    # elastic constants are in the energies alone, outnumbered ~100:1 by force components (converged Cu/EMT fits:
+    # B0 within 1.1 % at 0.1, 1.7-3.5 % at 0.3; benchmarks/eos_window.py)
     kappa: float = Field(0.1, ge=0.0, le=1.0, description="force weight in the loss (pacemaker's kappa)")
     test_fraction: float = Field(
         0.1, ge=0, lt=1, description="share of structure families held out for test errors"
