@@ -65,6 +65,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from pyacemaker.config import parse_config, resolve  # noqa: E402
+from pyacemaker.config.resolve import final_basis_size  # noqa: E402
 from pyacemaker.schemas.records import Labels, Provenance, StructureRecord  # noqa: E402
 
 EXE = str(Path(sys.executable).with_name("pyacemaker"))
@@ -275,7 +276,7 @@ def fit_drawn(work: Path, system: str, method: str, budget: int, seed: int) -> d
     oracle = make_oracle(cfg.oracle)
     refs = {el: oracle.reference_energy(el, d / "refs") for el in cfg.elements}
     t = cfg.train
-    n_func = min(t.final_functions or t.max_functions, 2 * len(recs))
+    n_func = final_basis_size(len(recs), t)
     res = fit(recs, cfg.elements, refs, t, d / "fit", baseline=make_baseline(cfg.baseline, cfg.elements),
               n_functions=n_func, max_iterations=t.final_iterations)  # fmt: skip
     return {"yaml": str(res.yaml), "refs": refs, "calls": len(recs), "iterations": 1, "cfg": raw}

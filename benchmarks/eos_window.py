@@ -34,6 +34,7 @@ sys.path.insert(0, str(HERE))
 import data_efficiency as de  # noqa: E402
 
 from pyacemaker.config import parse_config, resolve  # noqa: E402
+from pyacemaker.config.resolve import final_basis_size  # noqa: E402
 from pyacemaker.oracle import make_oracle  # noqa: E402
 from pyacemaker.structures.seeds import build_seeds, reference_cell  # noqa: E402
 from pyacemaker.train.baseline import make_baseline  # noqa: E402
@@ -96,7 +97,7 @@ def main() -> int:
         t0 = time.time()
         tr = cfg.train
         res = fit(recs, cfg.elements, refs, tr, d / "fit", baseline=base,
-                  n_functions=min(tr.final_functions or tr.max_functions, 2 * len(recs)),
+                  n_functions=final_basis_size(len(recs), tr),
                   max_iterations=tr.final_iterations)  # fmt: skip
         wall = time.time() - t0
         pot = partial(calculator, res.yaml, None, base, refs)

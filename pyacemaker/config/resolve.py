@@ -27,6 +27,11 @@ def derived_basis_size(n_structures: int, train: TrainConfig) -> int:
     return int(min(train.max_functions, max(train.min_functions, n)))
 
 
+def final_basis_size(n_structures: int, train: TrainConfig) -> int:
+    """Basis functions per element of the final fit: the full basis, capped by the data (2 per structure)."""
+    return int(min(train.final_functions or train.max_functions, 2 * n_structures))
+
+
 def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
     """Fill every derived value; return the resolved copy and a note per dotted key saying where it came from."""
     out = cfg.model_copy(deep=True)
