@@ -77,8 +77,6 @@ QUICK = {
     "train": {"max_fit_iterations": 8, "final_iterations": 8, "final_functions": 8},
     "explore": {"steps": 60},
 }
-OVERRIDES: dict[str, Any] = {}  # merged into every workflow config (QUICK under --quick)
-TEST_FRAMES = [6]  # snapshots per MD family of the test set (1 under --quick)
 console = Console(width=200, highlight=False)
 
 
@@ -164,13 +162,13 @@ def build_test_set(elements: list[str], frames: int = 6, seed: int = 1234) -> li
     return out
 
 
-def test_set(work: Path, system: str, elements: list[str]) -> list[StructureRecord]:
-    """The system's test set, built once and kept in ``work`` (JSON records)."""
+def test_set(work: Path, system: str, elements: list[str], frames: int) -> list[StructureRecord]:
+    """The system's test set (``frames`` snapshots per MD family), built once and kept in ``work``."""
     path = work / f"testset_{system}.json"
     if path.is_file():
         return [StructureRecord.model_validate(d) for d in json.loads(path.read_text())]
     t0 = time.monotonic()
-    recs = build_test_set(elements, frames=TEST_FRAMES[0])
+    recs = build_test_set(elements, frames=frames)
     path.write_text(json.dumps([r.model_dump(mode="json") for r in recs]))
     fams = sorted({r.provenance.family for r in recs})
     console.print(f"test set {system}: {len(recs)} structures in {len(fams)} families ({', '.join(fams)}), "
@@ -186,15 +184,18 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
-def campaign_config(system: str, name: str, budget: int, seed: int, select: str = "maxvol") -> dict:
-    """The shipped workflow, run to an oracle budget: iterations unlimited, no test set or gate of its own."""
-    raw = merge(yaml.safe_load((ROOT / SYSTEMS[system][0]).read_text()), OVERRIDES)
+def campaign_config(
+    system: str, name: str, budget: int, seed: int, overrides: dict, select: str = "maxvol"
+) -> dict:
+    """The shipped workflow (with ``overrides`` merged in), run to an oracle budget: iterations unlimited, no test
+    set or gate of its own."""
+    raw = merge(yaml.safe_load((ROOT / SYSTEMS[system][0]).read_text()), overrides)
     return merge(raw, {"name": name, "budget": {"max_oracle_calls": budget, "max_iterations": 50},
                        "validation": {"test_structures": 0, "gate": False}, "select": {"method": select},
                        "seeds": {"seed": seed}, "explore": {"seed": seed}, "train": {"seed": seed}})  # fmt: skip
 
 
-def run_loop(work: Path, system: str, budget: int, seed: int, select: str) -> dict[str, Any]:
+def run_loop(work: Path, system: str, budget: int, seed: int, select: str, overrides: dict) -> dict[str, Any]:
     """One ``pyacemaker run`` in its own data directory; its final potential and the calls it spent."""
     from pyacemaker.db import Database, resolve_target
     from pyacemaker.oracle import make_oracle
@@ -203,7 +204,7 @@ def run_loop(work: Path, system: str, budget: int, seed: int, select: str) -> di
     d = work / "runs" / name
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
-    raw = campaign_config(system, name, budget, seed, select)
+    raw = campaign_config(system, name, budget, seed, overrides, select)
     (d / "config.yaml").write_text(yaml.safe_dump(raw))
     env = {
         **os.environ,
@@ -258,14 +259,16 @@ def seed_pool(cfg, n: int) -> list[Atoms]:
     return out
 
 
-def fit_drawn(work: Path, system: str, method: str, budget: int, seed: int) -> dict[str, Any]:
+def fit_drawn(
+    work: Path, system: str, method: str, budget: int, seed: int, overrides: dict
+) -> dict[str, Any]:
     """``budget`` structures drawn at random from the method's pool, labelled by EMT and fitted as a campaign's
     final fit would be (cold, its training settings, min(final_functions, 2 per structure) functions)."""
     from pyacemaker.oracle import make_oracle
     from pyacemaker.train.baseline import make_baseline
     from pyacemaker.train.pacemaker import fit
 
-    raw = campaign_config(system, f"{system}_{method}", budget, seed)
+    raw = campaign_config(system, f"{system}_{method}", budget, seed, overrides)
     cfg, _ = resolve(parse_config(raw))
     pool = md_pool(cfg, seed) if method == "random" else seed_pool(cfg, budget)
     rng = np.random.default_rng(seed)
@@ -312,12 +315,13 @@ def load(path: Path) -> list[dict[str, Any]]:
     return json.loads(path.read_text()) if path.is_file() else []
 
 
-def point(system: str, method: str, budget: int, seed: int, work: Path, tests, elements) -> dict[str, Any]:
+def point(system: str, method: str, budget: int, seed: int, work: Path, tests, elements, overrides: dict
+          ) -> dict[str, Any]:  # fmt: skip
     t0 = time.monotonic()
     if method in ("loop", "gamma"):
-        got = run_loop(work, system, budget, seed, "maxvol" if method == "loop" else "gamma")
+        got = run_loop(work, system, budget, seed, "maxvol" if method == "loop" else "gamma", overrides)
     else:
-        got = fit_drawn(work, system, method, budget, seed)
+        got = fit_drawn(work, system, method, budget, seed, overrides)
     m = measure(got, tests, elements)
     return {"system": system, "method": method, "budget": budget, "seed": seed, "calls": got["calls"],
             "iterations": got["iterations"], "wall_s": time.monotonic() - t0, **m}  # fmt: skip
@@ -435,9 +439,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 1 snapshot per test family, 8-function fits, short MD (numbers mean nothing)")  # fmt: skip
     args = ap.parse_args()
-    if args.quick:
-        OVERRIDES.update(QUICK)
-        TEST_FRAMES[0] = 1
+    overrides, frames = (QUICK, 1) if args.quick else ({}, 6)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [s for s in systems if s not in SYSTEMS] + [m for m in methods if m not in METHODS]
@@ -455,7 +457,7 @@ def main() -> int:
                   f"{args.budgets}, {args.seeds} seed(s)")  # fmt: skip
     for system in systems:
         elements = SYSTEMS[system][1]
-        tests = test_set(work, system, elements)
+        tests = test_set(work, system, elements, frames)
         for budget in args.budgets:
             for seed in range(1, args.seeds + 1):
                 for method in methods:
@@ -463,7 +465,7 @@ def main() -> int:
                     if any((r["system"], r["method"], r["budget"], r["seed"]) == key for r in results):
                         continue
                     try:
-                        row = point(system, method, budget, seed, work, tests, elements)
+                        row = point(system, method, budget, seed, work, tests, elements, overrides)
                     except Exception as exc:  # noqa: BLE001 (one failed point is reported; the sweep goes on)
                         console.print(f"[red]{key}: failed: {type(exc).__name__}: {str(exc)[:300]}[/]")
                         failed.append(key)
