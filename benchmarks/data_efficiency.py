@@ -20,7 +20,7 @@ can hide a family the loop never learned.
 - ``gamma``: the same with ``select.method: gamma`` (the highest extrapolation grades instead of D-optimality).
 - ``random``: the baseline of the claim: snapshots of oracle-driven MD (EMT forces) at the workflow's exploration
   temperatures, from its MD cell, sampled at random; fitted cold with the campaign's training settings, the
-  basis rule of its final fit (min(final_functions, 2 per structure)) and its ``train.final_iterations``.
+  basis rule of its final fit (``config.resolve.final_basis_size``) and its ``train.final_iterations``.
 - ``seeds``: no exploration at all: the workflow's seed generator (strains, rattles, shears; cold start as
   configured) drawn to the budget, fitted the same way.
 
@@ -263,7 +263,7 @@ def fit_drawn(
     work: Path, system: str, method: str, budget: int, seed: int, overrides: dict
 ) -> dict[str, Any]:
     """``budget`` structures drawn at random from the method's pool, labelled by EMT and fitted as a campaign's
-    final fit would be (cold, its training settings, min(final_functions, 2 per structure) functions)."""
+    final fit would be (cold, its training settings, ``final_basis_size`` functions)."""
     from pyacemaker.oracle import make_oracle
     from pyacemaker.train.baseline import make_baseline
     from pyacemaker.train.pacemaker import fit
@@ -279,7 +279,7 @@ def fit_drawn(
     oracle = make_oracle(cfg.oracle)
     refs = {el: oracle.reference_energy(el, d / "refs") for el in cfg.elements}
     t = cfg.train
-    n_func = final_basis_size(len(recs), t)
+    n_func = final_basis_size(len(recs), sum(r.natoms for r in recs), t)
     res = fit(recs, cfg.elements, refs, t, d / "fit", baseline=make_baseline(cfg.baseline, cfg.elements),
               n_functions=n_func, max_iterations=t.final_iterations)  # fmt: skip
     return {"yaml": str(res.yaml), "refs": refs, "calls": len(recs), "iterations": 1, "cfg": raw}

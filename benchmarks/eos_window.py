@@ -97,7 +97,7 @@ def main() -> int:
         t0 = time.time()
         tr = cfg.train
         res = fit(recs, cfg.elements, refs, tr, d / "fit", baseline=base,
-                  n_functions=final_basis_size(len(recs), tr),
+                  n_functions=final_basis_size(len(recs), sum(r.natoms for r in recs), tr),
                   max_iterations=tr.final_iterations)  # fmt: skip
         wall = time.time() - t0
         pot = partial(calculator, res.yaml, None, base, refs)

@@ -206,3 +206,13 @@ def test_plugin_names_of_the_builtins_are_accepted():
     )
     assert cfg.select.method == "gamma" and cfg.validation.properties == ["stability", "eos"]
     assert [c.name for c in cfg.explore.conditions] == ["bulk 300K", "kmc bulk 300K", "eon bulk 300K"]
+
+
+def test_final_basis_counts_structures_and_atoms():
+    from pyacemaker.config.resolve import final_basis_size
+
+    cfg, _ = resolve(parse_config({"name": "b", "elements": ["Si"], "oracle": {"type": "emt"}}))
+    t = cfg.train
+    assert final_basis_size(13, 13 * 8, t) == 2 * 13 + 26  # few cells, many atoms: forces count too
+    assert final_basis_size(13, 13, t) == 2 * 13 + 3
+    assert final_basis_size(10_000, 10**6, t) == t.final_functions  # capped by the full basis

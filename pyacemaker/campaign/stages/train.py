@@ -79,7 +79,10 @@ def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
     n_final = db.final_potentials(ctx.campaign)
     suffix = f"{n_final + 1}" if n_final else ""
     pot_id = f"{ctx.campaign}:final{suffix}"
-    n_func = max(final_basis_size(len(records), t), (prev.n_functions if prev else 1) or 1)
+    n_func = max(
+        final_basis_size(len(records), sum(r.natoms for r in records), t),
+        (prev.n_functions if prev else 1) or 1,
+    )
     try:
         res = fit(records, ctx.config.elements, refs, t, ctx.workdir / f"final_fit{suffix}", baseline=ctx.baseline,
                   initial_potential=potential_files(db, ctx, potential_id)["yaml"], n_functions=n_func,
