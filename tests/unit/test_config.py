@@ -211,7 +211,7 @@ def test_plugin_names_of_the_builtins_are_accepted():
 def test_final_basis_counts_structures_and_atoms():
     from pyacemaker.config.resolve import final_basis_size
 
-    cfg, _ = resolve(parse_config({"name": "b", "elements": ["Si"], "oracle": {"type": "emt"}}))
+    cfg, _ = resolve(parse_config({"name": "b", "elements": ["Cu"], "oracle": {"type": "emt"}}))
     t = cfg.train
     assert final_basis_size(13, 13 * 8, t) == 2 * 13 + 26  # few cells, many atoms: forces count too
     assert final_basis_size(13, 13, t) == 2 * 13 + 3
