@@ -27,6 +27,12 @@ def test_alloy_seeds_contain_both_elements():
     alloys = [s for s in build_seeds(cfg) if s.base_kind == "alloy"]
     assert alloys and {"Cu", "Au"} <= set(alloys[0].atoms.get_chemical_symbols())
     assert {s.base for s in alloys} == {"Cu-Au"} and alloys[0].description.startswith("random alloy Cu-Au")
+    # at the mix's volume (mean of Cu's 11.76 and Au's 16.98 A^3/atom), not squeezed onto Cu's lattice
+    plain = next(s for s in alloys if s.variant.model_dump(exclude_none=True) == {"volume_strain": 0.0})
+    assert plain.atoms.get_volume() / len(plain.atoms) == pytest.approx((11.76 + 16.98) / 2, abs=0.02)
+    slab = next(s for s in alloys if s.variant.surface)
+    assert slab.atoms.cell.cellpar()[0] > 1.05 * next(s for s in build_seeds(cfg) if s.base == "Cu" and
+                                                    s.variant.surface).atoms.cell.cellpar()[0]  # fmt: skip
 
 
 def test_supercell_reaches_target():
