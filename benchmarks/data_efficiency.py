@@ -332,9 +332,13 @@ def stat(rows: list[dict], key: str, fam: str | None = None) -> tuple[float, flo
     return float(np.mean(vals)), float(np.std(vals))
 
 
-def prop(rows: list[dict], name: str) -> float:
-    vals = [v.get(name) for r in rows for v in r["properties"].values() if v.get(name) is not None]
-    return float(np.mean(vals)) if vals else float("nan")
+def prop(rows: list[dict], name: str, fmt: str) -> str:
+    """Mean of a property over runs and elements; runs where the model gave none (an EOS without a minimum, a
+    collapsing cell) are counted, not averaged away."""
+    got = [v.get(name) for r in rows for v in r["properties"].values()]
+    vals = [x for x in got if x is not None]
+    text = format(float(np.mean(vals)), fmt) if vals else "-"
+    return text + (f" ({len(got) - len(vals)} none)" if len(vals) < len(got) else "")
 
 
 def report(results: list[dict], work: Path) -> None:
@@ -356,8 +360,8 @@ def report(results: list[dict], work: Path) -> None:
                 go = sum(all(v["go"] for v in r["properties"].values()) for r in g)
                 t.add_row(m, str(b), f"{np.mean([r['calls'] for r in g]):.0f}", str(len(g)),
                           f"{e[0]:.2f} ± {e[1]:.2f}", f"{f[0]:.1f} ± {f[1]:.1f}", f"{s[0]:.3f} ± {s[1]:.3f}",
-                          f"{prop(g, 'a0_error'):.2f}", f"{prop(g, 'b0_error'):.1f}", f"{prop(g, 'cij_error'):.1f}",
-                          f"{prop(g, 'phonon_rmse'):.3f}", f"{go}/{len(g)}",
+                          prop(g, "a0_error", ".2f"), prop(g, "b0_error", ".1f"), prop(g, "cij_error", ".1f"),
+                          prop(g, "phonon_rmse", ".3f"), f"{go}/{len(g)}",
                           f"{np.mean([r['wall_s'] for r in g]):.0f}")  # fmt: skip
         console.print(t)
         need = Table(title=f"{system}: oracle calls needed (smallest budget whose mean meets both targets)")

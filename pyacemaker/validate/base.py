@@ -12,6 +12,7 @@ property starts from a clean calculator state and the same function runs unchang
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from pyacemaker.schemas.records import AtomsData
 from pyacemaker.schemas.stages import Check
 
 CalculatorFactory = Callable[[], Calculator]
+log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------------------------- the plugin
@@ -171,6 +173,9 @@ def fnum(x: float | None) -> float | None:
     return x if math.isfinite(x) else None
 
 
+VOLUME_BOUNDS = (0.5, 2.0)  # a relaxation that leaves them (x the start volume) has collapsed or exploded
+
+
 def relax(
     atoms: Atoms,
     calc: Calculator,
@@ -195,10 +200,23 @@ def relax(
         a.set_constraint(FixSymmetry(a, symprec=symprec))
     target = FrechetCellFilter(a) if cell else a
     opt = BFGS(target, logfile=None)
+    v_start = a.get_volume()
+    converged = False
     try:
         with warnings.catch_warnings():  # FixSymmetry warns on large cell steps, which a broken model makes
             warnings.simplefilter("ignore", UserWarning)
-            converged = bool(opt.run(fmax=fmax, steps=steps))
+            for converged in opt.irun(fmax=fmax, steps=steps):
+                # a model without repulsion collapses the cell (energy to -inf, ever more neighbours: each step
+                # slower than the last, minutes, then hours); leaving [1/2, 2] x the start volume is a failure
+                if cell and not VOLUME_BOUNDS[0] <= a.get_volume() / v_start <= VOLUME_BOUNDS[1]:
+                    log.warning(
+                        "relaxation left %s x the start volume: the model collapses or explodes; "
+                        "properties are taken at the start cell",
+                        f"{a.get_volume() / v_start:.3g}",
+                    )
+                    a = atoms.copy()  # the collapsed cell would make every later evaluation slower
+                    converged = False
+                    break
     except Exception:  # a broken model may raise anywhere; the caller reports it as unconverged
         converged = False
     a.set_constraint()

@@ -68,6 +68,20 @@ class Scaled(Calculator):
         }
 
 
+class Collapsing(Calculator):
+    """E = -c / V: no repulsion, the cell shrinks without end (what a fit of thermal snapshots alone can do)."""
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        v = self.atoms.get_volume()
+        e = -100.0 / v
+        s = 100.0 / v**2  # (1/V) dE/d(eps_ii) = c / V^2: tensile, so relaxation contracts the cell
+        self.results = {"energy": e, "free_energy": e, "forces": np.zeros((len(self.atoms), 3)),
+                        "stress": np.array([s, s, s, 0.0, 0.0, 0.0])}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def emt_reference():
     """The oracle's (EMT's) properties, computed once and reused as a stored report would be."""
@@ -120,6 +134,18 @@ def test_elastic_emt_cu():
     assert r.born.stable and r.ok and r.born.failed == []
     assert r.bulk_hill_GPa == pytest.approx(EMT_CU["b0"], rel=0.02)
     assert r.shear_reuss_GPa < r.shear_hill_GPa < r.shear_voigt_GPa
+
+
+def test_a_collapsing_model_fails_the_relaxation_at_once_and_keeps_the_start_cell():
+    """A relaxation that leaves [1/2, 2] x the start volume stops: a collapsing cell makes every later evaluation
+    slower (a random-snapshot fit ran the gate for 11 min and on); elastic constants fail instead of hanging."""
+    from pyacemaker.validate.base import relax
+
+    start = cu()
+    out, converged = relax(start, Collapsing(), cell=True)
+    assert not converged and out.get_volume() == pytest.approx(start.get_volume())
+    r = elastic_constants(Collapsing, cu())
+    assert not r.relax_converged and not r.ok
 
 
 def test_elastic_hcp_relaxes_ions():
