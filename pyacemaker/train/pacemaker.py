@@ -158,11 +158,14 @@ def fit(
     spec = pacemaker_input(elements, train, n_func, data.name, core_repulsion=baseline is None)
     if initial_potential is not None:
         # Warm start from the previous potential. A larger basis: pacemaker's ladder scheme extends it and fits;
-        # the same basis: continue fitting its coefficients (the ladder would stop at once, "no new function").
-        from pyace import BBasisConfiguration
+        # the same basis: continue fitting its coefficients (the ladder would stop at once, "no new function",
+        # and hand back the previous potential unfitted). The target's size is what pacemaker builds from the
+        # spec, not n_func x elements: the basis shape caps it (Cu: 53; Cu-Au: 268 however large n_func).
+        from pyace import BBasisConfiguration, create_multispecies_basis_config
 
         prev_total = BBasisConfiguration(str(initial_potential)).total_number_of_functions
-        if n_func * len(elements) > prev_total:
+        target_total = create_multispecies_basis_config(spec["potential"]).total_number_of_functions
+        if target_total > prev_total:
             spec["potential"]["initial_potential"] = str(Path(initial_potential).resolve())
         else:
             spec["potential"] = {"filename": str(Path(initial_potential).resolve())}

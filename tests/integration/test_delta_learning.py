@@ -167,3 +167,18 @@ def test_warm_start_begins_at_a_lower_loss_than_a_cold_start(fitted, tmp_path):
     start = spec["potential"].get("initial_potential") or spec["potential"].get("filename")
     assert start.endswith("output_potential.yaml")
     assert warm.metrics["train_loss_initial"] < 0.5 * cold.metrics["train_loss_initial"]
+
+
+def test_a_warm_start_at_the_full_basis_still_fits(fitted, tmp_path):
+    """The final fit asks for more functions than the basis shape holds (Cu: 53): once the previous potential
+    has them all, pacemaker's ladder would add none and hand it back unfitted, so the fit continues instead."""
+    cfg, recs, refs, base, res, wd = fitted
+    full = fit(recs, cfg.elements, refs, cfg.train, tmp_path / "full", baseline=base, max_iterations=3,
+               initial_potential=res.yaml, n_functions=500)  # fmt: skip
+    again = fit(recs, cfg.elements, refs, cfg.train, tmp_path / "again", baseline=base, max_iterations=3,
+                initial_potential=full.yaml, n_functions=500)  # fmt: skip
+    assert again.n_functions == full.n_functions > res.n_functions
+    spec = yaml.safe_load((tmp_path / "again" / "input.yaml").read_text())
+    assert spec["potential"] == {"filename": str(full.yaml.resolve())}
+    coeffs = [yaml.safe_load(p.read_text())["species"] for p in (full.yaml, again.yaml)]
+    assert coeffs[0] != coeffs[1]  # coefficients moved: it was fitted
