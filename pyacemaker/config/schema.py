@@ -183,6 +183,9 @@ class TrainConfig(Strict):
     energy_window: float | None = Field(
         2.0, gt=0, description="structures more than this (eV/atom) above the lowest are not fitted"
     )
+    force_window: float | None = Field(
+        20.0, gt=0, description="structures with an atom under a larger force (eV/A) are not fitted"
+    )
     warm_start: bool = Field(True, description="refits start from the previous iteration's potential")
     refit_iterations: int | None = Field(None, ge=1, description="BFGS iterations of a warm refit")
     divergence_factor: float = Field(

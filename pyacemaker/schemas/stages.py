@@ -143,6 +143,7 @@ class TrainOut(Out):
     wall_time_s: float | None = None
     warm_start: bool | None = None
     excluded_high_energy: list[str] = Field(default_factory=list)
+    excluded_high_force: list[str] = Field(default_factory=list)
 
     @property
     def trained(self) -> bool:

@@ -90,3 +90,32 @@ def test_energy_window_leaves_out_far_away_structures():
     kept, dropped = within_energy_window(recs, {"Cu": -0.5}, 2.0)
     assert [r.provenance.builder for r in dropped] == ["kmc saddle gone wrong"] and len(kept) == 2
     assert within_energy_window(recs, {"Cu": -0.5}, None) == (recs, [])
+
+
+def test_force_window_leaves_out_collisions_but_not_an_embedding_buffer():
+    from ase.build import bulk
+
+    from pyacemaker.config import parse_config, resolve
+    from pyacemaker.schemas.records import Labels, Provenance, StructureRecord
+    from pyacemaker.train.dataset import within_force_window, within_windows
+
+    def rec(fmax, tag, weights=None):
+        r = StructureRecord.new(
+            bulk("Cu", cubic=True), "w", Provenance(origin="kmc_halt", builder=tag), "labelled"
+        )
+        r.labels = Labels(energy=-14.0, forces=[[fmax, 0, 0], [-fmax, 0, 0], [0, 3, 4], [0, 0, 0]], oracle="emt",
+                          settings_hash="x")  # fmt: skip
+        r.force_weights = weights
+        return r
+
+    recs = [rec(4.0, "thermal"), rec(33.5, "atoms 1.49 A apart"), rec(33.5, "buffer", [0, 0, 1, 1])]
+    kept, dropped = within_force_window(recs, 20.0)
+    assert [r.provenance.builder for r in dropped] == ["atoms 1.49 A apart"]
+    assert [r.provenance.builder for r in kept] == ["thermal", "buffer"]  # |F| 5 on the weighted atoms
+    assert within_force_window(recs, None) == (recs, [])
+    cfg, _ = resolve(parse_config({"elements": ["Cu"], "oracle": {"type": "emt"}}))
+    assert cfg.train.force_window == 20.0
+    kept, high_e, high_f = within_windows(recs, {"Cu": 0.0}, cfg.train)
+    assert (
+        len(kept) == 2 and high_e == [] and [r.provenance.builder for r in high_f] == ["atoms 1.49 A apart"]
+    )

@@ -14,7 +14,7 @@ from pyacemaker.config.resolve import final_basis_size
 from pyacemaker.db import Database
 from pyacemaker.schemas.potential import PotentialDoc
 from pyacemaker.schemas.stages import FinalFit, TrainOut
-from pyacemaker.train.dataset import split, summary, within_energy_window
+from pyacemaker.train.dataset import split, summary, within_windows
 from pyacemaker.train.pacemaker import FitError, FitResult, evaluate, fit
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def train_stage(db: Database, ctx: Context, iteration: int) -> TrainOut:
     t = ctx.config.train
     refs = reference_energies(db, ctx)
     n_all = len(records)  # what "nothing new" compares against next iteration
-    records, dropped = within_energy_window(records, refs, t.energy_window)
+    records, high_e, high_f = within_windows(records, refs, t)
     train_set, test_set = split(records, t.test_fraction, salt=ctx.campaign)
     warm = potential_files(db, ctx, prev.id)["yaml"] if t.warm_start and prev is not None else None
     try:
@@ -58,7 +58,8 @@ def train_stage(db: Database, ctx: Context, iteration: int) -> TrainOut:
                     [r.id for r in test_set], metrics, refs, prev.id if warm else None)  # fmt: skip
     out = TrainOut(skipped=False, potential_id=pot_id, iteration=iteration, n_structures=res.n_structures,
                    n_test=len(test_set), n_functions=res.n_functions, metrics=metrics, wall_time_s=res.wall_time_s,
-                   warm_start=warm is not None, excluded_high_energy=[r.id for r in dropped])  # fmt: skip
+                   warm_start=warm is not None, excluded_high_energy=[r.id for r in high_e],
+                   excluded_high_force=[r.id for r in high_f])  # fmt: skip
     db.set_iteration_part(ctx.campaign, iteration, train=out, dataset=summary(records))
     db.update_campaign(ctx.campaign, {"current_potential": pot_id, "current_potential_path": str(res.yace)})
     return out
@@ -74,7 +75,7 @@ def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
     records = db.training_records(ctx.campaign, ctx.oracle.settings_hash)
     prev = db.potential(potential_id)
     refs = reference_energies(db, ctx)
-    records, _ = within_energy_window(records, refs, t.energy_window)
+    records, _, _ = within_windows(records, refs, t)
     # a No-Go round fits again: its own id and directory, the first final potential's files stay as they were
     n_final = db.final_potentials(ctx.campaign)
     suffix = f"{n_final + 1}" if n_final else ""
