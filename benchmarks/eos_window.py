@@ -52,6 +52,7 @@ VARIANTS = {
     "kappa 0.05": {"train": {"kappa": 0.05}},
     "7 seeds over +-15 %": {"seeds": {"volume_strains": [-0.15, -0.08, -0.04, 0.0, 0.04, 0.08, 0.15]}},
     "shears 3 and 6 %": {"seeds": {"shear_strains": [0.03, 0.06]}},
+    "no tetragonal strain": {"seeds": {"tetragonal_strains": []}},
     "no baseline": {"baseline": {"type": "none"}},
 }
 WINDOWS = (0.05, 0.10, 0.15)

@@ -44,7 +44,7 @@ QE_TINY = """
 name: {name}
 elements: [Si]
 oracle: {{type: espresso, ecutwfc: 20, kspacing: 0.8, timeout_s: {timeout:g}}}
-seeds: {{supercell_atoms: 2, volume_strains: [-0.04, 0.0, 0.04], rattled_per_strain: 1, shear_strains: [],
+seeds: {{supercell_atoms: 2, volume_strains: [-0.04, 0.0, 0.04], rattled_per_strain: 1, shear_strains: [], tetragonal_strains: [],
         cold_start: none}}
 train: {{final_fit: false, max_fit_iterations: 25}}
 explore: {{temperatures: [800], steps: 300, supercell_atoms: 8, gamma_collect: 1.05, gamma_halt: 1.3, perturbations: 1,

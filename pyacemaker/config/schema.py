@@ -128,6 +128,9 @@ class SeedConfig(Strict):
     shear_strains: list[float] | None = Field(
         None, description="engineering shear strains (xy) of the seed cells"
     )
+    tetragonal_strains: list[float] | None = Field(
+        None, description="volume-conserving stretches along z of the seed cells (x and y contract)"
+    )
     structures: list[str] = Field(
         default_factory=list, description="your own structure files (CIF, POSCAR, extxyz) added as seed cells"
     )

@@ -90,6 +90,7 @@ class Variant(BaseModel):
     model_config = ConfigDict(extra="forbid")
     volume_strain: float | None = None  # fractional volume change
     shear_xy: float | None = None  # engineering shear strain in the xy plane
+    tetragonal: float | None = None  # volume-conserving stretch along z (x and y contract)
     rattle: int | None = None  # number of the rattled copy (1, 2, ...)
     centre: int | None = None  # atom a local rattle is centred on
     defect: Literal["vacancy", "interstitial"] | None = None

@@ -124,6 +124,15 @@ def shear_strain(atoms: Atoms, strain: float, plane: str = "xy") -> Atoms:
     return out
 
 
+def tetragonal_strain(atoms: Atoms, strain: float) -> Atoms:
+    """Stretch by ``1 + strain`` along z, x and y contracting so that the volume stays: probes C11 - C12, which
+    volume strains (the bulk modulus) and shears (C44) leave undetermined."""
+    lateral = (1.0 + strain) ** -0.5
+    out = atoms.copy()
+    out.set_cell(out.cell @ np.diag([lateral, lateral, 1.0 + strain]), scale_atoms=True)
+    return out
+
+
 @TRANSFORMS.register("rattle")
 def rattle(atoms: Atoms, amplitude: float, rng: np.random.Generator) -> Atoms:
     """Gaussian displacements of every atom (thermal-like disorder)."""

@@ -24,6 +24,7 @@ from pyacemaker.structures.builders import (
     substitute,
     supercell_to,
     surface_slab,
+    tetragonal_strain,
     vacancies,
     volume_strain,
 )
@@ -151,6 +152,10 @@ def build_seeds(cfg: CampaignConfig) -> list[Seed]:
             sheared = rattle(shear_strain(base.atoms, shear), amp, rng)
             desc = f"{base.description}, shear xy {shear:+.0%}, rattled"
             out.append(base.derive(sheared, desc, shear_xy=shear, rattle=1))
+        for stretch in s.tetragonal_strains or []:
+            cell = rattle(tetragonal_strain(base.atoms, stretch), amp, rng)
+            desc = f"{base.description}, tetragonal z {stretch:+.0%} at constant volume, rattled"
+            out.append(base.derive(cell, desc, tetragonal=stretch, rattle=1))
     miller = "".join(map(str, SURFACE_MILLER))
     for base in [b for b in bases if b.base_kind in ("element", "alloy")]:
         if e.defects:

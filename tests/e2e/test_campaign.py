@@ -17,7 +17,7 @@ TINY = """
 name: tiny_cu
 elements: [Cu]
 oracle: {type: emt}
-seeds: {volume_strains: [-0.04, 0.0, 0.04], rattled_per_strain: 1, shear_strains: [], cold_start: none}
+seeds: {volume_strains: [-0.04, 0.0, 0.04], rattled_per_strain: 1, shear_strains: [], tetragonal_strains: [], cold_start: none}
 train: {max_fit_iterations: 25, final_iterations: 25}
 explore: {temperatures: [1100], steps: 300, gamma_collect: 1.05, gamma_halt: 1.3, perturbations: 2,
           npt: false, defects: false, surfaces: false}

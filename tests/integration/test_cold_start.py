@@ -43,7 +43,7 @@ def test_chgnet_pool_is_relaxed_and_diverse(chgnet, tmp_path):
 def test_seed_stage_labels_seeds_plus_d_optimal_cold_start_snapshots(db, tmp_path):
     cfg, _ = resolve(parse_config({
         "name": "cold", "elements": ["Cu"], "oracle": {"type": "emt"},
-        "seeds": {"supercell_atoms": 4, "volume_strains": [0.0], "rattled_per_strain": 0, "shear_strains": [],
+        "seeds": {"supercell_atoms": 4, "volume_strains": [0.0], "rattled_per_strain": 0, "shear_strains": [], "tetragonal_strains": [],
                   "cold_start": "chgnet", "cold_start_steps": 8, "cold_start_labels": 2},
         "explore": {"defects": False, "surfaces": False, "temperatures": [500]},
     }))  # fmt: skip

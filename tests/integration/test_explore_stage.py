@@ -23,7 +23,7 @@ def test_lammps_engine_without_ml_pace_falls_back_and_halts_become_candidates(
     p = tiny_cu_potential
     cfg, _ = resolve(parse_config({
         "name": "lmpfb", "elements": ["Cu"], "oracle": {"type": "emt"},
-        "seeds": {"supercell_atoms": 8, "volume_strains": [0.0], "rattled_per_strain": 0, "shear_strains": [],
+        "seeds": {"supercell_atoms": 8, "volume_strains": [0.0], "rattled_per_strain": 0, "shear_strains": [], "tetragonal_strains": [],
                   "cold_start": "none"},
         "explore": {"engine": "lammps", "conditions": [{"temperature_K": 1800, "start": "vacancy"}], "steps": 200,
                     "supercell_atoms": 32, "gamma_collect": 1.01, "gamma_halt": 1.05, "perturbations": 2},

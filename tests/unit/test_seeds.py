@@ -14,8 +14,14 @@ from pyacemaker.train.dataset import family
 def test_seed_set_follows_the_config():
     cfg, _ = resolve(parse_config({"elements": ["Cu"], "oracle": {"type": "emt"}}))
     seeds = build_seeds(cfg)
-    # strained (+ rattled copies), one shear, one vacancy cell, one slab
-    assert len(seeds) == len(cfg.seeds.volume_strains) * (1 + cfg.seeds.rattled_per_strain) + 3
+    # strained (+ rattled copies), one shear, one tetragonal stretch, one vacancy cell, one slab
+    assert len(seeds) == len(cfg.seeds.volume_strains) * (1 + cfg.seeds.rattled_per_strain) + 4
+    (tet,) = [s for s in seeds if s.variant.tetragonal is not None]
+    cell = tet.atoms.cell.lengths()
+    assert tet.atoms.get_volume() == pytest.approx(
+        seeds[0].atoms.get_volume() / (1 + cfg.seeds.volume_strains[0])
+    )
+    assert cell[2] / cell[0] == pytest.approx(1.03**1.5)  # z stretched 3 %, x and y contracted, volume kept
     vols = sorted({round(s.atoms.get_volume() / len(s.atoms), 2) for s in seeds
                    if s.variant.rattle is None and s.variant.surface is None})  # fmt: skip
     assert vols[0] < 11.76 < vols[-1]  # brackets Cu's equilibrium volume per atom (a=3.61 A -> 11.76 A^3)
