@@ -26,7 +26,7 @@ def test_quick_benchmark_runs_every_method_and_reports_every_column(tmp_path):
                        capture_output=True, text=True, timeout=1500, env={**os.environ, "COLUMNS": "250"})  # fmt: skip
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     rows = json.loads((work / "results.json").read_text())
-    assert sorted(row["method"] for row in rows) == ["gamma", "loop", "random", "seeds"]
+    assert sorted(row["method"] for row in rows) == ["gamma", "loop", "random", "random_conditions", "seeds"]
     for row in rows:
         assert 0 < row["calls"] <= 12, row["calls"]  # the budget holds for every method
         assert row["all"]["n_structures"] == len(json.loads((work / "testset_cu.json").read_text()))
