@@ -216,3 +216,12 @@ def test_final_basis_counts_structures_and_atoms():
     assert final_basis_size(13, 13 * 8, t) == 2 * 13 + 26  # few cells, many atoms: forces count too
     assert final_basis_size(13, 13, t) == 2 * 13 + 3
     assert final_basis_size(10_000, 10**6, t) == t.final_functions  # capped by the full basis
+
+
+def test_final_fit_iterations_grow_with_the_elements():
+    one, _ = resolve(parse_config({"name": "a", "elements": ["Cu"], "oracle": {"type": "emt"}}))
+    two, _ = resolve(parse_config({"name": "b", "elements": ["Cu", "Au"], "oracle": {"type": "emt"}}))
+    assert one.train.final_iterations == 300 and two.train.final_iterations == 600
+    kept, _ = resolve(parse_config({"name": "c", "elements": ["Cu"], "oracle": {"type": "emt"},
+                                    "train": {"final_iterations": 25}}))  # fmt: skip
+    assert kept.train.final_iterations == 25  # a given value stays
