@@ -83,7 +83,8 @@ def alloy_lattice(elements: list[str]) -> Atoms:
     its seeds and vacancy runs 1.1-1.4 eV/atom above the alloy's minimum; the fit spent itself on them (train
     4.8 meV/atom, 60 meV/A; the elements' strained crystals 5-8 meV/atom off, Au's Cij 13 %)."""
     cell = reference_cell(elements[0])
-    v_mix = float(np.mean([reference_cell(e).get_volume() / len(reference_cell(e)) for e in elements]))
+    refs = [reference_cell(e) for e in elements]
+    v_mix = float(np.mean([r.get_volume() / len(r) for r in refs]))
     scale = (v_mix * len(cell) / cell.get_volume()) ** (1.0 / 3.0)
     cell.set_cell(np.asarray(cell.cell) * scale, scale_atoms=True)
     return cell

@@ -208,11 +208,12 @@ def relax(
             for converged in opt.irun(fmax=fmax, steps=steps):
                 # a model without repulsion collapses the cell (energy to -inf, ever more neighbours: each step
                 # slower than the last, minutes, then hours); leaving [1/2, 2] x the start volume is a failure
-                if cell and not VOLUME_BOUNDS[0] <= a.get_volume() / v_start <= VOLUME_BOUNDS[1]:
+                ratio = a.get_volume() / v_start
+                if cell and not VOLUME_BOUNDS[0] <= ratio <= VOLUME_BOUNDS[1]:
                     log.warning(
-                        "relaxation left %s x the start volume: the model collapses or explodes; "
+                        "relaxation left %.3g x the start volume: the model collapses or explodes; "
                         "properties are taken at the start cell",
-                        f"{a.get_volume() / v_start:.3g}",
+                        ratio,
                     )
                     a = atoms.copy()  # the collapsed cell would make every later evaluation slower
                     converged = False
