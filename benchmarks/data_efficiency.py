@@ -60,12 +60,12 @@ from ase.build import bulk, fcc111
 from ase.calculators.emt import EMT
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
-from rich.console import Console
-from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from data_efficiency_report import METHODS, console, report  # noqa: E402
 
 from pyacemaker.config import parse_config, resolve  # noqa: E402
 from pyacemaker.config.resolve import final_basis_size  # noqa: E402
@@ -73,14 +73,11 @@ from pyacemaker.schemas.records import Labels, Provenance, StructureRecord  # no
 
 EXE = str(Path(sys.executable).with_name("pyacemaker"))
 SYSTEMS = {"cu": ("workflows/cu_emt_demo.yaml", ["Cu"]), "cuau": ("workflows/cuau_emt.yaml", ["Cu", "Au"])}
-METHODS = ("loop", "random", "random_conditions", "gamma", "seeds")
-TARGETS = ((2.0, 50.0), (1.0, 30.0))  # (meV/atom, meV/A) pairs the calls-needed table asks for
 # --quick: a smoke run that shows every column (the test suite runs it); its numbers mean nothing
 QUICK = {
     "train": {"max_fit_iterations": 8, "final_iterations": 8, "final_functions": 8},
     "explore": {"steps": 60},
 }
-console = Console(width=200, highlight=False)
 
 
 # ------------------------------------------------------------------------------------------------ test set
@@ -280,7 +277,7 @@ def seed_pool(cfg, n: int) -> list[Atoms]:
 
 
 def fit_drawn(
-    work: Path, system: str, method: str, budget: int, seed: int, overrides: dict
+    work: Path, system: str, method: str, budget: int, seed: int, overrides: dict, pool_frames: int = 150
 ) -> dict[str, Any]:
     """``budget`` structures drawn at random from the method's pool, labelled by EMT and fitted as a campaign's
     final fit would be (cold, its training settings, ``final_basis_size`` functions)."""
@@ -290,7 +287,8 @@ def fit_drawn(
 
     raw = campaign_config(system, f"{system}_{method}", budget, seed, overrides)
     cfg, _ = resolve(parse_config(raw))
-    pools = {"random": lambda: md_pool(cfg, seed), "random_conditions": lambda: condition_pool(cfg, seed)}
+    pools = {"random": lambda: md_pool(cfg, seed, pool_frames),
+             "random_conditions": lambda: condition_pool(cfg, seed, pool_frames)}  # fmt: skip
     pool = pools.get(method, lambda: seed_pool(cfg, budget))()
     rng = np.random.default_rng(seed)
     picked = [pool[i] for i in rng.choice(len(pool), size=min(budget, len(pool)), replace=False)]
@@ -336,128 +334,16 @@ def load(path: Path) -> list[dict[str, Any]]:
     return json.loads(path.read_text()) if path.is_file() else []
 
 
-def point(system: str, method: str, budget: int, seed: int, work: Path, tests, elements, overrides: dict
-          ) -> dict[str, Any]:  # fmt: skip
+def point(system: str, method: str, budget: int, seed: int, work: Path, tests, elements, overrides: dict,
+          pool_frames: int = 150) -> dict[str, Any]:  # fmt: skip
     t0 = time.monotonic()
     if method in ("loop", "gamma"):
         got = run_loop(work, system, budget, seed, "maxvol" if method == "loop" else "gamma", overrides)
     else:
-        got = fit_drawn(work, system, method, budget, seed, overrides)
+        got = fit_drawn(work, system, method, budget, seed, overrides, pool_frames)
     m = measure(got, tests, elements)
     return {"system": system, "method": method, "budget": budget, "seed": seed, "calls": got["calls"],
             "iterations": got["iterations"], "wall_s": time.monotonic() - t0, **m}  # fmt: skip
-
-
-def stat(rows: list[dict], key: str, fam: str | None = None) -> tuple[float, float]:
-    vals = [(r["families"][fam] if fam else r["all"]).get(key, float("nan")) for r in rows]
-    return float(np.mean(vals)), float(np.std(vals))
-
-
-def prop(rows: list[dict], name: str, fmt: str) -> str:
-    """Mean of a property over runs and elements; runs where the model gave none (an EOS without a minimum, a
-    collapsing cell) are counted, not averaged away."""
-    got = [v.get(name) for r in rows for v in r["properties"].values()]
-    vals = [x for x in got if x is not None]
-    text = format(float(np.mean(vals)), fmt) if vals else "-"
-    return text + (f" ({len(got) - len(vals)} none)" if len(vals) < len(got) else "")
-
-
-def report(results: list[dict], work: Path) -> None:
-    for system in sorted({r["system"] for r in results}):
-        rows = [r for r in results if r["system"] == system]
-        t = Table(title=f"{system}: test-set errors (mean ± spread over seeds) against oracle calls")
-        for col in ("method", "budget", "calls", "seeds", "E meV/atom", "F meV/A", "S GPa", "a0 %", "B0 %",
-                    "Cij max %", "phonon THz", "Go", "wall s"):  # fmt: skip
-            t.add_column(col, justify="right")
-        methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
-        for m in methods:
-            for b in sorted({r["budget"] for r in rows if r["method"] == m}):
-                g = [r for r in rows if r["method"] == m and r["budget"] == b]
-                e, f, s = (
-                    stat(g, "energy_rmse_meV_atom"),
-                    stat(g, "forces_rmse_meV_A"),
-                    stat(g, "stress_rmse_GPa"),
-                )
-                go = sum(all(v["go"] for v in r["properties"].values()) for r in g)
-                t.add_row(m, str(b), f"{np.mean([r['calls'] for r in g]):.0f}", str(len(g)),
-                          f"{e[0]:.2f} ± {e[1]:.2f}", f"{f[0]:.1f} ± {f[1]:.1f}", f"{s[0]:.3f} ± {s[1]:.3f}",
-                          prop(g, "a0_error", ".2f"), prop(g, "b0_error", ".1f"), prop(g, "cij_error", ".1f"),
-                          prop(g, "phonon_rmse", ".3f"), f"{go}/{len(g)}",
-                          f"{np.mean([r['wall_s'] for r in g]):.0f}")  # fmt: skip
-        console.print(t)
-        need = Table(title=f"{system}: oracle calls needed (smallest budget whose mean meets both targets)")
-        need.add_column("method")
-        for e_t, f_t in TARGETS:
-            need.add_column(f"{e_t:g} meV/atom & {f_t:g} meV/A")
-            need.add_column("random / method")
-        first: dict[tuple[str, int], float] = {}
-        for m in methods:
-            for k, (e_t, f_t) in enumerate(TARGETS):
-                ok = [b for b in sorted({r["budget"] for r in rows if r["method"] == m})
-                      if stat([r for r in rows if r["method"] == m and r["budget"] == b], "energy_rmse_meV_atom")[0] <= e_t
-                      and stat([r for r in rows if r["method"] == m and r["budget"] == b], "forces_rmse_meV_A")[0] <= f_t]  # fmt: skip
-                first[(m, k)] = ok[0] if ok else float("inf")
-        for m in methods:
-            cells = []
-            for k in range(len(TARGETS)):
-                b, rb = first[(m, k)], first.get(("random", k), float("inf"))
-                if b == float("inf"):
-                    ratio = "-"
-                elif rb == float("inf"):  # random never got there: at least its largest budget over this one
-                    top_random = max((r["budget"] for r in rows if r["method"] == "random"), default=None)
-                    ratio = f"> {top_random / b:.1f}" if top_random else "-"
-                else:
-                    ratio = f"{rb / b:.1f}"
-                cells += ["> max" if b == float("inf") else f"{b:g}", ratio]
-            need.add_row(m, *cells)
-        console.print(need)
-        top = {m: max(r["budget"] for r in rows if r["method"] == m) for m in methods}
-        fams = sorted({f for r in rows for f in r["families"]})
-        ft = Table(title=f"{system}: energy / force RMSE per test family at each method's largest budget "
-                         "(meV/atom / meV/A)")  # fmt: skip
-        ft.add_column("family")
-        for m in methods:
-            ft.add_column(f"{m} ({top[m]})", justify="right")
-        for fam in fams:
-            cells = []
-            for m in methods:
-                g = [r for r in rows if r["method"] == m and r["budget"] == top[m]]
-                cells.append(f"{stat(g, 'energy_rmse_meV_atom', fam)[0]:.2f} / {stat(g, 'forces_rmse_meV_A', fam)[0]:.0f}"
-                             if g else "-")  # fmt: skip
-            ft.add_row(fam, *cells)
-        console.print(ft)
-    plot(results, work / "learning_curves.png")
-
-
-def plot(results: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    systems = sorted({r["system"] for r in results})
-    fig, axes = plt.subplots(len(systems), 2, figsize=(10, 4 * len(systems)), squeeze=False)
-    for i, system in enumerate(systems):
-        rows = [r for r in results if r["system"] == system]
-        for j, (key, label, targets) in enumerate((("energy_rmse_meV_atom", "energy RMSE (meV/atom)", (2, 1)),
-                                                   ("forces_rmse_meV_A", "force RMSE (meV/A)", (50, 30)))):  # fmt: skip
-            ax = axes[i][j]
-            for m in METHODS:
-                budgets = sorted({r["budget"] for r in rows if r["method"] == m})
-                if not budgets:
-                    continue
-                st = [stat([r for r in rows if r["method"] == m and r["budget"] == b], key) for b in budgets]
-                ax.errorbar(
-                    budgets, [s[0] for s in st], yerr=[s[1] for s in st], marker="o", capsize=3, label=m
-                )
-            for y in targets:
-                ax.axhline(y, color="grey", lw=0.8, ls="--")
-            ax.set(xscale="log", yscale="log", xlabel="oracle calls (training labels)", ylabel=label,
-                   title=f"{system}: {label.split(' (')[0]} on the independent test set")  # fmt: skip
-            ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    console.print(f"learning curves: {path}")
 
 
 def main() -> int:
@@ -469,9 +355,11 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, help="default: a new temporary directory (give one to continue)")
     ap.add_argument("--report-only", action="store_true", help="print the tables of results.json and stop")
     ap.add_argument("--quick", action="store_true",
-                    help="smoke run: 1 snapshot per test family, 8-function fits, short MD (numbers mean nothing)")  # fmt: skip
+                    help="smoke run: 1 snapshot per test family, 15 oracle-MD frames per pool, 8-function fits, short MD "
+                    "(numbers mean nothing)")  # fmt: skip
     args = ap.parse_args()
-    overrides, frames = (QUICK, 1) if args.quick else ({}, 6)
+    # test-set frames per MD family; oracle-MD frames per temperature/condition the random baselines draw from
+    overrides, frames, pool_frames = (QUICK, 1, 15) if args.quick else ({}, 6, 150)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [s for s in systems if s not in SYSTEMS] + [m for m in methods if m not in METHODS]
@@ -497,7 +385,9 @@ def main() -> int:
                     if any((r["system"], r["method"], r["budget"], r["seed"]) == key for r in results):
                         continue
                     try:
-                        row = point(system, method, budget, seed, work, tests, elements, overrides)
+                        row = point(
+                            system, method, budget, seed, work, tests, elements, overrides, pool_frames
+                        )
                     except Exception as exc:  # noqa: BLE001 (one failed point is reported; the sweep goes on)
                         console.print(f"[red]{key}: failed: {type(exc).__name__}: {str(exc)[:300]}[/]")
                         failed.append(key)
