@@ -116,10 +116,28 @@ def within_windows(
 
 
 # ----------------------------------------------------------------------------------------------- pacemaker's input
-def to_dataframe(records: Sequence[StructureRecord], reference_energies: dict[str, float], baseline=None):
+FORCE_FREE_EV_A = 1e-3
+"""Largest force (eV/A) of a structure counted as force-free: a perfect crystal, strained or not (DFT leaves
+1e-5-1e-4 eV/A of numerical noise on atoms that symmetry holds in place)."""
+
+
+def is_force_free(r: StructureRecord) -> bool:
+    """Whether ``r``'s labelled forces all vanish: it teaches a fit through its energy alone."""
+    if r.labels is None or not r.labels.forces:
+        return False
+    return float(np.abs(np.asarray(r.labels.forces, dtype=float)).max()) < FORCE_FREE_EV_A
+
+
+def to_dataframe(
+    records: Sequence[StructureRecord],
+    reference_energies: dict[str, float],
+    baseline=None,
+    force_free_weight: float = 1.0,
+):
     """Pacemaker's training DataFrame: ase_atoms, energy, forces, energy_corrected (minus isolated atoms).
 
-    With a ``baseline`` (delta learning) its energy and forces are subtracted: ACE learns the remainder.
+    With a ``baseline`` (delta learning) its energy and forces are subtracted: ACE learns the remainder. The energy
+    weight of a force-free structure (:func:`is_force_free`) is multiplied by ``force_free_weight``.
     """
     import pandas as pd
 
@@ -138,7 +156,7 @@ def to_dataframe(records: Sequence[StructureRecord], reference_energies: dict[st
                 "forces": np.array(r.labels.forces) - f_base,
                 "energy_corrected": r.labels.energy - e_ref - e_base,
                 # explicit weights: pacemaker uses them as given (normalised) instead of its own policy
-                "w_energy": r.weight,
+                "w_energy": r.weight * (force_free_weight if is_force_free(r) else 1.0),
                 "w_forces": np.array(r.force_weights if r.force_weights is not None else [1.0] * r.natoms),
                 "origin": r.provenance.origin,
                 "iteration": r.provenance.iteration,
@@ -148,10 +166,15 @@ def to_dataframe(records: Sequence[StructureRecord], reference_energies: dict[st
 
 
 def write_pacemaker_pickle(
-    records: Sequence[StructureRecord], reference_energies: dict[str, float], path: str | Path, baseline=None
+    records: Sequence[StructureRecord],
+    reference_energies: dict[str, float],
+    path: str | Path,
+    baseline=None,
+    force_free_weight: float = 1.0,
 ) -> Path:
     """The ``.pckl.gzip`` pacemaker reads (pandas pickle, protocol 4)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    to_dataframe(records, reference_energies, baseline).to_pickle(path, compression="gzip", protocol=4)
+    df = to_dataframe(records, reference_energies, baseline, force_free_weight)
+    df.to_pickle(path, compression="gzip", protocol=4)
     return path

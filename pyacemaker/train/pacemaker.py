@@ -153,7 +153,9 @@ def fit(
     workdir.mkdir(parents=True, exist_ok=True)
     if not records:
         raise FitError("no labelled structures to fit")
-    data = write_pacemaker_pickle(records, reference_energies, workdir / "dataset.pckl.gzip", baseline)
+    data = write_pacemaker_pickle(
+        records, reference_energies, workdir / "dataset.pckl.gzip", baseline, train.force_free_weight
+    )
     n_func = n_functions or derived_basis_size(len(records), train)
     spec = pacemaker_input(elements, train, n_func, data.name, core_repulsion=baseline is None)
     if initial_potential is not None:

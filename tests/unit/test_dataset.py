@@ -119,3 +119,24 @@ def test_force_window_leaves_out_collisions_but_not_an_embedding_buffer():
     assert (
         len(kept) == 2 and high_e == [] and [r.provenance.builder for r in high_f] == ["atoms 1.49 A apart"]
     )
+
+
+def test_force_free_structures_weigh_more_in_the_energy_loss():
+    from ase.calculators.emt import EMT
+
+    from pyacemaker.schemas.records import Labels
+    from pyacemaker.train.dataset import is_force_free, to_dataframe
+
+    recs = []
+    for rattle in (0.0, 0.05):  # a strained perfect crystal (forces vanish by symmetry), then a rattled copy
+        a = bulk("Cu", cubic=True, a=3.7)
+        a.rattle(rattle, seed=1)
+        a.calc = EMT()
+        r = StructureRecord.new(a, "c", Provenance(origin="seed"), "labelled")
+        r.labels = Labels(energy=a.get_potential_energy(), forces=a.get_forces().tolist(), oracle="emt",
+                          settings_hash="emt")  # fmt: skip
+        recs.append(r)
+    assert [is_force_free(r) for r in recs] == [True, False]
+    df = to_dataframe(recs, {"Cu": 0.0}, force_free_weight=10.0)
+    assert df["w_energy"].tolist() == [10.0, 1.0]
+    assert to_dataframe(recs, {"Cu": 0.0})["w_energy"].tolist() == [1.0, 1.0]  # off unless asked
