@@ -7,9 +7,9 @@ frames at its exploration temperatures (what the loop's first iterations hold) w
 settings and the basis rule of its final fit, then fits a Birch-Murnaghan EOS of the potential and of EMT over +-5,
 +-10 and +-15 % volume (the gate uses +-15 %) and prints B0 and a0 errors per window, and the errors of the cubic
 C11, C12, C44 (the gate's finite-strain fits). Each fit is a final fit (its basis rule and
-``train.final_iterations``). Each variant changes one thing against today's defaults (seeds over +-15 % volume, one
-3 % shear and one 3 % tetragonal stretch, kappa 0.02, force-free structures x10 in the energy loss, a final fit of
-300 BFGS iterations): the iterations, the seeds' volume range or shears, the energy weights (kappa, force-free
+``train.final_iterations``). Each variant changes one thing against the demo as shipped (seeds over +-15 % volume,
+one 3 % shear and one 3 % tetragonal stretch, kappa 0.02, force-free structures x10 in the energy loss, a final fit
+of 300 BFGS iterations): the iterations, the seeds' volume range or shears, the energy weights (kappa, force-free
 weight), the baseline; "former defaults" are the +-8 % seeds, kappa 0.3, no force-free weight and the demo's
 60-iteration final fit that gave B0 23-28 % low. A B0 right in the narrow
 window and wrong in the wide one says the fit extrapolates beyond its training volumes.
