@@ -73,6 +73,7 @@ from pyacemaker.schemas.records import Labels, Provenance, StructureRecord  # no
 
 EXE = str(Path(sys.executable).with_name("pyacemaker"))
 SYSTEMS = {"cu": ("workflows/cu_emt_demo.yaml", ["Cu"]), "cuau": ("workflows/cuau_emt.yaml", ["Cu", "Au"])}
+POOL_FRAMES = 150  # oracle-MD frames per temperature / condition the random baselines draw from
 # --quick: a smoke run that shows every column (the test suite runs it); its numbers mean nothing
 QUICK = {
     "train": {"max_fit_iterations": 8, "final_iterations": 8, "final_functions": 8},
@@ -232,7 +233,7 @@ def run_loop(work: Path, system: str, budget: int, seed: int, select: str, overr
         subprocess.run([EXE, "db", "stop"], env=env, capture_output=True, timeout=120)
 
 
-def md_pool(cfg, seed: int, per_temperature: int = 150) -> list[Atoms]:
+def md_pool(cfg, seed: int, per_temperature: int = POOL_FRAMES) -> list[Atoms]:
     """Oracle-driven MD snapshots at the workflow's exploration temperatures, from its MD cell size."""
     rng = np.random.default_rng(seed)
     natoms = cfg.explore.supercell_atoms or 32
@@ -244,7 +245,7 @@ def md_pool(cfg, seed: int, per_temperature: int = 150) -> list[Atoms]:
     return pool
 
 
-def condition_pool(cfg, seed: int, per_condition: int = 150) -> list[Atoms]:
+def condition_pool(cfg, seed: int, per_condition: int = POOL_FRAMES) -> list[Atoms]:
     """Oracle-driven MD snapshots of each of the workflow's exploration conditions from the structure the loop
     starts it from (bulk, vacancy cell, slab) at its temperature: random sampling of what the loop explores."""
     from pyacemaker.campaign.stages.explore import conditions
@@ -277,7 +278,13 @@ def seed_pool(cfg, n: int) -> list[Atoms]:
 
 
 def fit_drawn(
-    work: Path, system: str, method: str, budget: int, seed: int, overrides: dict, pool_frames: int = 150
+    work: Path,
+    system: str,
+    method: str,
+    budget: int,
+    seed: int,
+    overrides: dict,
+    pool_frames: int = POOL_FRAMES,
 ) -> dict[str, Any]:
     """``budget`` structures drawn at random from the method's pool, labelled by EMT and fitted as a campaign's
     final fit would be (cold, its training settings, ``final_basis_size`` functions)."""
@@ -335,7 +342,7 @@ def load(path: Path) -> list[dict[str, Any]]:
 
 
 def point(system: str, method: str, budget: int, seed: int, work: Path, tests, elements, overrides: dict,
-          pool_frames: int = 150) -> dict[str, Any]:  # fmt: skip
+          pool_frames: int = POOL_FRAMES) -> dict[str, Any]:  # fmt: skip
     t0 = time.monotonic()
     if method in ("loop", "gamma"):
         got = run_loop(work, system, budget, seed, "maxvol" if method == "loop" else "gamma", overrides)
@@ -359,7 +366,7 @@ def main() -> int:
                     "(numbers mean nothing)")  # fmt: skip
     args = ap.parse_args()
     # test-set frames per MD family; oracle-MD frames per temperature/condition the random baselines draw from
-    overrides, frames, pool_frames = (QUICK, 1, 15) if args.quick else ({}, 6, 150)
+    overrides, frames, pool_frames = (QUICK, 1, 15) if args.quick else ({}, 6, POOL_FRAMES)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [s for s in systems if s not in SYSTEMS] + [m for m in methods if m not in METHODS]

@@ -29,6 +29,15 @@ def prop(rows: list[dict], name: str, fmt: str) -> str:
     return text + (f" ({len(got) - len(vals)} none)" if len(vals) < len(got) else "")
 
 
+def by_point(rows: list[dict]) -> dict[str, dict[int, list[dict]]]:
+    """One system's runs grouped by method (in METHODS' order) and budget (ascending): the seeds of each point."""
+    out: dict[str, dict[int, list[dict]]] = {}
+    for m in METHODS:
+        for b in sorted({r["budget"] for r in rows if r["method"] == m}):
+            out.setdefault(m, {})[b] = [r for r in rows if r["method"] == m and r["budget"] == b]
+    return out
+
+
 def report(results: list[dict], work: Path) -> None:
     for system in sorted({r["system"] for r in results}):
         rows = [r for r in results if r["system"] == system]
@@ -36,10 +45,10 @@ def report(results: list[dict], work: Path) -> None:
         for col in ("method", "budget", "calls", "seeds", "E meV/atom", "F meV/A", "S GPa", "a0 %", "B0 %",
                     "Cij max %", "phonon THz", "Go", "wall s"):  # fmt: skip
             t.add_column(col, justify="right")
-        methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+        points = by_point(rows)
+        methods = list(points)
         for m in methods:
-            for b in sorted({r["budget"] for r in rows if r["method"] == m}):
-                g = [r for r in rows if r["method"] == m and r["budget"] == b]
+            for b, g in points[m].items():
                 e, f, s = (
                     stat(g, "energy_rmse_meV_atom"),
                     stat(g, "forces_rmse_meV_A"),
@@ -60,9 +69,8 @@ def report(results: list[dict], work: Path) -> None:
         first: dict[tuple[str, int], float] = {}
         for m in methods:
             for k, (e_t, f_t) in enumerate(TARGETS):
-                ok = [b for b in sorted({r["budget"] for r in rows if r["method"] == m})
-                      if stat([r for r in rows if r["method"] == m and r["budget"] == b], "energy_rmse_meV_atom")[0] <= e_t
-                      and stat([r for r in rows if r["method"] == m and r["budget"] == b], "forces_rmse_meV_A")[0] <= f_t]  # fmt: skip
+                ok = [b for b, g in points[m].items()
+                      if stat(g, "energy_rmse_meV_atom")[0] <= e_t and stat(g, "forces_rmse_meV_A")[0] <= f_t]  # fmt: skip
                 first[(m, k)] = ok[0] if ok else float("inf")
         for m in methods:
             cells = []
@@ -71,14 +79,14 @@ def report(results: list[dict], work: Path) -> None:
                 if b == float("inf"):
                     ratio = "-"
                 elif rb == float("inf"):  # random never got there: at least its largest budget over this one
-                    top_random = max((r["budget"] for r in rows if r["method"] == "random"), default=None)
+                    top_random = max(points.get("random", {}), default=None)
                     ratio = f"> {top_random / b:.1f}" if top_random else "-"
                 else:
                     ratio = f"{rb / b:.1f}"
                 cells += ["> max" if b == float("inf") else f"{b:g}", ratio]
             need.add_row(m, *cells)
         console.print(need)
-        top = {m: max(r["budget"] for r in rows if r["method"] == m) for m in methods}
+        top = {m: max(points[m]) for m in methods}
         fams = sorted({f for r in rows for f in r["families"]})
         ft = Table(title=f"{system}: energy / force RMSE per test family at each method's largest budget "
                          "(meV/atom / meV/A)")  # fmt: skip
@@ -88,7 +96,7 @@ def report(results: list[dict], work: Path) -> None:
         for fam in fams:
             cells = []
             for m in methods:
-                g = [r for r in rows if r["method"] == m and r["budget"] == top[m]]
+                g = points[m][top[m]]
                 cells.append(f"{stat(g, 'energy_rmse_meV_atom', fam)[0]:.2f} / {stat(g, 'forces_rmse_meV_A', fam)[0]:.0f}"
                              if g else "-")  # fmt: skip
             ft.add_row(fam, *cells)
@@ -105,18 +113,15 @@ def plot(results: list[dict], path: Path) -> None:
     systems = sorted({r["system"] for r in results})
     fig, axes = plt.subplots(len(systems), 2, figsize=(10, 4 * len(systems)), squeeze=False)
     for i, system in enumerate(systems):
-        rows = [r for r in results if r["system"] == system]
-        for j, (key, label, targets) in enumerate((("energy_rmse_meV_atom", "energy RMSE (meV/atom)", (2, 1)),
-                                                   ("forces_rmse_meV_A", "force RMSE (meV/A)", (50, 30)))):  # fmt: skip
+        points = by_point([r for r in results if r["system"] == system])
+        curves = (("energy_rmse_meV_atom", "energy RMSE (meV/atom)", [t[0] for t in TARGETS]),
+                  ("forces_rmse_meV_A", "force RMSE (meV/A)", [t[1] for t in TARGETS]))  # fmt: skip
+        for j, (key, label, targets) in enumerate(curves):
             ax = axes[i][j]
-            for m in METHODS:
-                budgets = sorted({r["budget"] for r in rows if r["method"] == m})
-                if not budgets:
-                    continue
-                st = [stat([r for r in rows if r["method"] == m and r["budget"] == b], key) for b in budgets]
-                ax.errorbar(
-                    budgets, [s[0] for s in st], yerr=[s[1] for s in st], marker="o", capsize=3, label=m
-                )
+            for m, by_budget in points.items():
+                st = [stat(g, key) for g in by_budget.values()]
+                ax.errorbar(list(by_budget), [s[0] for s in st], yerr=[s[1] for s in st], marker="o", capsize=3,
+                            label=m)  # fmt: skip
             for y in targets:
                 ax.axhline(y, color="grey", lw=0.8, ls="--")
             ax.set(xscale="log", yscale="log", xlabel="oracle calls (training labels)", ylabel=label,
