@@ -11,7 +11,9 @@ unset PYACEMAKER_DB_URI PYACEMAKER_DB_NAME
 export PYACEMAKER_DATA_DIR="$(mktemp -d)/pyacemaker-data"
 ruff check pyacemaker tests benchmarks
 set +e
-python -m pytest -q -p no:cacheprovider --durations=15 "$@"
+# two workers (PYACEMAKER_TEST_WORKERS, 0 = none): most tests wait on subprocesses or run one-thread fits, so
+# two at a time fill a 2-core machine; a file's tests stay together (tests/conftest.py)
+python -m pytest -q -p no:cacheprovider --durations=15 -n "${PYACEMAKER_TEST_WORKERS:-2}" --dist loadgroup "$@"
 rc=$?
 set -e
 # pytest's exit 5 means no test ran: that is a failure here

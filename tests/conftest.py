@@ -13,6 +13,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("PYACEMAKER_DATA_DIR"):
+    # parallel workers (scripts/test.sh runs two): each its own default data directory, so that one worker's
+    # `db stop` never stops the embedded server another worker's test is using
+    os.environ["PYACEMAKER_DATA_DIR"] += "-" + os.environ["PYTEST_XDIST_WORKER"]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist's ``--dist loadgroup``, a file's tests stay on one worker (its module-scoped campaign
+    fixture runs once); files that start a Slurm cluster share the group ``slurm`` (one test cluster at a time)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from tests.conftest import run_cli
 from tests.e2e.test_campaign import TINY
 from tests.support import missing, slurm
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
 RESOURCES = """
 resources:

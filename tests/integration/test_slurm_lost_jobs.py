@@ -17,7 +17,7 @@ from pyacemaker.config import parse_config, resolve
 from pyacemaker.db import DbTarget
 from tests.support import missing, slurm
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
 
 def test_walltime_timeout_is_rerun_from_the_queue_view(db_server, tmp_path):

@@ -18,7 +18,7 @@ from pyacemaker.campaign.queue import manager_config, qadapter
 from pyacemaker.config import parse_config, resolve
 from tests.support import missing, slurm
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("slurm")]
 
 
 def _tool(name: str) -> str:
