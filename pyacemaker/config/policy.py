@@ -8,6 +8,7 @@ property                    decision
 solid (melting point known) bulk runs at constant pressure (NPT) from 0 GPa; gases/liquids: NVT
 metallic                    pressure escalates to 10 GPa (non-metals 5 GPa); surface slabs on
 metallic alloy (>1 element) atom-swap Monte Carlo on in bulk runs (chemical order is part of the landscape)
+solid metallic alloy        a bulk run in each element's own crystal (the gate validates those crystals)
 non-metallic compound       no swaps (anti-site defects in ionic/covalent solids cost eV: off the landscape)
 solid                       a vacancy condition (defects are where potentials fail first)
 melting point Tm            temperature ladder 0.25/0.5/0.75 Tm, escalation capped at 1.2 Tm (the melt)
@@ -76,6 +77,14 @@ def decisions(profile: MaterialProfile) -> dict[str, tuple[Any, str]]:
         out["swap"] = (False, "non-metallic compound: anti-site swaps are high-energy, off")
     else:
         out["swap"] = (False, "one element: nothing to swap")
+    if profile.n_elements > 1 and profile.metallic and profile.solid:
+        out["end_members"] = (
+            True,
+            "metallic alloy: each element's own crystal runs too; the gate validates a0, B0, Cij and phonons "
+            "there, where runs of the alloy never go",
+        )
+    else:
+        out["end_members"] = (False, "one element, or not a metallic alloy: no end-member runs")
     return out
 
 
@@ -89,6 +98,9 @@ def initial_conditions(cfg: CampaignConfig) -> list[ConditionConfig]:
         ConditionConfig(start="bulk", ensemble=bulk_ensemble, temperature_K=t, swap=bool(e.swap))
         for t in temps
     ]
+    if e.end_members:
+        conds += [ConditionConfig(start="bulk", element=el, ensemble=bulk_ensemble, temperature_K=mid)
+                  for el in cfg.elements]  # fmt: skip
     if e.defects:
         conds.append(ConditionConfig(start="vacancy", ensemble="nvt", temperature_K=mid))
     if e.surfaces:

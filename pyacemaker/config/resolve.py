@@ -159,7 +159,7 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
     if out.explore.conditions is None:
         out.explore.conditions = initial_conditions(out)
         notes["explore.conditions"] = (
-            "policy: bulk at each ladder temperature, plus vacancy/surface/kMC runs as switched on above"
+            "policy: bulk at each ladder temperature, plus end-member/vacancy/surface/kMC runs as switched on above"
         )
     if out.seeds.shear_strains is None:
         out.seeds.shear_strains = [0.03]

@@ -255,6 +255,10 @@ class ConditionConfig(Strict):
     temperature_K: float = Field(gt=0, le=20000)
     pressure_GPa: float = Field(0.0, ge=-20, le=500, description="NPT target pressure")
     swap: bool = Field(False, description="atom-swap Monte Carlo between unlike atoms (alloys)")
+    element: str | None = Field(
+        None,
+        description="run in this element's own crystal (an alloy's end member), not the campaign's bulk seed",
+    )
     steps: int | None = Field(
         None, ge=1, description="MD steps (kMC: kMC steps); default explore.steps/kmc_steps"
     )
@@ -270,7 +274,7 @@ class ConditionConfig(Strict):
     @model_validator(mode="after")
     def _named(self) -> ConditionConfig:
         if self.name is None:
-            parts = [self.start, f"{self.temperature_K:.0f}K"]
+            parts = [self.start, *([self.element] if self.element else []), f"{self.temperature_K:.0f}K"]
             if self.driver != "md":
                 parts.insert(0, self.driver)
             elif self.ensemble == "npt":
@@ -293,6 +297,10 @@ class ExploreConfig(Strict):
     swap: bool | None = Field(None, description="atom-swap Monte Carlo in bulk runs of alloys")
     defects: bool | None = Field(None, description="a vacancy condition and vacancy seeds")
     surfaces: bool | None = Field(None, description="a surface-slab condition and slab seeds")
+    end_members: bool | None = Field(
+        None,
+        description="alloys: a bulk run in each element's own crystal too (the gate validates those crystals)",
+    )
     kmc: bool = Field(False, description="add a kinetic Monte Carlo condition (vacancy hops)")
     engine: Literal["ase", "lammps"] = Field(
         "ase", description="MD engine: ASE + pyace, or LAMMPS with ML-PACE (falls back to ASE without it)"
@@ -635,6 +643,12 @@ class CampaignConfig(Strict):
                     "set one of them, not both"
                 )
         conds = self.explore.conditions
+        alien = sorted({c.element for c in conds or [] if c.element and c.element not in self.elements})
+        if alien:
+            raise ValueError(
+                f"explore.conditions name element(s) {', '.join(alien)} that are not among the campaign's elements "
+                f"{self.elements}: a condition's element is one of them"
+            )
         if self.explore.kmc and conds is not None and not any(c.driver in ("kmc", "eon") for c in conds):
             raise ValueError(
                 "explore.kmc: true adds a kMC condition to the policy's conditions, but explore.conditions "

@@ -33,7 +33,7 @@ def effective(active: ActiveCondition, explore: ExploreConfig) -> RunCondition:
         else b.pressure_GPa
     )
     return RunCondition(
-        name=active.name, driver=b.driver, start=b.start, ensemble=b.ensemble, swap=b.swap,
+        name=active.name, driver=b.driver, start=b.start, ensemble=b.ensemble, swap=b.swap, element=b.element,
         temperature_K=float(min(b.temperature_K * e.temperature_factor**active.level, t_cap)),
         pressure_GPa=float(pressure),
         steps=int(min(round(steps0 * e.steps_factor**active.level), round(steps0 * e.max_steps_factor))),

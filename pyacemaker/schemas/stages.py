@@ -44,6 +44,7 @@ class RunCondition(Out):
     temperature_K: float
     pressure_GPa: float = 0.0
     swap: bool = False
+    element: str | None = None  # the end member whose own crystal the run starts from (None: the bulk seed)
     steps: int
     level: int = 0
     quiet_fs: float = 0.0

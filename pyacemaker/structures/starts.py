@@ -23,9 +23,12 @@ def _unstrained(variant: Variant | None) -> bool:
     return variant is not None and variant.model_dump(exclude_none=True) == {"volume_strain": 0.0}
 
 
-def pick_md_start(records: Sequence[StructureRecord], n_elements: int) -> StructureRecord:
-    """The seed every MD run starts from (its record is the runs' parent): the unstrained, unrattled seed of the
+def pick_md_start(
+    records: Sequence[StructureRecord], n_elements: int, element: str | None = None
+) -> StructureRecord:
+    """The seed an MD run starts from (its record is the run's parent): the unstrained, unrattled seed of the
     user's structure file first; else of the random alloy for several elements; else of the element's crystal.
+    With ``element`` (an end-member run), that element's own crystal.
 
     Seeds of campaigns older than structured provenance have no variant: the first seed is taken.
     """
@@ -33,6 +36,13 @@ def pick_md_start(records: Sequence[StructureRecord], n_elements: int) -> Struct
     if not seeds:
         raise ValueError("no seed records to start MD from: the seed stage stores them first")
     plain = [s for s in seeds if _unstrained(s.provenance.variant)]
+    if element is not None:
+        own = [s for s in plain if s.provenance.base_kind == "element" and s.provenance.base == element]
+        if not own:
+            raise ValueError(
+                f"no unstrained seed of {element}'s own crystal to start its end-member run from"
+            )
+        return own[0]
     for kind in ("file", "alloy" if n_elements > 1 else "element"):
         found = [s for s in plain if s.provenance.base_kind == kind]
         if found:

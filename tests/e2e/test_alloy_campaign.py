@@ -53,8 +53,16 @@ def test_policy_swaps_escalates_and_learns_from_md_and_kmc_halts(campaign):
     it0 = doc["iterations"]["0"]
     assert "1" in doc["iterations"]
     conds = {c["name"]: c for c in doc["config"]["explore"]["conditions"]}
-    assert all(c["swap"] for n, c in conds.items() if n.startswith("bulk"))  # metallic alloy: swap MC on
     runs0 = list(it0["explore"].values())
+    assert all(
+        c["swap"] for c in conds.values() if c["start"] == "bulk" and not c.get("element")
+    )  # swap MC on
+    # and each element's own crystal runs too (the gate validates it), from that element's seed, without swaps
+    ends = {e["condition"]["element"]: e for e in runs0 if e["condition"].get("element")}
+    assert set(ends) == {"Cu", "Au"} and not any(e["thermo"].get("swaps_tried") for e in ends.values())
+    for el, e in ends.items():
+        frames = db.find_records({"provenance.run_id": e["run_id"]})
+        assert frames and all(set(f.atoms.symbols) == {el} for f in frames), el
     assert any(e["thermo"].get("swaps_tried", 0) > 0 for e in runs0)
     assert any(e["driver"] == "kmc" and e["halted"] for e in runs0)  # kMC halted on gamma
     assert any(e["driver"] == "ase" and e["halted"] for e in runs0)  # MD halted on gamma

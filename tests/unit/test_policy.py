@@ -4,6 +4,7 @@ import pytest
 
 from pyacemaker.config import parse_config, resolve
 from pyacemaker.config.policy import MaterialProfile, decisions
+from pyacemaker.config.schema import ConfigError
 from pyacemaker.explore.policy import adapt, converged, effective, plan_next, start
 from pyacemaker.schemas.stages import ExploreOut, TrainOut
 
@@ -16,8 +17,28 @@ def _cfg(elements, **explore):
 def test_metallic_alloy_turns_swap_monte_carlo_on():
     cfg, notes = _cfg(["Cu", "Au"])
     assert cfg.explore.swap is True and "metallic alloy" in notes["explore.swap"]
-    bulk = [c for c in cfg.explore.conditions if c.start == "bulk"]
+    bulk = [c for c in cfg.explore.conditions if c.start == "bulk" and c.element is None]
     assert bulk and all(c.swap and c.ensemble == "npt" for c in bulk)
+
+
+def test_metallic_alloy_runs_each_elements_own_crystal_too():
+    """The gate validates each element's crystal; alloy runs never visit it, so the policy adds a run there."""
+    cfg, notes = _cfg(["Cu", "Au"])
+    assert cfg.explore.end_members is True and "gate validates" in notes["explore.end_members"]
+    ends = [c for c in cfg.explore.conditions if c.element]
+    assert [c.element for c in ends] == ["Cu", "Au"]
+    assert all(c.start == "bulk" and not c.swap and c.ensemble == "npt" for c in ends)
+    assert ends[0].name.startswith("bulk Cu ") and ends[0].name.endswith("K NPT 0GPa")
+    one, _ = _cfg(["Cu"])
+    assert one.explore.end_members is False and not any(c.element for c in one.explore.conditions)
+    oxide = decisions(MaterialProfile.from_elements(["Ti", "O"]))
+    assert oxide["end_members"][0] is False
+
+
+def test_a_condition_in_an_element_the_campaign_lacks_is_refused():
+    with pytest.raises(ConfigError, match="not among the campaign's elements"):
+        parse_config({"elements": ["Cu", "Au"], "oracle": {"type": "emt"},
+                      "explore": {"conditions": [{"temperature_K": 500, "element": "Ni"}]}})  # fmt: skip
 
 
 def test_single_metal_has_no_swaps_but_defects_and_surfaces():

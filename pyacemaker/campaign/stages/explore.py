@@ -27,10 +27,11 @@ def conditions(cfg: CampaignConfig) -> list[RunCondition]:
     return [effective(c, cfg.explore) for c in start(cfg)]
 
 
-def md_start(db: Database, ctx: Context) -> StructureRecord:
-    """The structure every run starts from: the unstrained, unrattled seed (its record is the parent)."""
+def md_start(db: Database, ctx: Context, element: str | None = None) -> StructureRecord:
+    """The structure a run starts from: the unstrained, unrattled seed (its record is the parent); with
+    ``element``, that element's own crystal."""
     seeds = db.find_records({"campaign": ctx.campaign, "provenance.origin": "seed"})
-    return pick_md_start(seeds, len(ctx.config.elements))
+    return pick_md_start(seeds, len(ctx.config.elements), element)
 
 
 def explore_stage(db: Database, ctx: Context, iteration: int, train: TrainOut, index: int,
@@ -45,7 +46,7 @@ def explore_stage(db: Database, ctx: Context, iteration: int, train: TrainOut, i
     db.update_campaign(ctx.campaign, {"stage": "explore"})
     potential = load_potential(db, ctx, train.potential_id)
     seed = ctx.config.explore.seed + 1000 * iteration + index
-    parent = md_start(db, ctx)
+    parent = md_start(db, ctx, run.element)
     atoms, how = start_structure(parent.to_atoms(with_labels=False), run.start, ctx.config,
                                  np.random.default_rng(seed))  # fmt: skip
     out = run_condition(

@@ -26,7 +26,6 @@ def test_set_stage(db: Database, ctx: Context, potential_id: str) -> dict[str, f
     if v.test_structures == 0:
         return {}
     potential = load_potential(db, ctx, potential_id)
-    start = md_start(db, ctx)
     conds = conditions(ctx.config)
     per = max(1, -(-v.test_structures // len(conds)))
     recs: list[StructureRecord] = []
@@ -35,6 +34,7 @@ def test_set_stage(db: Database, ctx: Context, potential_id: str) -> dict[str, f
     small = ctx.config.model_copy(update={"explore": ctx.config.explore.model_copy(
         update={"supercell_atoms": ctx.config.seeds.supercell_atoms or 32})})  # fmt: skip
     for i, cond in enumerate(conds):
+        start = md_start(db, ctx, cond.element)
         atoms, _ = start_structure(start.to_atoms(with_labels=False), cond.start, small, rng)
         atoms.calc = potential.calculator(with_gamma=False)
         MaxwellBoltzmannDistribution(atoms, temperature_K=cond.temperature_K, rng=rng)
