@@ -22,7 +22,10 @@ if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("PYACEMAKER_DATA_DIR
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items):
     """Under pytest-xdist's ``--dist loadgroup``, a file's tests stay on one worker (its module-scoped campaign
-    fixture runs once); files that start a Slurm cluster share the group ``slurm`` (one test cluster at a time)."""
+    fixture runs once); files that start a Slurm cluster share the group ``slurm`` (one test cluster at a time).
+    Slow tests go first (a stable sort keeps each file's order): the workers start on the long campaigns and end on
+    short tests, instead of one of them starting a 6-minute campaign when the other is done."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
