@@ -332,6 +332,12 @@ class EmbeddedServer:
         tail = self.logfile.read_text(errors="replace")[-1500:] if self.logfile.exists() else ""
         return f"Log tail:\n{tail}" if tail else f"See {self.logfile}."
 
+    def _port_taken_since(self, offset: int) -> bool:
+        """Whether the server log, past ``offset`` bytes, says its port was already in use."""
+        with open(self.logfile, "rb") as f:
+            f.seek(offset)
+            return b"Address already in use" in f.read()
+
     def _storage_ready(self) -> bool:
         return self.storage.is_dir() and any(self.storage.iterdir())
 
@@ -376,14 +382,22 @@ class EmbeddedServer:
                         f"port {port} is in use: choose another --port, or leave it out for a free one"
                     )
                 want = _any_free_port()
-            proc = self._spawn(self._command(want, auth=True))
-            uri = f"mongodb://{HOST}:{want}/"
-            st = {"pid": proc.pid, "host": HOST, "port": want, "storage": str(self.storage), "auth": True}
-            self.pidfile.write_text(str(proc.pid))
-            self.state_file.write_text(json.dumps(st))
-            if not self._wait(uri, timeout, proc):
+            for attempt in range(3):
+                logged = self.logfile.stat().st_size
+                proc = self._spawn(self._command(want, auth=True))
+                uri = f"mongodb://{HOST}:{want}/"
+                st = {"pid": proc.pid, "host": HOST, "port": want, "storage": str(self.storage), "auth": True}
+                self.pidfile.write_text(str(proc.pid))
+                self.state_file.write_text(json.dumps(st))
+                if self._wait(uri, timeout, proc):
+                    break
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
+                # the port was free when looked at, then taken (another server starting at the same moment, or a
+                # closed connection still holding it): when no port was asked for, another free one will do
+                if port is None and attempt < 2 and self._port_taken_since(logged):
+                    want = _any_free_port()
+                    continue
                 raise ServerError(
                     f"the embedded database did not start within {timeout:.0f} s. {self._tail()}"
                 )

@@ -287,6 +287,30 @@ def test_db_commands_start_reuse_and_stop(tmp_path):
     assert run_cli("db", "status", env=env).returncode == 1
 
 
+def test_a_server_that_loses_its_port_in_a_race_starts_on_another(tmp_path, monkeypatch):
+    """Two servers starting at one moment (two campaigns, two test workers) both find the default port free; the
+    one that binds second must not fail: it starts again on a free port. The race is staged: the port is held by
+    a real listener while the check is told it is free."""
+    import socket
+
+    import pyacemaker.server as server_mod
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        monkeypatch.setenv("PYACEMAKER_DB_PORT", str(port))
+        monkeypatch.setattr(server_mod, "_port_free", lambda p: True)
+        srv = server_mod.EmbeddedServer(tmp_path / "data")
+        try:
+            uri = srv.start(timeout=60)
+            st = srv.status()
+            assert st["responding"] and st["port"] != port and f":{st['port']}/" in uri
+            assert "Address already in use" in srv.logfile.read_text()  # the first try really lost the port
+        finally:
+            srv.stop()
+
+
 def _store_db_name(spec):
     from jobflow import JobStore
 
