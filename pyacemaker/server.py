@@ -393,8 +393,8 @@ class EmbeddedServer:
                     break
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
-                # the port was free when looked at, then taken (another server starting at the same moment, or a
-                # closed connection still holding it): when no port was asked for, another free one will do
+                # the port was free when looked at, then taken by another server starting at the same moment:
+                # when no port was asked for, another free one will do
                 if port is None and attempt < 2 and self._port_taken_since(logged):
                     want = _any_free_port()
                     continue

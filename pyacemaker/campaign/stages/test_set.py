@@ -33,8 +33,11 @@ def test_set_stage(db: Database, ctx: Context, potential_id: str) -> dict[str, f
     # each condition's own start (bulk, vacancy, slab) at the small labelling size
     small = ctx.config.model_copy(update={"explore": ctx.config.explore.model_copy(
         update={"supercell_atoms": ctx.config.seeds.supercell_atoms or 32})})  # fmt: skip
+    starts = {
+        el: md_start(db, ctx, el) for el in {c.element for c in conds}
+    }  # one seed query per start crystal
     for i, cond in enumerate(conds):
-        start = md_start(db, ctx, cond.element)
+        start = starts[cond.element]
         atoms, _ = start_structure(start.to_atoms(with_labels=False), cond.start, small, rng)
         atoms.calc = potential.calculator(with_gamma=False)
         MaxwellBoltzmannDistribution(atoms, temperature_K=cond.temperature_K, rng=rng)
