@@ -157,6 +157,7 @@ class FinalFit(Out):
     n_functions: int | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     wall_time_s: float | None = None
+    warm_start: bool | None = None
     failed: bool = False
     reason: str | None = None
 

@@ -66,8 +66,9 @@ def train_stage(db: Database, ctx: Context, iteration: int) -> TrainOut:
 
 
 def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
-    """One last fit of every labelled structure at the full basis (warm-started from ``potential_id``); returns the
-    id of the potential the campaign hands over. A failed or diverged final fit leaves ``potential_id``."""
+    """One last fit of every labelled structure at the full basis (warm-started from ``potential_id`` unless
+    ``train.final_warm_start`` is off); returns the id of the potential the campaign hands over. A failed or
+    diverged final fit leaves ``potential_id``."""
     t = ctx.config.train
     if not t.final_fit:
         return potential_id
@@ -84,10 +85,10 @@ def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
         final_basis_size(len(records), sum(r.natoms for r in records), t),
         (prev.n_functions if prev else 1) or 1,
     )
+    warm = potential_files(db, ctx, potential_id)["yaml"] if t.final_warm_start else None
     try:
         res = fit(records, ctx.config.elements, refs, t, ctx.workdir / f"final_fit{suffix}", baseline=ctx.baseline,
-                  initial_potential=potential_files(db, ctx, potential_id)["yaml"], n_functions=n_func,
-                  max_iterations=t.final_iterations)  # fmt: skip
+                  initial_potential=warm, n_functions=n_func, max_iterations=t.final_iterations)  # fmt: skip
         diverged = refit_diverged(prev.metrics if prev else {}, res.metrics, t.divergence_factor)
         if diverged:
             raise FitError(diverged)
@@ -98,10 +99,9 @@ def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
         return potential_id
     ids = [r.id for r in records]
     store_potential(db, ctx, pot_id, (prev.iteration if prev else 0) + 1, res, records, len(records), ids, [],
-                    res.metrics, refs, potential_id, final=True)  # fmt: skip
-    final = FinalFit(
-        potential_id=pot_id, n_functions=res.n_functions, metrics=res.metrics, wall_time_s=res.wall_time_s
-    )
+                    res.metrics, refs, potential_id if warm else None, final=True)  # fmt: skip
+    final = FinalFit(potential_id=pot_id, n_functions=res.n_functions, metrics=res.metrics,
+                     wall_time_s=res.wall_time_s, warm_start=warm is not None)  # fmt: skip
     db.update_campaign(ctx.campaign, {"current_potential": pot_id, "current_potential_path": str(res.yace),
                                       "final_fit": final.model_dump(mode="json", exclude_defaults=True)})  # fmt: skip
     return pot_id
