@@ -66,3 +66,29 @@ def test_refit_with_far_worse_errors_is_rejected(campaign, monkeypatch, tmp_path
     out = train_stage(db, ctx, 1)
     assert out.failed and "rose from 2 to 500" in out.reason
     assert db.latest_potential("ts").id == "ts:pot000"
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_final_fit_starts_from_the_last_potential_unless_told_not_to(campaign, monkeypatch, tmp_path, warm):
+    """train.final_warm_start: the final fit gets the last potential's file as its start, or none (from scratch);
+    the potential document and the campaign's final_fit record which."""
+    from pyacemaker.campaign.stages.train import final_fit_stage
+
+    db, ctx = campaign
+    ctx.config.train.final_warm_start = warm
+    seen = {}
+
+    def recording_fit(records, *a, initial_potential=None, **k):
+        seen["start"] = initial_potential
+        y = tmp_path / "final.yaml"
+        y.write_text("final")
+        return FitResult(y, y, y, len(records), 32, {"train_energy_rmse_meV_atom": 1.0,
+                                                    "train_forces_rmse_meV_A": 30.0})  # fmt: skip
+
+    monkeypatch.setattr("pyacemaker.campaign.stages.train.fit", recording_fit)
+    assert final_fit_stage(db, ctx, "ts:pot000") == "ts:final"
+    assert (seen["start"] is not None) == warm
+    if warm:
+        assert seen["start"].read_text() == "previous potential"
+    assert db.potential("ts:final").warm_start_from == ("ts:pot000" if warm else None)
+    assert db.campaign("ts")["final_fit"]["warm_start"] is warm
