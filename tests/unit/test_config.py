@@ -218,10 +218,13 @@ def test_final_basis_counts_structures_and_atoms():
     assert final_basis_size(10_000, 10**6, t) == t.final_functions  # capped by the full basis
 
 
-def test_final_fit_iterations_grow_with_the_elements():
+def test_final_fit_iterations_grow_with_the_elements_and_embedding_densities():
     one, _ = resolve(parse_config({"name": "a", "elements": ["Cu"], "oracle": {"type": "emt"}}))
     two, _ = resolve(parse_config({"name": "b", "elements": ["Cu", "Au"], "oracle": {"type": "emt"}}))
     assert one.train.final_iterations == 300 and two.train.final_iterations == 600
+    dens, _ = resolve(parse_config({"name": "d", "elements": ["Cu", "Au"], "oracle": {"type": "emt"},
+                                    "train": {"embedding_ndensity": 2}}))  # fmt: skip
+    assert dens.train.final_iterations == 1200
     kept, _ = resolve(parse_config({"name": "c", "elements": ["Cu"], "oracle": {"type": "emt"},
                                     "train": {"final_iterations": 25}}))  # fmt: skip
     assert kept.train.final_iterations == 25  # a given value stays
