@@ -21,12 +21,7 @@ class SeedConfig(Strict):
         None, description="fractional volume changes of the seed cells"
     )
     rattle_amplitude: float | None = Field(None, ge=0, le=1.0, description="Gaussian rattle, Angstrom")
-    rattled_per_strain: int = Field(
-        2,
-        ge=0,
-        le=50,
-        description="rattled copies per volume-strained cell (sheared and stretched cells: one, none at 0)",
-    )
+    rattled_per_strain: int = Field(2, ge=0, le=50, description="rattled copies per strained cell")
     shear_strains: list[float] | None = Field(
         None, description="engineering shear strains (xy) of the seed cells"
     )

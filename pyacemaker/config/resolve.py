@@ -167,14 +167,12 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
         )
     if out.seeds.shear_strains is None:
         out.seeds.shear_strains = [0.03]
-        notes["seeds.shear_strains"] = (
-            "one 3 % shear per base cell (as it is and rattled): shear moduli are in the first labels"
-        )
+        notes["seeds.shear_strains"] = "one 3 % shear per base cell: shear moduli are in the first labels"
     if out.seeds.tetragonal_strains is None:
-        out.seeds.tetragonal_strains = [-0.03, 0.03]
+        out.seeds.tetragonal_strains = [0.03]
         notes["seeds.tetragonal_strains"] = (
-            "3 % volume-conserving stretches and squeezes per base cell (as they are and rattled): C11 - C12, "
-            "which volume strains and xy shears do not probe (Cu-Au without them: Cu's C11 16 % off)"
+            "one 3 % volume-conserving stretch per base cell: C11 - C12, which volume strains and xy shears do not "
+            "probe (Cu-Au without it: Cu's C11 16 % off)"
         )
     if out.seeds.cold_start_labels is None:
         out.seeds.cold_start_labels = out.select.budget

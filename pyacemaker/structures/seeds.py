@@ -133,18 +133,6 @@ def base_cells(cfg: CampaignConfig, rng: np.random.Generator) -> list[Seed]:
     return bases
 
 
-def strained_pair(base: Seed, cell: Atoms, label: str, n_rattled: int, amp: float, rng: np.random.Generator,
-                  **variant) -> list[Seed]:  # fmt: skip
-    """A strained cell as it is and ``n_rattled`` (0 or 1) rattled copy of it, in one train/test family."""
-    exact = base.derive(cell, label, **variant)
-    out = [exact]
-    if n_rattled:
-        out.append(
-            exact.derive(rattle(cell, amp, rng), f"{label}, rattle {amp:.3f} A #1", exact.family, rattle=1)
-        )
-    return out
-
-
 def build_seeds(cfg: CampaignConfig) -> list[Seed]:
     """Seed structures: strained cells and their rattled copies, sheared cells, vacancy cells and slabs."""
     s, e = cfg.seeds, cfg.explore
@@ -161,18 +149,14 @@ def build_seeds(cfg: CampaignConfig) -> list[Seed]:
             for k in range(s.rattled_per_strain):
                 out.append(strained.derive(rattle(cell, amp, rng), f"{label}, rattle {amp:.3f} A #{k + 1}",
                                            strained.family, rattle=k + 1))  # fmt: skip
-        # shears and stretches come unrattled too: the elastic energy of a 3 % strain is a few meV/atom, less
-        # than a rattle adds, and only the unrattled crystal (force-free, train.force_free_weight) carries it
-        # alone (Cu-Au refits: the largest Cij error of 10.8 % fell to 9.2 %, workflows/README.md)
-        n_rattled = min(1, s.rattled_per_strain)
         for shear in s.shear_strains or []:
-            label = f"{base.description}, shear xy {shear:+.0%}"
-            cell = shear_strain(base.atoms, shear)
-            out += strained_pair(base, cell, label, n_rattled, amp, rng, shear_xy=shear)
+            sheared = rattle(shear_strain(base.atoms, shear), amp, rng)
+            desc = f"{base.description}, shear xy {shear:+.0%}, rattled"
+            out.append(base.derive(sheared, desc, shear_xy=shear, rattle=1))
         for stretch in s.tetragonal_strains or []:
-            label = f"{base.description}, tetragonal z {stretch:+.0%} at constant volume"
-            cell = tetragonal_strain(base.atoms, stretch)
-            out += strained_pair(base, cell, label, n_rattled, amp, rng, tetragonal=stretch)
+            cell = rattle(tetragonal_strain(base.atoms, stretch), amp, rng)
+            desc = f"{base.description}, tetragonal z {stretch:+.0%} at constant volume, rattled"
+            out.append(base.derive(cell, desc, tetragonal=stretch, rattle=1))
     miller = "".join(map(str, SURFACE_MILLER))
     for base in [b for b in bases if b.base_kind in ("element", "alloy")]:
         if e.defects:
