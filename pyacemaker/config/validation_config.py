@@ -19,10 +19,12 @@ class ValidationThresholds(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    a0_pct: float = Field(1.0, gt=0, description="lattice parameter error, %")
-    b0_pct: float = Field(10.0, gt=0, description="bulk modulus error, %")
-    cij_pct: float = Field(15.0, gt=0, description="largest error over independent nonzero C_ij, %")
-    phonon_rmse_THz: float = Field(0.5, gt=0, description="RMSE of band-path frequencies, THz")
+    # the release targets; every shipped workflow met them in 3 of 3 runs (workflows/README.md) before they became
+    # the defaults (they were 1 %, 10 %, 15 %, 0.5 THz)
+    a0_pct: float = Field(0.5, gt=0, description="lattice parameter error, %")
+    b0_pct: float = Field(5.0, gt=0, description="bulk modulus error, %")
+    cij_pct: float = Field(10.0, gt=0, description="largest error over independent nonzero C_ij, %")
+    phonon_rmse_THz: float = Field(0.2, gt=0, description="RMSE of band-path frequencies, THz")
     imaginary_tol_THz: float = Field(0.05, ge=0, description="frequencies above -tol are not imaginary")
     acoustic_tol_THz: float = Field(0.3, ge=0, description="same, for acoustic branches near Gamma")
     eos_smooth_rms_meV_atom: float = Field(5.0, gt=0, description="largest RMS residual of the BM fit")

@@ -25,6 +25,8 @@ from pyacemaker.validate.stability import md_stability
 # absorb platform round-off and would catch a broken fit, unit or strain convention.
 EMT_CU = {"a0": 3.5902, "b0": 133.49, "c11": 172.59, "c12": 115.52, "c44": 89.97, "fmax": 8.14}
 SETTINGS = GateSettings(md_steps=100, phonon_npoints=31)
+# a potential 3 % off in length is 9.3 % off in B0: limits that let B0 pass, so that a0 alone fails
+A0_ONLY = ValidationThresholds(a0_pct=1.0, b0_pct=10.0)
 
 
 def cu():
@@ -293,8 +295,9 @@ def test_gate_scaled_potential_fails_on_a0_only(emt_reference):
     """A potential 3 % off in lattice parameter but otherwise sound: No-Go for a0 alone, with a clear reason, and
     the EOS cells as targeted structures."""
     rep = run_gate(
-        lambda: Scaled(1.03), emt_reference, cu(), settings=SETTINGS, properties=["eos", "elastic", "phonons"]
-    )
+        lambda: Scaled(1.03), emt_reference, cu(), thresholds=A0_ONLY, settings=SETTINGS,
+        properties=["eos", "elastic", "phonons"],
+    )  # fmt: skip
     v = rep.verdict
     assert not v.go
     assert v.failed == ["a0_error"]
@@ -380,7 +383,7 @@ def test_registered_validator_runs_in_the_gate(toy):
     assert go.candidate.toy.energy == go.reference.toy.energy
     assert GateReport.model_validate_json(go.model_dump_json()).candidate.toy == go.candidate.toy
 
-    rep = run_gate(lambda: Scaled(1.03), EMT, cu(), settings=SETTINGS, properties=props)
+    rep = run_gate(lambda: Scaled(1.03), EMT, cu(), thresholds=A0_ONLY, settings=SETTINGS, properties=props)
     v = rep.verdict
     assert not v.go and v.failed == ["a0_error", "toy_energy"]
     toy_check = v.checks[-1]
