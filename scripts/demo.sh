@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
 export OMP_NUM_THREADS=1 TF_CPP_MIN_LOG_LEVEL=2 CUDA_VISIBLE_DEVICES=-1
+# the demo's own database, in this checkout: a demo of another checkout or version (a different config under the
+# same campaign name) is not in the way, and your own campaigns' database is not touched
+export PYACEMAKER_DATA_DIR="${PYACEMAKER_DATA_DIR:-$PWD/campaigns/demo-db}"
 pyacemaker run workflows/cu_emt_demo.yaml --workers 2 "$@"
 pyacemaker status cu_emt_demo
 pyacemaker report cu_emt_demo -o campaigns/cu_emt_demo/report.html
