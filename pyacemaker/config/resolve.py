@@ -258,6 +258,10 @@ _RESOURCES = {
     ("train", None): ((1, 1, 4, "8G", "04:00:00"), "pacemaker/TensorFlow: one process, 4 threads"),
     ("explore", "lammps"): ((1, 4, 1, "4G", "02:00:00"), "LAMMPS: 4 MPI ranks"),
     ("explore", "ase"): ((1, 1, 1, "4G", "02:00:00"), "ASE MD with pyace: one thread"),
+    ("explore", "auto"): (
+        (1, 1, 1, "4G", "02:00:00"),
+        "MD in LAMMPS (ML-PACE or the plugin) or ASE: one core",
+    ),
     ("light", None): ((1, 1, 1, "1G", "00:15:00"), "bookkeeping (select, decide): seconds on one core"),
 }
 

