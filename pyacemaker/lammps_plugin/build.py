@@ -39,9 +39,11 @@ class BuildError(RuntimeError):
 
 
 def _compiler() -> str:
-    cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    given = os.environ.get("CXX")
+    cxx = shutil.which(given) if given else shutil.which("g++") or shutil.which("c++")
     if not cxx:
-        raise BuildError("no C++ compiler: install one (apt-get install g++) or set CXX")
+        where = f"CXX={given} is not an executable" if given else "no C++ compiler (g++, c++) on PATH"
+        raise BuildError(f"{where}: install one (apt-get install g++) or set CXX to it")
     return cxx
 
 

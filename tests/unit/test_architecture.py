@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
         "pyacemaker.plugins",
         "pyacemaker.proc",
         "pyacemaker.fw_ids",
+        "pyacemaker.lammps_plugin",
     ),
     ("pyacemaker.config",),
     ("pyacemaker.schemas", "pyacemaker.structures"),
