@@ -202,21 +202,6 @@ def test_triclinic_frame_matches_the_input_and_ase_energy_without_ml_pace(eam, t
 
 
 @needs_lmp
-def test_npt_with_swaps_runs_without_ml_pace(eam, tmp_path):
-    atoms = alloy()
-    out = md(atoms, eam, tmp_path, steps=100, ensemble="npt", pressure_GPa=5.0, halt=1e6, collect=0.9, swap=True,
-             swap_interval=10)  # fmt: skip
-    assert out.error is None, out.error
-    assert not out.halted and out.steps_done == 100
-    # swap=True: every unlike pair present (Cu-Ni), a tenth of the atoms per attempt, every 10 steps
-    assert out.thermo["swaps_tried"] == 10 * 10 and 0 <= out.thermo["swaps_accepted"] <= 100
-    assert out.thermo["volume_final_A3"] != pytest.approx(atoms.get_volume(), rel=1e-4)  # the box moved
-    assert [f.step for f in out.frames] == [80, 90, 100]
-    for f in out.frames:
-        assert f.atoms.get_chemical_formula() == atoms.get_chemical_formula()  # swaps conserve composition
-
-
-@needs_lmp
 def test_mpirun_launcher_prefix_without_ml_pace(eam, tmp_path):
     mpirun = Path(sys.prefix) / "bin" / "mpirun"
     if not mpirun.exists():

@@ -196,7 +196,9 @@ def test_npt_with_swaps_in_an_alloy_runs_on_the_real_gamma(plugin, cuau, tmp_pat
     out = run_lammps_md(atoms, pot, npt, tmp_path, lmp_command=str(LMP))
     assert out.driver == "lammps" and out.error is None and out.notice is None, (out.error, out.notice)
     assert not out.halted and out.steps_done == 60 and [f.step for f in out.frames] == [40, 50, 60]
-    assert out.thermo["swaps_tried"] > 0
+    # every unlike pair present (Cu-Au), a tenth of the atoms per attempt (3), every 10 steps (6 times)
+    assert out.thermo["swaps_tried"] == 6 * 3 and 0 <= out.thermo["swaps_accepted"] <= 18
+    assert out.thermo["volume_final_A3"] != pytest.approx(atoms.get_volume(), rel=1e-4)  # the box moved
     for f in out.frames:
         assert f.atoms.get_chemical_formula() == atoms.get_chemical_formula()
         ref = pyace_eval(f.atoms, cuau.yaml, cuau.asi)["gamma"]
