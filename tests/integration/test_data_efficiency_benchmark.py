@@ -42,6 +42,6 @@ def test_quick_benchmark_runs_every_method_and_reports_every_column(tmp_path):
         assert title in r.stdout
     for col in COLUMNS:
         assert col in r.stdout, col
-    assert "random / method" in r.stdout
+    assert "random / method" in r.stdout and "random_conditions / method" in r.stdout
     png = work / "learning_curves.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
