@@ -130,8 +130,12 @@ class PairACE : public Pair {
 
   double init_one(int i, int j) override
   {
+    const int n = atom->ntypes + 1;
+    if (cut2.size() != static_cast<size_t>(n * n)) cut2.assign(n * n, 0.0);
     if (setflag[i][j] == 0) return 0.0;
-    return ctilde->radial_functions->cut(species[i], species[j]);
+    const double cut = ctilde->radial_functions->cut(species[i], species[j]);
+    cut2[i * n + j] = cut2[j * n + i] = cut * cut;
+    return cut;
   }
 
   void compute(int eflag, int vflag) override
@@ -167,10 +171,16 @@ class PairACE : public Pair {
       if (species[type[i]] < 0) continue;
       const int jnum = numneigh[i];
       const int *jlist = firstneigh[i];
-      int n = 0;  // neighbours of a mapped type (bits of special bonds masked off)
+      // neighbours of a mapped type inside the pair's cutoff (bits of special bonds masked off): LAMMPS' list
+      // reaches the cutoff plus the skin, which the evaluator would otherwise size its per-neighbour work by
+      int n = 0;
+      const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
+      const double *cut2_i = cut2.data() + type[i] * (atom->ntypes + 1);
       for (int jj = 0; jj < jnum; ++jj) {
         const int j = jlist[jj] & NEIGHMASK;
-        if (species[type[j]] >= 0) neighbours[n++] = j;
+        if (species[type[j]] < 0) continue;
+        const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
+        if (dx * dx + dy * dy + dz * dz < cut2_i[type[j]]) neighbours[n++] = j;
       }
       try {
         ev.compute_atom(i, x, type, n, neighbours.data());
@@ -222,6 +232,7 @@ class PairACE : public Pair {
   int nmax_gamma = 0;
   std::vector<int> species;  // LAMMPS type -> ACE species index, -1 for NULL
   std::vector<int> neighbours;
+  std::vector<double> cut2;  // squared ACE cutoff per type pair, [i * (ntypes + 1) + j]
   std::unique_ptr<ACECTildeBasisSet> ctilde;
   std::unique_ptr<ACERecursiveEvaluator> fast;
   std::unique_ptr<ACEBBasisSet> bbasis;
