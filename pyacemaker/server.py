@@ -479,6 +479,12 @@ class EmbeddedServer:
             time.sleep(0.1)
         if _pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
+            # gone before we return: a start right after (a restart on the same port) must find the port free
+            end = time.monotonic() + 10.0
+            while time.monotonic() < end and _pid_alive(pid):
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+                time.sleep(0.05)
         self.state_file.unlink(missing_ok=True)
         self.pidfile.unlink(missing_ok=True)
         self._unregister(st)
