@@ -89,7 +89,9 @@ def test_pw_stopped_by_the_allocation_end_is_continued_by_the_next_run(db, tmp_p
     out = pw.read_text(first / pw.PW_OUT)
     assert "Maximum CPU time exceeded" in out and pw.CONVERGED not in out
     assert re.search(r"Calculation stopped in scf loop at iteration #\s+\d+", out)
-    assert 0 < float(re.search(r"max_seconds\s*=\s*([0-9.]+)", pw.read_text(first / pw.PW_IN)).group(1)) < window
+    assert (
+        0 < float(re.search(r"max_seconds\s*=\s*([0-9.]+)", pw.read_text(first / pw.PW_IN)).group(1)) < window
+    )
     assert pw.restartable(first)  # the restart state is in the outdir
     assert (first / pw.OUTDIR / "pwscf.restart_scf").is_file()
     assert (first / pw.OUTDIR / "pwscf.save" / "charge-density.dat").is_file()

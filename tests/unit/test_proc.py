@@ -155,7 +155,9 @@ def test_sigterm_to_the_python_side_stops_its_groups_first(tmp_path):
     assert alive(pid)
     py.send_signal(signal.SIGTERM)
     assert py.wait(20) == -signal.SIGTERM
-    end = time.monotonic() + 5  # the stopped code's processes leave /proc once reaped (later on a loaded machine)
+    end = (
+        time.monotonic() + 5
+    )  # the stopped code's processes leave /proc once reaped (later on a loaded machine)
     while (alive(pid) or group_members(pid)) and time.monotonic() < end:
         time.sleep(0.05)
     assert not alive(pid) and group_members(pid) == []
