@@ -30,6 +30,11 @@ def prop(rows: list[dict], name: str, fmt: str) -> str:
     return text + (f" ({len(got) - len(vals)} none)" if len(vals) < len(got) else "")
 
 
+def mean_calls(rows: list[dict]) -> float:
+    """The oracle calls the seeds of one point spent, on average (a loop may stop before its budget)."""
+    return float(np.mean([r["calls"] for r in rows]))
+
+
 def by_point(rows: list[dict]) -> dict[str, dict[int, list[dict]]]:
     """One system's runs grouped by method (in METHODS' order) and budget (ascending): the seeds of each point."""
     out: dict[str, dict[int, list[dict]]] = {}
@@ -56,7 +61,7 @@ def report(results: list[dict], work: Path) -> None:
                     stat(g, "stress_rmse_GPa"),
                 )
                 go = sum(all(v["go"] for v in r["properties"].values()) for r in g)
-                t.add_row(m, str(b), f"{np.mean([r['calls'] for r in g]):.0f}", str(len(g)),
+                t.add_row(m, str(b), f"{mean_calls(g):.0f}", str(len(g)),
                           f"{e[0]:.2f} ± {e[1]:.2f}", f"{f[0]:.1f} ± {f[1]:.1f}", f"{s[0]:.3f} ± {s[1]:.3f}",
                           prop(g, "a0_error", ".2f"), prop(g, "b0_error", ".1f"), prop(g, "cij_error", ".1f"),
                           prop(g, "phonon_rmse", ".3f"), f"{go}/{len(g)}",
@@ -73,9 +78,9 @@ def report(results: list[dict], work: Path) -> None:
         first: dict[tuple[str, int], float] = {}
         for m in methods:
             for k, (e_t, f_t) in enumerate(TARGETS):
-                ok = [np.mean([r["calls"] for r in g]) for g in points[m].values()
+                ok = [mean_calls(g) for g in points[m].values()
                       if stat(g, "energy_rmse_meV_atom")[0] <= e_t and stat(g, "forces_rmse_meV_A")[0] <= f_t]  # fmt: skip
-                first[(m, k)] = float(ok[0]) if ok else float("inf")
+                first[(m, k)] = ok[0] if ok else float("inf")
         for m in methods:
             cells = []
             for k in range(len(TARGETS)):
@@ -85,10 +90,9 @@ def report(results: list[dict], work: Path) -> None:
                     rb = first[(base, k)]
                     if b == float("inf") or base == m:
                         cells.append("-")
-                    elif rb == float(
-                        "inf"
-                    ):  # the baseline never got there: at least its largest calls over these
-                        most = max(np.mean([r["calls"] for r in g]) for g in points[base].values())
+                    elif rb == float("inf"):
+                        # the baseline never got there: at least its largest calls over these
+                        most = max(mean_calls(g) for g in points[base].values())
                         cells.append(f"> {most / b:.1f}")
                     else:
                         cells.append(f"{rb / b:.1f}")
@@ -128,9 +132,7 @@ def plot(results: list[dict], path: Path) -> None:
             ax = axes[i][j]
             for m, by_budget in points.items():
                 st = [stat(g, key) for g in by_budget.values()]
-                calls = [
-                    np.mean([r["calls"] for r in g]) for g in by_budget.values()
-                ]  # a loop may stop early
+                calls = [mean_calls(g) for g in by_budget.values()]
                 ax.errorbar(
                     calls, [s[0] for s in st], yerr=[s[1] for s in st], marker="o", capsize=3, label=m
                 )

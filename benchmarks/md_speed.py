@@ -56,8 +56,8 @@ def protocol(steps: int) -> MDProtocol:
 
 
 def tiny_potential(root: Path, functions: int = 16):
-    """A Cu ACE potential of ``functions`` basis functions on EMT labels with the default ZBL baseline:
-    (yaml, asi, baseline, n functions)."""
+    """A Cu ACE potential asked for ``functions`` basis functions on EMT labels with the default ZBL baseline:
+    (yaml, asi, baseline)."""
     cfg, _ = resolve(parse_config({
         "elements": ["Cu"], "oracle": {"type": "emt"},
         "seeds": {"supercell_atoms": 8, "volume_strains": [-0.1, 0.0, 0.08], "rattled_per_strain": 2},
@@ -73,7 +73,7 @@ def tiny_potential(root: Path, functions: int = 16):
         recs.append(r)
     base = make_baseline(cfg.baseline, cfg.elements)
     res = fit(recs, cfg.elements, {"Cu": 0.0}, cfg.train, root / "fit", baseline=base, n_functions=functions)
-    return res.yaml, res.asi, base, res.n_functions
+    return res.yaml, res.asi, base
 
 
 def supercell(n_atoms: int):
@@ -108,7 +108,7 @@ def main() -> None:
         ace_desc = yaml.name
     else:
         t0 = time.perf_counter()
-        yaml, asi, base, _ = tiny_potential(root, args.functions)
+        yaml, asi, base = tiny_potential(root, args.functions)
         ace_desc = f"Cu ACE fitted in {time.perf_counter() - t0:.0f} s"
     basis = ACEBBasisSet(str(yaml))
     n_functions = sum(len(f) for f in basis.basis_rank1) + sum(len(f) for f in basis.basis)

@@ -123,6 +123,16 @@ def _cmdline(pid: int) -> list[str] | None:
     return out.stdout.split() if out.returncode == 0 and out.stdout.strip() else None
 
 
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` s for ``pid`` to exit (reaping it when it is our child); whether it is gone."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and _pid_alive(pid):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    return not _pid_alive(pid)
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -472,19 +482,10 @@ class EmbeddedServer:
                 f"database runs on this data directory, delete {self.state_file.name} and {self.pidfile.name}"
             )
         os.kill(pid, signal.SIGTERM)
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and _pid_alive(pid):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.1)
-        if _pid_alive(pid):
+        if not _wait_gone(pid, timeout):
             os.kill(pid, signal.SIGKILL)
             # gone before we return: a start right after (a restart on the same port) must find the port free
-            end = time.monotonic() + 10.0
-            while time.monotonic() < end and _pid_alive(pid):
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
-                time.sleep(0.05)
+            _wait_gone(pid, 10.0)
         self.state_file.unlink(missing_ok=True)
         self.pidfile.unlink(missing_ok=True)
         self._unregister(st)

