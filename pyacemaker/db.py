@@ -471,21 +471,17 @@ class Database:
 
         A mapping is checked against :class:`PotentialDoc` and stored with its own keys; a PotentialDoc is stored
         without its ``None`` fields (older readers take a missing key for "not recorded")."""
-        import gridfs
-
         if isinstance(doc, PotentialDoc):
             out = doc.model_dump(mode="python", by_alias=True, exclude_none=True)
         else:
             PotentialDoc.model_validate(doc)
             out = dict(doc)
-        fs = gridfs.GridFS(self.db, collection="potential_files")
-        out["files"] = {}
-        for kind, path in files.items():
-            data = Path(path).read_bytes()
-            fid = fs.put(data, filename=f"{out['_id']}/{Path(path).name}")
-            meta = PotentialFile(gridfs_id=fid, name=Path(path).name, path=str(path),
-                                 sha256=hashlib.sha256(data).hexdigest(), size=len(data))  # fmt: skip
-            out["files"][kind] = meta.model_dump(mode="python")
+        out["files"] = {
+            kind: self.put_file("potential_files", f"{out['_id']}/{Path(path).name}", Path(path)).model_dump(
+                mode="python"
+            )
+            for kind, path in files.items()
+        }
         if out.get("created") is None:
             out["created"] = datetime.now(UTC)
         self.potentials.replace_one({"_id": out["_id"]}, out, upsert=True)
@@ -496,22 +492,32 @@ class Database:
 
         A file already there is reused only when its size and sha256 match the stored ones (a truncated copy or
         another potential's file of the same name is fetched again)."""
-        import gridfs
-
         doc = self.potential(potential_id)
         if doc is None:
             raise KeyError(f"potential {potential_id!r} not found")
-        fs = gridfs.GridFS(self.db, collection="potential_files")
+        return {kind: self.fetch_file("potential_files", meta, directory) for kind, meta in doc.files.items()}
+
+    def put_file(self, bucket: str, name: str, path: Path) -> PotentialFile:
+        """Store a file in GridFS bucket ``bucket``; its record (id, name, where it was written, sha256, size)."""
+        import gridfs
+
+        data = path.read_bytes()
+        fid = gridfs.GridFS(self.db, collection=bucket).put(data, filename=name)
+        return PotentialFile(gridfs_id=fid, name=path.name, path=str(path), sha256=hashlib.sha256(data).hexdigest(),
+                             size=len(data))  # fmt: skip
+
+    def fetch_file(self, bucket: str, meta: PotentialFile, directory: Path) -> Path:
+        """The stored file written into ``directory``; a copy already there is reused only when its size and
+        sha256 match (a truncated copy or another file of the same name is fetched again)."""
+        import gridfs
+
         directory.mkdir(parents=True, exist_ok=True)
-        out = {}
-        for kind, meta in doc.files.items():
-            target = directory / meta.name
-            if not file_matches(target, meta):
-                part = target.with_name(f"{target.name}.part{os.getpid()}")
-                part.write_bytes(fs.get(meta.gridfs_id).read())
-                part.replace(target)  # a reader never sees a half-written file
-            out[kind] = target
-        return out
+        target = directory / meta.name
+        if not file_matches(target, meta):
+            part = target.with_name(f"{target.name}.part{os.getpid()}")
+            part.write_bytes(gridfs.GridFS(self.db, collection=bucket).get(meta.gridfs_id).read())
+            part.replace(target)  # a reader never sees a half-written file
+        return target
 
     def potential(self, potential_id: str) -> PotentialDoc | None:
         doc = self.potentials.find_one({"_id": potential_id})
@@ -522,7 +528,8 @@ class Database:
         q: dict[str, Any] = {"campaign": campaign}
         if iteration is not None:
             q["iteration"] = iteration
-        doc = self.potentials.find_one(q, sort=[("iteration", DESCENDING)])
+        # a distillation's base potential shares iteration 0 with the first fit, which is the later one
+        doc = self.potentials.find_one(q, sort=[("iteration", DESCENDING), ("created", DESCENDING)])
         return PotentialDoc.model_validate(doc) if doc is not None else None
 
     def final_potentials(self, campaign: str) -> int:

@@ -75,8 +75,10 @@ def _module_of(plugin: Any) -> str:
 
 
 ORACLES = Registry(
-    "oracle", ("pyacemaker.oracle.emt", "pyacemaker.oracle.espresso.oracle", "pyacemaker.oracle.vasp")
-)
+    "oracle",
+    ("pyacemaker.oracle.emt", "pyacemaker.oracle.espresso.oracle", "pyacemaker.oracle.vasp",
+     "pyacemaker.oracle.surrogate.chgnet"),
+)  # fmt: skip
 """Oracles: classes that label structures (:class:`pyacemaker.oracle.base.Oracle`)."""
 
 DRIVERS = Registry(

@@ -114,6 +114,15 @@ def check_oracle(cfg) -> None:
         raise CliError(
             f"the {cfg.oracle.type} oracle cannot run on this machine: {exc}", EXIT_INPUT
         ) from None
+    if cfg.workflow == "distill":
+        from pyacemaker.config.oracle_config import oracle_settings_model
+
+        s = cfg.surrogate
+        settings = {"type": s.model, "weights_file": str(s.model_file) if s.model_file else None}
+        try:
+            make_oracle(oracle_settings_model(s.model).model_validate(settings)).check_ready()
+        except OracleFailure as exc:
+            raise CliError(f"surrogate.model {s.model}: {exc}", EXIT_INPUT) from None
     import importlib.util
 
     if cfg.seeds.cold_start == "chgnet" and importlib.util.find_spec("chgnet") is None:

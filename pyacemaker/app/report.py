@@ -7,19 +7,18 @@ plots) and each section a stable id, so tests and people can tell an empty plot 
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from pyacemaker import __version__
+from pyacemaker.app.report_html import fig_html, html_table, none_line, num
+from pyacemaker.app.report_surrogate import surrogate_section
 from pyacemaker.campaign.context import Context, potential_files
 from pyacemaker.campaign.status import CampaignStatus, status_of
 from pyacemaker.db import Database
@@ -35,6 +34,7 @@ SECTIONS = [
     ("gamma", "Extrapolation grade"),
     ("halts", "Halts per exploration condition"),
     ("dataset", "Dataset composition"),
+    ("surrogate", "Surrogate (distillation)"),
     ("repairs", "Oracle repair log"),
     ("validation", "Validation against the oracle"),
     ("eos", "Equation of state"),
@@ -62,38 +62,6 @@ CHECK_JS = (
 )
 
 
-def _fig_html(fig, points: int, caption: str, name: str) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    b64 = base64.b64encode(buf.getvalue()).decode()
-    return (f'<figure data-figure="{name}" data-points="{points}"><img alt="{html.escape(caption)}" '
-            f'src="data:image/png;base64,{b64}"><figcaption class="muted">{html.escape(caption)}</figcaption></figure>')  # fmt: skip
-
-
-def _table(header: list[str], rows: list[list[Any]], left: int = 1, left_last: bool = False) -> str:
-    """Numbers right-aligned; the first ``left`` columns (and the last, for prose) left-aligned."""
-
-    def cls(i: int) -> str:
-        return "l" if i < left or (left_last and i == len(header) - 1) else ""
-
-    th = "".join(f'<th class="{cls(i)}">{html.escape(str(h))}</th>' for i, h in enumerate(header))
-    body = "".join(
-        "<tr>" + "".join(f'<td class="{cls(i)}">{c}</td>' for i, c in enumerate(r)) + "</tr>" for r in rows
-    )
-    return f"<table><tr>{th}</tr>{body}</table>"
-
-
-def _num(v: Any, fmt: str = ".3g") -> str:
-    return format(v, fmt) if isinstance(v, (int, float)) and np.isfinite(v) else "-"
-
-
-def _none(what: str) -> str:
-    return f'<p class="muted">{html.escape(what)}</p>'
-
-
 # ----------------------------------------------------------------------------------------------- sections
 def summary_section(doc: CampaignDoc, status: CampaignStatus) -> str:
     verdict = doc.validation.verdict if doc.validation else None
@@ -118,9 +86,9 @@ def summary_section(doc: CampaignDoc, status: CampaignStatus) -> str:
     tm = doc.test_metrics
     if tm:
         rows.append(["held-out test set", f"{tm.get('test_n_structures', 0):.0f} structures: energy RMSE "
-                     f"{_num(tm.get('test_energy_rmse_meV_atom'))} meV/atom, forces RMSE "
-                     f"{_num(tm.get('test_forces_rmse_meV_A'))} meV/&Aring;"])  # fmt: skip
-    return badge + _table(["", ""], rows, left=2)
+                     f"{num(tm.get('test_energy_rmse_meV_atom'))} meV/atom, forces RMSE "
+                     f"{num(tm.get('test_forces_rmse_meV_A'))} meV/&Aring;"])  # fmt: skip
+    return badge + html_table(["", ""], rows, left=2)
 
 
 def learning_section(status: CampaignStatus) -> str:
@@ -128,7 +96,7 @@ def learning_section(status: CampaignStatus) -> str:
 
     its = [it for it in status.iterations if it.train_metrics]
     if not its:
-        return _none("no potential trained yet")
+        return none_line("no potential trained yet")
     x = [it.iteration for it in its]
     size = [it.dataset_size or 0 for it in its]
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.5))
@@ -148,7 +116,7 @@ def learning_section(status: CampaignStatus) -> str:
             ax.set_yscale("log")
             ax.legend(fontsize=8)
     fig.tight_layout()
-    return _fig_html(
+    return fig_html(
         fig, n, "errors of each iteration's potential against iteration and dataset size", "learning"
     )
 
@@ -166,7 +134,7 @@ def parity_section(db: Database, doc: CampaignDoc) -> str:
 
     pot_id = doc.current_potential
     if not pot_id:
-        return _none("no potential yet")
+        return none_line("no potential yet")
     pot = db.potential(pot_id)
     recs = [r for r in db.find_records({"campaign": doc.name, "status": "test"}) if r.labels]
     what = "held-out MD snapshots of the final potential (never trained on)"
@@ -174,7 +142,7 @@ def parity_section(db: Database, doc: CampaignDoc) -> str:
         recs = [r for r in db.get_records(pot.test_ids if pot else []) if r.labels]
         what = "held-out structure families of the latest potential"
     if not recs:
-        return _none("no test structures yet (the held-out set is labelled at the end of the campaign)")
+        return none_line("no test structures yet (the held-out set is labelled at the end of the campaign)")
     if pot is None:
         raise KeyError(f"potential {pot_id} not found")
     ctx = Context(doc.name, doc.campaign_config(), Path(doc.workdir or "."))
@@ -205,7 +173,7 @@ def parity_section(db: Database, doc: CampaignDoc) -> str:
         ax.set_ylabel("potential")
     fig.tight_layout()
     n = len(e_ref) + len(f_ref) + len(s_ref)
-    return f"<p>{len(recs)} structures: {html.escape(what)}.</p>" + _fig_html(
+    return f"<p>{len(recs)} structures: {html.escape(what)}.</p>" + fig_html(
         fig, n, "potential vs oracle", "parity"
     )
 
@@ -222,7 +190,7 @@ def gamma_section(records) -> str:
         by_it[p.iteration - 1].append(p.gamma)
         by_cond[p.condition.name if p.condition else "0K"].append(p.gamma)
     if not by_it:
-        return _none("no extrapolative frames recorded yet")
+        return none_line("no extrapolative frames recorded yet")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     its = sorted(by_it)
     axes[0].boxplot([by_it[i] for i in its], tick_labels=[str(i) for i in its])
@@ -235,7 +203,7 @@ def gamma_section(records) -> str:
         ax.set_xscale("linear")
     fig.tight_layout()
     n = sum(len(v) for v in by_it.values())
-    return _fig_html(
+    return fig_html(
         fig, n, "extrapolation grade of the frames MD/kMC kept (halted frames are the highest)", "gamma"
     )
 
@@ -248,7 +216,7 @@ def halts_section(status: CampaignStatus) -> str:
     for it in its:
         names += [c.name for c in it.conditions if c.name not in names]
     if not names:
-        return _none("no exploration run yet")
+        return none_line("no exploration run yet")
     grid = np.full((len(names), len(its)), np.nan)
     rows = []
     for j, it in enumerate(its):
@@ -258,7 +226,7 @@ def halts_section(status: CampaignStatus) -> str:
         runs = [c for it in its for c in it.conditions if c.name == name]
         rows.append([html.escape(name), str(len(runs)), str(sum(bool(c.halted) for c in runs)),
                      f"{sum(float(c.simulated_time_fs or 0) for c in runs if not c.halted) / 1000:.2f}",
-                     _num(max((c.max_gamma or 0 for c in runs), default=0)),
+                     num(max((c.max_gamma or 0 for c in runs), default=0)),
                      html.escape(", ".join(sorted({c.driver or "ase" for c in runs})))])  # fmt: skip
     fig, ax = plt.subplots(figsize=(1.2 + 0.6 * len(its), 0.5 + 0.4 * len(names)))
     ax.imshow(np.nan_to_num(grid, nan=-1), cmap=plt.matplotlib.colors.ListedColormap(["#eeeeee", "#9ad0a5", "#e0736a"]),
@@ -267,8 +235,8 @@ def halts_section(status: CampaignStatus) -> str:
     ax.set_xticks(range(len(its)), [str(it.iteration) for it in its])
     ax.set_xlabel("iteration (red: halted on γ, green: ran its window)")
     fig.tight_layout()
-    table = _table(["condition", "runs", "halts", "halt-free time (ps)", "max γ", "driver"], rows)
-    return _fig_html(fig, int(np.isfinite(grid).sum()), "halts per condition and iteration", "halts") + table
+    table = html_table(["condition", "runs", "halts", "halt-free time (ps)", "max γ", "driver"], rows)
+    return fig_html(fig, int(np.isfinite(grid).sum()), "halts per condition and iteration", "halts") + table
 
 
 def dataset_section(records) -> str:
@@ -276,7 +244,7 @@ def dataset_section(records) -> str:
 
     lab = [r for r in records if r.status == "labelled"]
     if not lab:
-        return _none("nothing labelled yet")
+        return none_line("nothing labelled yet")
     counts: dict[str, Counter] = defaultdict(Counter)
     for r in lab:
         counts[r.provenance.origin][r.provenance.iteration] += 1
@@ -294,8 +262,10 @@ def dataset_section(records) -> str:
     fig.tight_layout()
     formulas = Counter(r.formula for r in lab)
     sizes = [len(r.atoms.symbols) for r in lab]
-    table = _table(["formula", "structures"], [[html.escape(f), str(n)] for f, n in formulas.most_common(15)])
-    return (_fig_html(fig, len(lab), "labelled structures by origin and iteration", "dataset")
+    table = html_table(
+        ["formula", "structures"], [[html.escape(f), str(n)] for f, n in formulas.most_common(15)]
+    )
+    return (fig_html(fig, len(lab), "labelled structures by origin and iteration", "dataset")
             + f"<p>{len(lab)} labelled structures, {sum(sizes)} atoms ({min(sizes)}-{max(sizes)} per structure).</p>"
             + table)  # fmt: skip
 
@@ -308,16 +278,16 @@ def repairs_section(records) -> str:
     rejected = [r for r in records if r.status == "rejected"]
     out = []
     if corr:
-        out.append(_table(["handler", "action", "structures"], [[html.escape(h), html.escape(a), str(n)]
+        out.append(html_table(["handler", "action", "structures"], [[html.escape(h), html.escape(a), str(n)]
                                                                  for (h, a), n in corr.most_common()], left=2))  # fmt: skip
     else:
-        out.append(_none("no oracle run needed a correction"))
+        out.append(none_line("no oracle run needed a correction"))
     if rejected:
         out.append(f"<p>{len(rejected)} structures rejected (never in a training set):</p>")
-        out.append(_table(["record", "origin", "reason"], [[html.escape(r.id.split(":")[-1]), r.provenance.origin,
+        out.append(html_table(["record", "origin", "reason"], [[html.escape(r.id.split(":")[-1]), r.provenance.origin,
                           html.escape(r.reject_reason or "-")] for r in rejected[:50]], left=3))  # fmt: skip
     else:
-        out.append(_none("no structure was rejected"))
+        out.append(none_line("no structure was rejected"))
     return "".join(out)
 
 
@@ -326,23 +296,23 @@ def validation_section(doc: CampaignDoc) -> str:
     per_it = [(n, it.validation) for n, it in doc.iteration_docs() if it.validation]
     history = ""
     if per_it:
-        history = "<p>Each iteration's potential (validation.every_iteration):</p>" + _table(
+        history = "<p>Each iteration's potential (validation.every_iteration):</p>" + html_table(
             ["iteration", "potential", "verdict", "failed checks"],
             [[str(k), html.escape(str(x.potential_id)), html.escape(x.verdict),
               html.escape("; ".join(x.reasons) or "-")] for k, x in per_it],
             left=2, left_last=True,
         )  # fmt: skip
     if not v:
-        return history + _none("not validated yet (the gate runs on the final potential)")
+        return history + none_line("not validated yet (the gate runs on the final potential)")
     rows = []
     for el, checks in v.checks.items():
         for c in checks:
             cls = "pass" if c.passed else "fail"
-            rows.append([html.escape(el), html.escape(c.name), _num(c.value), _num(c.threshold),
+            rows.append([html.escape(el), html.escape(c.name), num(c.value), num(c.threshold),
                          html.escape(c.unit), f'<span class="{cls}">{"pass" if c.passed else "FAIL"}</span>',
                          html.escape(c.reason)])  # fmt: skip
     head = f"<p>potential {html.escape(v.potential_id or '-')}: <b>{html.escape(v.verdict.upper())}</b></p>"
-    table = _table(["structure", "check", "value", "threshold", "unit", "result", "reason"], rows, left=2,
+    table = html_table(["structure", "check", "value", "threshold", "unit", "result", "reason"], rows, left=2,
                    left_last=True)  # fmt: skip
     return head + table + history
 
@@ -374,7 +344,7 @@ def eos_section(doc: CampaignDoc) -> str:
         el: r for el, r in _reports(doc).items() if r.candidate.result("eos") or r.reference.result("eos")
     }
     if not reps:
-        return _none("no equation of state computed yet")
+        return none_line("no equation of state computed yet")
     fig, axes = plt.subplots(1, len(reps), figsize=(5 * len(reps), 3.8), squeeze=False)
     n, rows = 0, []
     styles = {"reference": "ko", "candidate": "-"}
@@ -387,15 +357,15 @@ def eos_section(doc: CampaignDoc) -> str:
             if pts:
                 ax.plot(*zip(*pts, strict=True), styles[key], label=f"{side.label}")
                 n += len(pts)
-            rows.append([html.escape(f"{el} {side.label}"), _num(eos.a0, ".4f"), _num(eos.v0, ".3f"),
-                         _num(eos.b0_GPa, ".1f"), _num(eos.b0_prime, ".2f")])  # fmt: skip
+            rows.append([html.escape(f"{el} {side.label}"), num(eos.a0, ".4f"), num(eos.v0, ".3f"),
+                         num(eos.b0_GPa, ".1f"), num(eos.b0_prime, ".2f")])  # fmt: skip
         ax.set_title(el)
         ax.set_xlabel("volume (Å³/atom)")
         ax.set_ylabel("energy (eV/atom)")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    table = _table(["model", "a0 (Å)", "V0 (Å³/atom)", "B0 (GPa)", "B0'"], rows)
-    return _fig_html(fig, n, "Birch-Murnaghan equation of state, potential vs oracle", "eos") + table
+    table = html_table(["model", "a0 (Å)", "V0 (Å³/atom)", "B0 (GPa)", "B0'"], rows)
+    return fig_html(fig, n, "Birch-Murnaghan equation of state, potential vs oracle", "eos") + table
 
 
 def _band(side: PropertyReport):
@@ -408,7 +378,7 @@ def phonon_section(doc: CampaignDoc) -> str:
 
     reps = {el: r for el, r in _reports(doc).items() if _band(r.candidate)}
     if not reps:
-        return _none("no phonons computed (validation.properties without phonons, or not validated yet)")
+        return none_line("no phonons computed (validation.properties without phonons, or not validated yet)")
     fig, axes = plt.subplots(len(reps), 2, figsize=(11, 3.8 * len(reps)), squeeze=False,
                              gridspec_kw={"width_ratios": [3, 1]})  # fmt: skip
     n = 0
@@ -435,7 +405,7 @@ def phonon_section(doc: CampaignDoc) -> str:
         axd.set_xlabel("DOS")
         axd.set_title("density of states")
     fig.tight_layout()
-    return _fig_html(fig, n, "phonon dispersion and DOS: potential (solid) vs oracle (dashed)", "phonons")
+    return fig_html(fig, n, "phonon dispersion and DOS: potential (solid) vs oracle (dashed)", "phonons")
 
 
 def elastic_section(doc: CampaignDoc) -> str:
@@ -446,12 +416,12 @@ def elastic_section(doc: CampaignDoc) -> str:
             if not e or not e.cij_GPa:
                 continue
             c = np.array([[np.nan if x is None else x for x in row] for row in e.cij_GPa], dtype=float)
-            rows = [[f"C{i + 1}j"] + [_num(c[i, j], ".1f") for j in range(6)] for i in range(6)]
+            rows = [[f"C{i + 1}j"] + [num(c[i, j], ".1f") for j in range(6)] for i in range(6)]
             failed = e.born.failed if e.born else []
             stable = "Born-stable" if not failed else f"Born-unstable ({', '.join(failed)})"
             out.append(f"<h3>{html.escape(el)}: {html.escape(side.label)} ({html.escape(str(e.crystal_system))}, "
-                       f"{html.escape(stable)})</h3>" + _table(["GPa", "1", "2", "3", "4", "5", "6"], rows))  # fmt: skip
-    return "".join(out) or _none("no elastic constants computed yet")
+                       f"{html.escape(stable)})</h3>" + html_table(["GPa", "1", "2", "3", "4", "5", "6"], rows))  # fmt: skip
+    return "".join(out) or none_line("no elastic constants computed yet")
 
 
 # ----------------------------------------------------------------------------------------------- page
@@ -473,6 +443,7 @@ def build_report(db: Database, campaign: str) -> str:
         "gamma": lambda: gamma_section(records),
         "halts": lambda: halts_section(status),
         "dataset": lambda: dataset_section(records),
+        "surrogate": lambda: surrogate_section(doc, records),
         "repairs": lambda: repairs_section(records),
         "validation": lambda: validation_section(doc),
         "eos": lambda: eos_section(doc),

@@ -1,6 +1,7 @@
 """The campaign graph, in one place: jobflow jobs that call the stage functions, and the wiring between them.
 
     iteration 0:  seed -> label x B -> train -> explore x C -> decide
+    (distill)     seed -> label x B -> finetune -> pool -> surrogate-label -> base-fit -> train -> explore x C -> decide
     iteration k:  select -> label x B -> train -> explore x C -> decide      (appended by decide(k-1))
     the end:      decide -> summary                                           (converged / stalled / budget)
     No-Go:        summary -> targeted -> label x B -> train -> explore x C -> decide   (within the budget)
@@ -20,6 +21,12 @@ from jobflow import CURRENT_JOB, Flow, Job, JobConfig, Response, job
 from pyacemaker.campaign.context import Context
 from pyacemaker.campaign.queue import JOB_CLASS, manager_config
 from pyacemaker.campaign.stages.decide import decide_stage
+from pyacemaker.campaign.stages.distill import (
+    base_fit_stage,
+    finetune_stage,
+    pool_stage,
+    surrogate_label_stage,
+)
 from pyacemaker.campaign.stages.explore import explore_stage
 from pyacemaker.campaign.stages.label import label_stage
 from pyacemaker.campaign.stages.seed import seed_stage
@@ -35,6 +42,7 @@ from pyacemaker.schemas.stages import (
     LabelOut,
     RunCondition,
     Selection,
+    SurrogateReport,
     TrainOut,
 )
 
@@ -70,9 +78,32 @@ def label_job(ctx: Context, selection: Selection, batch: int, n_batches: int, it
 
 
 @job(name="train")
-def train_job(ctx: Context, iteration: int, label_outputs: list[LabelOut]) -> TrainOut:
-    # label_outputs is only a dependency: training reads every labelled record of the campaign from the database
+def train_job(ctx: Context, iteration: int, label_outputs: list[LabelOut], base: SurrogateReport | None = None
+              ) -> TrainOut:  # fmt: skip
+    # label_outputs and base are only dependencies: training reads the campaign's oracle labels and its latest
+    # potential (a distillation's base) from the database
     return train_stage(_db(), ctx, iteration)
+
+
+# ----------------------------------------------------------------------------------------------- distill
+@job(name="finetune")
+def finetune_job(ctx: Context, label_outputs: list[LabelOut]) -> SurrogateReport:
+    return finetune_stage(_db(), ctx)
+
+
+@job(name="pool")
+def pool_job(ctx: Context, report: SurrogateReport) -> Selection:
+    return pool_stage(_db(), ctx, report)
+
+
+@job(name="surrogate-label")
+def surrogate_label_job(ctx: Context, report: SurrogateReport, selection: Selection) -> SurrogateReport:
+    return surrogate_label_stage(_db(), ctx, report, selection)
+
+
+@job(name="base-fit")
+def base_fit_job(ctx: Context, report: SurrogateReport) -> SurrogateReport:
+    return base_fit_stage(_db(), ctx, report)
 
 
 @job(name="explore", data="candidate_ids")  # candidate lists go to the GridFS store
@@ -134,7 +165,8 @@ def iteration_flow(ctx: Context, iteration: int, active: Sequence[ActiveConditio
         first = select_job(ctx, iteration, explore_outs or [], potential_id)
     n_b = ctx.config.workers.label_batches
     labels = [label_job(ctx, first.output, b, n_b, iteration) for b in range(n_b)]
-    train = train_job(ctx, iteration, [j.output for j in labels])
+    distil = _distil_jobs(ctx, [j.output for j in labels]) if iteration == 0 and given_ids is None else []
+    train = train_job(ctx, iteration, [j.output for j in labels], distil[-1].output if distil else None)
     runs = [effective(a, ctx.config.explore) for a in conds]
     explores = [explore_job(ctx, iteration, train.output, i, run) for i, run in enumerate(runs)]
     decide = decide_job(ctx, iteration, [j.output for j in explores], train.output, conds)
@@ -145,10 +177,23 @@ def iteration_flow(ctx: Context, iteration: int, active: Sequence[ActiveConditio
     for run, j in zip(runs, explores, strict=True):
         level = f", level {run.level}: {run.temperature_K:.0f} K" if run.level else ""
         j.name = f"explore {run.name}{level} (it {iteration})"
-    jobs = [first, *labels, train, *explores, decide]
+    jobs = [first, *labels, *distil, train, *explores, decide]
     for j in jobs:
         _configured(j, ctx)
     return Flow(jobs, name=f"{ctx.campaign} iteration {iteration}")
+
+
+def _distil_jobs(ctx: Context, label_outputs: list) -> list[Job]:
+    """``workflow: distill``'s jobs between the oracle's first labels and the first fit (none for the loop)."""
+    if ctx.config.workflow != "distill":
+        return []
+    tune = finetune_job(ctx, label_outputs)
+    pool = pool_job(ctx, tune.output)
+    labels = surrogate_label_job(ctx, tune.output, pool.output)
+    base = base_fit_job(ctx, labels.output)
+    for j in (tune, pool, labels, base):
+        j.name = f"{j.name} (it 0)"
+    return [tune, pool, labels, base]
 
 
 def campaign_flow(ctx: Context) -> Flow:

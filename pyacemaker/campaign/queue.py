@@ -19,6 +19,10 @@ JOB_CLASS: dict[str, str] = {
     "select": "light",
     "label": "label",
     "train": "train",
+    "finetune": "train",  # workflow: distill: fine-tunes the surrogate
+    "pool": "explore",  # MD with the surrogate
+    "surrogate-label": "explore",  # the surrogate's labels: model inference, not the oracle
+    "base-fit": "train",  # the base ACE on the surrogate's labels
     "explore": "explore",
     "decide": "light",
     "summary": "train",  # the final fit; its test set and gate call the oracle too

@@ -22,6 +22,8 @@ class OracleSettings(Strict):
     """What a label costs: DFT-sized defaults (small seed cells, no phonons in the gate) or cheap ones."""
     title: ClassVar[str | None] = None
     """The oracle's name in messages (default: its type)."""
+    surrogate: ClassVar[bool] = False
+    """A machine-learned model that labels in batches and can be fine-tuned (``surrogate.model`` may name it)."""
 
     def check_elements(self, elements: list[str]) -> None:
         """Raise ValueError naming the elements this oracle cannot label (before anything is labelled)."""

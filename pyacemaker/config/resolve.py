@@ -219,7 +219,37 @@ def resolve(cfg: CampaignConfig) -> tuple[CampaignConfig, dict[str, str]]:
     if out.database.name is None:
         out.database.name = "pyacemaker"
         notes["database.name"] = "default database name"
+    if out.workflow == "distill":
+        resolve_surrogate(out, notes)
     return out, notes
+
+
+SURROGATE_LABELS = 200  # "hundreds": enough structures for a base basis several times the oracle labels' own
+POOL_PER_LABEL = (
+    5  # MD snapshots explored per surrogate label (the D-optimal choice needs a pool to choose from)
+)
+STEPS_PER_SNAPSHOT = 5  # MD steps between snapshots: 10 fs at 2 fs, decorrelated enough to differ
+
+
+def resolve_surrogate(out: CampaignConfig, notes: dict[str, str]) -> None:
+    """workflow: distill's pool and label counts."""
+    s = out.surrogate
+    if s.labels is None:
+        s.labels = SURROGATE_LABELS
+        notes["surrogate.labels"] = f"{SURROGATE_LABELS}: hundreds of cheap labels for the base ACE"
+    if s.pool_size is None:
+        s.pool_size = POOL_PER_LABEL * s.labels
+        notes["surrogate.pool_size"] = f"{POOL_PER_LABEL} MD snapshots per surrogate label to choose from"
+    if s.md_steps is None:
+        n_runs = (
+            len(out.elements) + (len(out.elements) > 1) + len(out.seeds.structures) + len(out.seeds.builders)
+        )
+        n_runs *= len(out.explore.temperatures or [300.0]) * len(out.seeds.volume_strains or [0.0])
+        s.md_steps = STEPS_PER_SNAPSHOT * -(-s.pool_size // max(1, n_runs))
+        notes["surrogate.md_steps"] = (
+            f"pool_size over the seed cells x volume strains x temperatures ({n_runs} runs), a snapshot every "
+            f"{STEPS_PER_SNAPSHOT} steps"
+        )
 
 
 def dump_resolved(cfg: CampaignConfig, notes: dict[str, str]) -> str:

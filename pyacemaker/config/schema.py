@@ -26,6 +26,7 @@ from pyacemaker.config.explore_config import (
 )
 from pyacemaker.config.oracle_config import OracleConfig, OracleSettings, oracle_settings_model
 from pyacemaker.config.queue_config import JOB_CLASSES, JobResources, ResourcesConfig, WorkerConfig
+from pyacemaker.config.surrogate_config import SurrogateConfig
 from pyacemaker.config.train_config import TrainConfig
 from pyacemaker.config.validation_config import GateSettings, ValidationConfig, ValidationThresholds
 
@@ -33,7 +34,7 @@ __all__ = [
     "BASELINE_MODELS", "INTERNAL_BUILDERS", "JOB_CLASSES", "UNION_TAGS", "BaselineConfig", "BudgetConfig",
     "CampaignConfig", "ConditionConfig", "ConfigError", "DatabaseConfig", "ExploreConfig", "GateSettings",
     "JobResources", "LJBaseline", "NoBaseline", "OracleConfig", "OracleSettings", "ResourcesConfig", "SeedConfig",
-    "SelectConfig", "Strict", "TrainConfig", "ValidationConfig", "ValidationThresholds", "WorkerConfig",
+    "SelectConfig", "Strict", "SurrogateConfig", "TrainConfig", "ValidationConfig", "ValidationThresholds", "WorkerConfig",
     "ZBLBaseline", "oracle_settings_model",
 ]  # fmt: skip
 
@@ -95,6 +96,12 @@ class CampaignConfig(Strict):
     name: str | None = Field(None, description="campaign name (default: the config file's stem)")
     elements: list[str]
     oracle: OracleConfig
+    workflow: Literal["loop", "distill"] = Field(
+        "loop",
+        description="loop: gamma-driven active learning; distill: oracle labels fine-tune a surrogate that labels "
+        "a large pool for a base ACE, which the oracle labels then correct (the loop continues on top)",
+    )
+    surrogate: SurrogateConfig = SurrogateConfig()
     baseline: BaselineConfig = ZBLBaseline()
     seeds: SeedConfig = SeedConfig()
     train: TrainConfig = TrainConfig()
@@ -132,6 +139,18 @@ class CampaignConfig(Strict):
     @model_validator(mode="after")
     def _oracle_supports_elements(self) -> CampaignConfig:
         self.oracle.check_elements(self.elements)
+        if self.workflow == "distill":
+            try:
+                oracle_settings_model(self.surrogate.model).model_validate(
+                    {"type": self.surrogate.model}
+                ).check_elements(self.elements)
+            except ValueError as exc:
+                raise ValueError(f"surrogate.model: {exc}") from None
+            if self.oracle.type == self.surrogate.model:
+                raise ValueError(
+                    f"workflow: distill needs an oracle other than its surrogate ({self.surrogate.model}): the "
+                    "oracle's labels are what the surrogate is fine-tuned on and corrected with"
+                )
         return self
 
     @model_validator(mode="after")

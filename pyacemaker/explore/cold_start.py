@@ -69,8 +69,8 @@ def cold_start_pool(
     relax_steps: int = 30,
     timestep_fs: float = 2.0,
 ) -> list[Seed]:
-    """Relax each base cell with the universal potential, run ``steps`` of Langevin MD at ``temperature_K`` and
-    keep ``snapshots`` evenly spaced frames, each derived from its base (variant ``relaxed``, ``md_step``; the
+    """Relax each base cell with the universal potential (``relax_steps`` 0: MD from the cell as given), run
+    ``steps`` of Langevin MD at ``temperature_K`` and keep ``snapshots`` evenly spaced frames, each derived from its base (variant ``relaxed``, ``md_step``; the
     description for humans). Cells whose relaxation or MD fails (a universal potential can misbehave far from
     its data) are skipped with a log line."""
     out: list[Seed] = []
@@ -80,8 +80,9 @@ def cold_start_pool(
         atoms = base.atoms.copy()
         atoms.calc = calc_factory()
         try:
-            FIRE(FrechetCellFilter(atoms), logfile=None).run(fmax=0.05, steps=relax_steps)
-            out.append(base.derive(_plain(atoms), f"cold start: {desc}, relaxed", relaxed=True))
+            if relax_steps > 0:
+                FIRE(FrechetCellFilter(atoms), logfile=None).run(fmax=0.05, steps=relax_steps)
+                out.append(base.derive(_plain(atoms), f"cold start: {desc}, relaxed", relaxed=True))
             MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
             dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=0.02 / units.fs,
                            rng=rng)  # fmt: skip
@@ -89,7 +90,7 @@ def cold_start_pool(
                 dyn.run(every)
                 step = (k + 1) * every
                 text = f"cold start: {desc}, MD {temperature_K:.0f} K step {step}"
-                out.append(base.derive(_plain(atoms), text, relaxed=True, md_step=step))
+                out.append(base.derive(_plain(atoms), text, relaxed=relax_steps > 0, md_step=step))
         except (RuntimeError, ValueError, FloatingPointError) as exc:
             log.warning("cold start of %s failed, skipped: %s", desc, exc)
     return out

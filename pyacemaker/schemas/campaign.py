@@ -24,6 +24,7 @@ from pyacemaker.schemas.stages import (
     RunCondition,
     Selection,
     SummaryOut,
+    SurrogateReport,
     TrainOut,
     Verdict,
 )
@@ -124,6 +125,7 @@ class CampaignDoc(BaseModel):
     validation: GateOut | None = None
     no_go_rounds: int = 0
     final_fit: FinalFit | None = None
+    surrogate: SurrogateReport | None = None  # workflow: distill
     summary: SummaryOut | None = None
     test_metrics: dict[str, float] = Field(default_factory=dict)
     releases: dict[str, ReleaseEntry] = Field(default_factory=dict)  # version with "_" for "." -> release

@@ -28,6 +28,7 @@ Origin = Literal[
     "test_set",
     "validation",
     "imported",  # a label the user already had (a file, another campaign): see Provenance.source
+    "surrogate_md",  # a snapshot of MD driven by the fine-tuned surrogate (workflow: distill)
 ]
 Status = Literal["candidate", "selected", "labelled", "rejected", "test"]
 # what a seed cell is: an element's crystal, a random alloy of the elements, a user's structure file

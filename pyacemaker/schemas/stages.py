@@ -88,6 +88,31 @@ class ColdStartReport(Out):
     chosen: int = 0
 
 
+class SurrogateReport(Out):
+    """The surrogate of ``workflow: distill``: how it was fine-tuned, its errors against the oracle's held-out
+    labels before and after (energy meV/atom, forces meV/A, stress GPa), its weights (GridFS bucket
+    ``surrogate_files``), the pool it explored and what it labelled, and the base ACE fitted on its labels."""
+
+    model: str
+    settings_hash: str  # of the fine-tuned surrogate: the labels it gives carry it
+    oracle_settings_hash: str  # of the oracle whose labels it was fine-tuned on
+    weights: dict[str, Any] | None = None  # the GridFS file record (name, sha256, size, path where written)
+    finetuned_on: str | None = None
+    n_train: int = 0
+    n_test: int = 0
+    epochs: int = 0
+    before: dict[str, float] = Field(default_factory=dict)
+    after: dict[str, float] = Field(default_factory=dict)
+    finetune_wall_time_s: float = 0.0
+    pool: int = 0
+    chosen: int = 0
+    labelled: int = 0
+    rejected: int = 0
+    label_wall_time_s: float = 0.0
+    base_potential: str | None = None
+    base_metrics: dict[str, float] = Field(default_factory=dict)
+
+
 class Selection(Out):
     """The structures an iteration labels: the seeds, a selection from candidates, or the gate's targeted set."""
 
