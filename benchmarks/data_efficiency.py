@@ -1,7 +1,7 @@
 """Data-efficiency benchmark: the errors each way of choosing labels reaches at equal oracle budgets.
 
     python benchmarks/data_efficiency.py [--systems cu,cuau] [--budgets 25 50 100 200] [--seeds 3]
-        [--methods loop,random,gamma,seeds] [--workdir DIR] [--report-only]
+        [--methods loop,random,gamma,seeds,distill] [--workdir DIR] [--report-only]
 
 The claim it tests: pyacemaker's loop reaches a given accuracy with far fewer oracle calls than random sampling.
 Everything is labelled by ASE's EMT (the oracle; cheap, so that the budgets can be swept on a laptop).
@@ -18,6 +18,10 @@ can hide a family the loop never learned.
   with ``budget.max_oracle_calls`` set to the budget (iterations unlimited, no held-out test set of its own,
   no gate) and its seeds set from the benchmark's seed; its final potential.
 - ``gamma``: the same with ``select.method: gamma`` (the highest extrapolation grades instead of D-optimality).
+- ``distill``: the same with ``workflow: distill``: the first oracle labels fine-tune CHGNet, which explores a pool
+  of ``surrogate.pool_size`` (300) MD snapshots and labels ``surrogate.labels`` (100) of them for a base ACE that
+  the oracle's labels then correct; the loop continues on top to the budget (``benchmarks/distillation.py`` runs
+  this method against ``loop``). Surrogate labels are not oracle calls.
 - ``random``: the baseline of the claim: snapshots of oracle-driven MD (EMT forces) at the workflow's exploration
   temperatures, from its MD cell, sampled at random; fitted cold with the campaign's training settings, the
   basis rule of its final fit (``config.resolve.final_basis_size``) and its ``train.final_iterations``.
@@ -74,6 +78,8 @@ from pyacemaker.schemas.records import Labels, Provenance, StructureRecord  # no
 EXE = str(Path(sys.executable).with_name("pyacemaker"))
 SYSTEMS = {"cu": ("workflows/cu_emt_demo.yaml", ["Cu"]), "cuau": ("workflows/cuau_emt.yaml", ["Cu", "Au"])}
 POOL_FRAMES = 150  # oracle-MD frames per temperature / condition the random baselines draw from
+DISTILL = {"workflow": "distill", "surrogate": {"labels": 100, "pool_size": 300}}
+DISTILL_QUICK = {"workflow": "distill", "surrogate": {"labels": 8, "pool_size": 12, "finetune_epochs": 1}}
 # --quick: a smoke run that shows every column (the test suite runs it); its numbers mean nothing
 QUICK = {
     "train": {"max_fit_iterations": 8, "final_iterations": 8, "final_functions": 8},
@@ -196,12 +202,13 @@ def campaign_config(
                        "seeds": {"seed": seed}, "explore": {"seed": seed}, "train": {"seed": seed}})  # fmt: skip
 
 
-def run_loop(work: Path, system: str, budget: int, seed: int, select: str, overrides: dict) -> dict[str, Any]:
+def run_loop(work: Path, system: str, budget: int, seed: int, select: str, overrides: dict,
+             method: str | None = None) -> dict[str, Any]:  # fmt: skip
     """One ``pyacemaker run`` in its own data directory; its final potential and the calls it spent."""
     from pyacemaker.db import Database, resolve_target
     from pyacemaker.oracle import make_oracle
 
-    name = f"{system}_{select}_{budget}_{seed}"
+    name = f"{system}_{method or select}_{budget}_{seed}"
     d = work / "runs" / name
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
@@ -346,6 +353,9 @@ def point(system: str, method: str, budget: int, seed: int, work: Path, tests, e
     t0 = time.monotonic()
     if method in ("loop", "gamma"):
         got = run_loop(work, system, budget, seed, "maxvol" if method == "loop" else "gamma", overrides)
+    elif method == "distill":
+        distill = merge(DISTILL_QUICK if overrides == QUICK else DISTILL, {"surrogate": {"seed": seed}})
+        got = run_loop(work, system, budget, seed, "maxvol", merge(overrides, distill), method)
     else:
         got = fit_drawn(work, system, method, budget, seed, overrides, pool_frames)
     m = measure(got, tests, elements)
