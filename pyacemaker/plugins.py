@@ -77,7 +77,7 @@ def _module_of(plugin: Any) -> str:
 ORACLES = Registry(
     "oracle",
     ("pyacemaker.oracle.emt", "pyacemaker.oracle.espresso.oracle", "pyacemaker.oracle.vasp",
-     "pyacemaker.oracle.surrogate.chgnet"),
+     "pyacemaker.oracle.surrogate.chgnet", "pyacemaker.oracle.surrogate.mace"),
 )  # fmt: skip
 """Oracles: classes that label structures (:class:`pyacemaker.oracle.base.Oracle`)."""
 

@@ -63,7 +63,9 @@ def test_the_surrogate_was_fine_tuned_and_its_weights_are_stored(campaign):
     import gridfs
     from bson import ObjectId
 
-    data = gridfs.GridFS(campaign["db"].db, collection="surrogate_files").get(ObjectId(s.weights["gridfs_id"]))
+    data = gridfs.GridFS(campaign["db"].db, collection="surrogate_files").get(
+        ObjectId(s.weights["gridfs_id"])
+    )
     assert hashlib.sha256(data.read()).hexdigest() == s.weights["sha256"]
 
 
@@ -76,7 +78,9 @@ def test_the_surrogate_labelled_its_pool_and_the_labels_never_mix(campaign):
     assert {r.labels.settings_hash for r in cheap} == {s.settings_hash}
     cheap_ids = {r.id for r in cheap}
     base = db.potential(s.base_potential)
-    assert set(base.dataset_ids) <= cheap_ids and len(base.dataset_ids) >= 12  # the base: surrogate labels only
+    assert (
+        set(base.dataset_ids) <= cheap_ids and len(base.dataset_ids) >= 12
+    )  # the base: surrogate labels only
     first = db.potential("distil_cu:pot000")
     assert first.warm_start_from == s.base_potential  # the oracle's labels correct the base
     final = db.potential(doc.summary.potential_id)

@@ -29,7 +29,13 @@ def test_quick_benchmark_runs_every_method_and_reports_every_column(tmp_path):
                        capture_output=True, text=True, timeout=1500, env={**os.environ, "COLUMNS": "250"})  # fmt: skip
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     rows = json.loads((work / "results.json").read_text())
-    assert sorted(row["method"] for row in rows) == ["distill", "loop", "random", "random_conditions", "seeds"]
+    assert sorted(row["method"] for row in rows) == [
+        "distill",
+        "loop",
+        "random",
+        "random_conditions",
+        "seeds",
+    ]
     for row in rows:
         assert 0 < row["calls"] <= 12, row["calls"]  # the budget holds for every method
         assert row["all"]["n_structures"] == len(json.loads((work / "testset_cu.json").read_text()))
@@ -47,6 +53,8 @@ def test_quick_benchmark_runs_every_method_and_reports_every_column(tmp_path):
     d = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "distillation.py"), "--workdir", str(work),
                         "--report-only"], capture_output=True, text=True, timeout=300,
                        env={**os.environ, "COLUMNS": "250"})  # fmt: skip
-    assert d.returncode == 0 and "distill" in d.stdout and "oracle calls needed" in d.stdout, d.stdout + d.stderr
+    assert d.returncode == 0 and "distill" in d.stdout and "oracle calls needed" in d.stdout, (
+        d.stdout + d.stderr
+    )
     png = work / "learning_curves.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

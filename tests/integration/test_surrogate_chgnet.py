@@ -74,7 +74,9 @@ def test_chunks_are_stored_as_they_complete(pretrained):
 def test_finetune_lowers_held_out_force_error_and_weights_load_back(tmp_path):
     cells = _emt_cells(30, seed=2)
     oracle = _chgnet()
-    tuned = oracle.finetune(cells[:24], cells[24:], tmp_path, epochs=8, learning_rate=1e-4, stress=False, seed=0)
+    tuned = oracle.finetune(
+        cells[:24], cells[24:], tmp_path, epochs=8, learning_rate=1e-4, stress=False, seed=0
+    )
     assert tuned.n_train == 24 and tuned.n_test == 6 and tuned.sha256 == sha256_of(tuned.weights)
     # measured: 169 -> 51 meV/A (EMT is not CHGNet's PBE: the pretrained forces are far off)
     assert tuned.after["forces_mae_meV_A"] < 0.6 * tuned.before["forces_mae_meV_A"]

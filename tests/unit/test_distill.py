@@ -25,12 +25,22 @@ DISTILL = {"elements": ["Cu"], "oracle": {"type": "emt"}, "workflow": "distill"}
 @pytest.mark.parametrize(
     ("surrogate", "elements", "oracle", "expected"),
     [
-        ({"model": "mace-foo"}, ["Cu"], "emt", "surrogate.model: unknown type 'mace-foo'; known: emt, espresso"),
+        (
+            {"model": "mace-foo"},
+            ["Cu"],
+            "emt",
+            "surrogate.model: unknown type 'mace-foo'; known: emt, espresso",
+        ),
         ({"model": "emt"}, ["Cu"], "emt", "'emt' is an oracle without a surrogate's batch interface"),
         ({}, ["Am"], "espresso", "CHGNet was not trained on Am (it covers H..Pu): use workflow: loop"),
         ({}, ["Cu"], "chgnet", "workflow: distill needs an oracle other than its surrogate (chgnet)"),
         ({"epochs": 3}, ["Cu"], "emt", "unknown key 'surrogate.epochs'; did you mean 'finetune_epochs'?"),
-        ({"chunk_size": 0}, ["Cu"], "emt", "surrogate.chunk_size: Input should be greater than or equal to 1"),
+        (
+            {"chunk_size": 0},
+            ["Cu"],
+            "emt",
+            "surrogate.chunk_size: Input should be greater than or equal to 1",
+        ),
     ],
 )
 def test_bad_surrogate_config_names_the_problem(surrogate, elements, oracle, expected):
@@ -55,7 +65,7 @@ def test_distill_inserts_its_jobs_between_the_first_labels_and_the_first_fit(tmp
     cfg, _ = resolve(parse_config(DISTILL))
     ctx = Context("d", cfg, tmp_path)
     names = [j.name.split()[0] for j in iteration_flow(ctx, 0).jobs]
-    assert names[:1 + cfg.workers.label_batches] == ["seed"] + ["label"] * cfg.workers.label_batches
+    assert names[: 1 + cfg.workers.label_batches] == ["seed"] + ["label"] * cfg.workers.label_batches
     rest = names[1 + cfg.workers.label_batches :]
     assert rest[:5] == ["finetune", "pool", "surrogate-label", "base-fit", "train"]
     assert rest[-1] == "decide" and set(rest[5:-1]) == {"explore"}
@@ -65,7 +75,9 @@ def test_distill_inserts_its_jobs_between_the_first_labels_and_the_first_fit(tmp
     given = [j.name.split()[0] for j in iteration_flow(ctx, 0, given_ids=["x"]).jobs]
     assert "finetune" not in given  # a No-Go round at iteration 0 does not distil again
     loop_cfg, _ = resolve(parse_config({k: v for k, v in DISTILL.items() if k != "workflow"}))
-    assert "finetune" not in [j.name.split()[0] for j in iteration_flow(Context("l", loop_cfg, tmp_path), 0).jobs]
+    assert "finetune" not in [
+        j.name.split()[0] for j in iteration_flow(Context("l", loop_cfg, tmp_path), 0).jobs
+    ]
 
 
 class ToySettings(SurrogateSettings):

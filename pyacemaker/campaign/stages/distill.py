@@ -56,7 +56,8 @@ def finetune_stage(db: Database, ctx: Context) -> SurrogateReport:
     oracle = surrogate_oracle(ctx)
     workdir = ctx.workdir / "surrogate"
     tuned = oracle.finetune([r.to_atoms() for r in train], [r.to_atoms() for r in test], workdir,
-                            s.finetune_epochs, s.finetune_learning_rate, s.finetune_stress, s.seed)  # fmt: skip
+                            s.finetune_epochs, s.finetune_learning_rate, s.finetune_stress, s.seed,
+                            reference_energies(db, ctx))  # fmt: skip
     meta = db.put_file(BUCKET, f"{ctx.campaign}/{tuned.weights.name}", tuned.weights)
     finetuned_on = (
         f"{len(train)} {ctx.oracle.name} labels ({ctx.oracle.settings_hash[:12]}) of {ctx.campaign}"

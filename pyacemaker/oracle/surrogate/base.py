@@ -85,9 +85,11 @@ class SurrogateOracle(Oracle):
 
     @abstractmethod
     def finetune(self, train: Sequence[Atoms], test: Sequence[Atoms], workdir: Path, epochs: int,
-                 learning_rate: float, stress: bool, seed: int) -> FineTuned:  # fmt: skip
+                 learning_rate: float, stress: bool, seed: int,
+                 references: dict[str, float] | None = None) -> FineTuned:  # fmt: skip
         """Fine-tune on ``train`` (atoms carrying the oracle's labels in a SinglePointCalculator), measure on
-        ``test``, and write the new weights under ``workdir``."""
+        ``test``, and write the new weights under ``workdir``; ``references`` are the oracle's isolated-atom
+        energies (a model that takes them as its energy zero may)."""
 
     def compute(self, atoms: Atoms, workdir: Path) -> tuple[float, np.ndarray, np.ndarray | None, list[dict]]:
         (result,) = self.compute_batch([atoms])

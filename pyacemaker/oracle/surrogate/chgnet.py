@@ -134,9 +134,10 @@ class CHGNetOracle(SurrogateOracle):
         return float(res[0])
 
     def finetune(self, train: Sequence[Atoms], test: Sequence[Atoms], workdir: Path, epochs: int,
-                 learning_rate: float, stress: bool, seed: int) -> FineTuned:  # fmt: skip
+                 learning_rate: float, stress: bool, seed: int,
+                 references: dict[str, float] | None = None) -> FineTuned:  # fmt: skip
         """Re-fit the per-element energy reference to the labels (a DFT code's zero of energy differs from the
-        Materials Project's), measure, then train every weight for ``epochs`` with chgnet's Trainer (energies
+        Materials Project's; ``references`` are not needed for that), measure, then train every weight for ``epochs`` with chgnet's Trainer (energies
         and forces; stresses when ``stress``) and measure again. Trainer's output goes to ``finetune.log``."""
         import torch
         from chgnet.data.dataset import StructureData, get_train_val_test_loader
