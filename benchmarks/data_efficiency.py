@@ -22,6 +22,8 @@ can hide a family the loop never learned.
   of ``surrogate.pool_size`` (300) MD snapshots and labels ``surrogate.labels`` (100) of them for a base ACE that
   the oracle's labels then correct; the loop continues on top to the budget (``benchmarks/distillation.py`` runs
   this method against ``loop``). Surrogate labels are not oracle calls.
+- ``distill_joint``: ``distill`` with ``surrogate.correction: joint`` (the surrogate's labels stay in every fit at
+  weight 0.1 instead of the oracle's labels alone correcting the base).
 - ``random``: the baseline of the claim: snapshots of oracle-driven MD (EMT forces) at the workflow's exploration
   temperatures, from its MD cell, sampled at random; fitted cold with the campaign's training settings, the
   basis rule of its final fit (``config.resolve.final_basis_size``) and its ``train.final_iterations``.
@@ -353,8 +355,10 @@ def point(system: str, method: str, budget: int, seed: int, work: Path, tests, e
     t0 = time.monotonic()
     if method in ("loop", "gamma"):
         got = run_loop(work, system, budget, seed, "maxvol" if method == "loop" else "gamma", overrides)
-    elif method == "distill":
-        distill = merge(DISTILL_QUICK if overrides == QUICK else DISTILL, {"surrogate": {"seed": seed}})
+    elif method in ("distill", "distill_joint"):
+        correction = "joint" if method == "distill_joint" else "warm_start"
+        distill = merge(DISTILL_QUICK if overrides == QUICK else DISTILL,
+                        {"surrogate": {"seed": seed, "correction": correction}})  # fmt: skip
         got = run_loop(work, system, budget, seed, "maxvol", merge(overrides, distill), method)
     else:
         got = fit_drawn(work, system, method, budget, seed, overrides, pool_frames)

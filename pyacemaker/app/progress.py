@@ -267,6 +267,14 @@ def print_summary(s: CampaignStatus | Mapping[str, Any], calls_this_run: int | N
         colour = "green" if v.verdict == "go" else "red"
         console.print(f"validation of {v.potential_id}: [{colour}]{(v.verdict or '').upper()}[/]"
                       + "".join(f"\n  - {r}" for r in v.reasons or []))  # fmt: skip
+    sur = s.surrogate
+    if sur:
+        f0, f1 = sur.before.get("forces_mae_meV_A"), sur.after.get("forces_mae_meV_A")
+        tuned = (
+            f", held-out forces MAE {f0:.0f} -> {f1:.0f} meV/A" if f0 is not None and f1 is not None else ""
+        )
+        console.print(f"surrogate {sur.model}: fine-tuned on {sur.n_train} oracle labels{tuned}; {sur.labelled} "
+                      f"surrogate labels from a pool of {sur.pool}; base potential {sur.base_potential or '-'}")  # fmt: skip
     console.print(
         f"oracle calls: {s.oracle_calls}"
         + (f" ({calls_this_run} in this run)" if calls_this_run is not None else "")

@@ -16,7 +16,7 @@ from pyacemaker.campaign.launchpad import workflow_states
 from pyacemaker.campaign.queue_jobs import campaign_jobs, with_queue_states
 from pyacemaker.db import Database
 from pyacemaker.schemas.campaign import CampaignDoc, IterationDoc
-from pyacemaker.schemas.stages import ExploreOut
+from pyacemaker.schemas.stages import ExploreOut, SurrogateReport
 
 SCHEMA = "pyacemaker.status/1"
 
@@ -93,8 +93,9 @@ class CampaignStatus(BaseModel):
     stage: str | None = None
     iteration: int | None = None
     iterations: list[IterationStatus] = Field(default_factory=list)
-    dataset_size: int = 0
+    dataset_size: int = 0  # structures with the oracle's labels (a distillation's surrogate labels are apart)
     oracle_calls: int = 0
+    surrogate: SurrogateReport | None = None  # workflow: distill
     potential_id: str | None = None
     potential_path: str | None = None
     test_metrics: dict[str, float] = Field(default_factory=dict)
@@ -152,8 +153,9 @@ def status_of(db: Database, doc: CampaignDoc, lp=None) -> CampaignStatus:
         stage=doc.stage,
         iteration=doc.iteration,
         iterations=[iteration_status(n, it) for n, it in doc.iteration_docs()],
-        dataset_size=db.count_records(doc.name, "labelled"),
+        dataset_size=db.count_records(doc.name, "labelled") - _surrogate_labelled(db, doc),
         oracle_calls=doc.oracle_calls,
+        surrogate=doc.surrogate,
         potential_id=pot.id if pot else None,
         potential_path=path,
         test_metrics=doc.test_metrics,
@@ -171,6 +173,13 @@ def status_of(db: Database, doc: CampaignDoc, lp=None) -> CampaignStatus:
             jobs = with_queue_states(jobs, system)
         st.jobs = [JobStatus(**vars(j)) for j in jobs]
     return st
+
+
+def _surrogate_labelled(db: Database, doc: CampaignDoc) -> int:
+    if doc.surrogate is None:
+        return 0
+    q = {"campaign": doc.name, "status": "labelled", "labels.settings_hash": doc.surrogate.settings_hash}
+    return db.records.count_documents(q)
 
 
 def campaign_status(db: Database, doc: CampaignDoc | Mapping[str, Any], lp=None) -> dict[str, Any]:

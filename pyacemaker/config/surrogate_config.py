@@ -4,6 +4,7 @@ then uses as a cheap labeller of a large exploration pool."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -34,6 +35,17 @@ class SurrogateConfig(Strict):
     md_steps: int | None = Field(None, ge=1, le=1000000, description="MD steps per seed cell and temperature")
     chunk_size: int = Field(
         32, ge=1, le=4096, description="structures per batch the surrogate labels at once"
+    )
+    correction: Literal["warm_start", "joint"] = Field(
+        "warm_start",
+        description="how the oracle's labels correct the base ACE: warm_start (fits of the oracle's labels alone, "
+        "starting from the base) or joint (the surrogate's labels stay in every fit at joint_weight)",
+    )
+    joint_weight: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="correction: joint: energy and force weight of a surrogate label (oracle: 1)",
     )
     seed: int = 0
 

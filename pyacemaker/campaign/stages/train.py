@@ -13,6 +13,7 @@ from pyacemaker.campaign.context import Context, potential_files, reference_ener
 from pyacemaker.config.resolve import final_basis_size
 from pyacemaker.db import Database
 from pyacemaker.schemas.potential import PotentialDoc
+from pyacemaker.schemas.records import StructureRecord
 from pyacemaker.schemas.stages import FinalFit, TrainOut
 from pyacemaker.train.dataset import split, summary, within_windows
 from pyacemaker.train.pacemaker import FitError, FitResult, evaluate, fit
@@ -36,6 +37,7 @@ def train_stage(db: Database, ctx: Context, iteration: int) -> TrainOut:
     n_all = len(records)  # what "nothing new" compares against next iteration
     records, high_e, high_f = within_windows(records, refs, t)
     train_set, test_set = split(records, t.test_fraction, salt=ctx.campaign)
+    train_set += surrogate_share(db, ctx)  # the test side stays the oracle's
     warm = potential_files(db, ctx, prev.id)["yaml"] if t.warm_start and prev is not None else None
     try:
         res = fit(train_set, ctx.config.elements, refs, t, ctx.iter_dir(iteration, "train"), baseline=ctx.baseline,
@@ -77,6 +79,7 @@ def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
     prev = db.potential(potential_id)
     refs = reference_energies(db, ctx)
     records, _, _ = within_windows(records, refs, t)
+    records += surrogate_share(db, ctx)
     # a No-Go round fits again: its own id and directory, the first final potential's files stay as they were
     n_final = db.final_potentials(ctx.campaign)
     suffix = f"{n_final + 1}" if n_final else ""
@@ -105,6 +108,26 @@ def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
     db.update_campaign(ctx.campaign, {"current_potential": pot_id, "current_potential_path": str(res.yace),
                                       "final_fit": final.model_dump(mode="json", exclude_defaults=True)})  # fmt: skip
     return pot_id
+
+
+def surrogate_share(db: Database, ctx: Context) -> list[StructureRecord]:
+    """The surrogate's labelled records a fit adds to the oracle's: none, unless ``workflow: distill`` with
+    ``surrogate.correction: joint``, where each carries ``surrogate.joint_weight`` on its energy and every force
+    (the oracle's labels weigh 1, so they dominate where both have data)."""
+    s = ctx.config.surrogate
+    if ctx.config.workflow != "distill" or s.correction != "joint":
+        return []
+    doc = db.campaign_doc(ctx.campaign)
+    if doc is None or doc.surrogate is None:
+        return []
+    refs = reference_energies(db, ctx)
+    cheap, _, _ = within_windows(
+        db.training_records(ctx.campaign, doc.surrogate.settings_hash), refs, ctx.config.train
+    )
+    for r in cheap:
+        r.weight *= s.joint_weight
+        r.force_weights = [w * s.joint_weight for w in (r.force_weights or [1.0] * r.natoms)]
+    return cheap
 
 
 def store_potential(db: Database, ctx: Context, pot_id: str, iteration: int, res: FitResult, records, n_labelled: int,
