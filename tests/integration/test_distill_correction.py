@@ -20,7 +20,9 @@ def _record(i: int, oracle: str, settings_hash: str) -> StructureRecord:
     a = bulk("Cu", cubic=True)
     a.rattle(0.05, seed=i)
     r = StructureRecord.new(a, "c", Provenance(origin="surrogate_md"), "labelled")
-    r.labels = Labels(energy=-14.0 + 0.01 * i, forces=[[0.1, 0, 0]] * 4, oracle=oracle, settings_hash=settings_hash)
+    r.labels = Labels(
+        energy=-14.0 + 0.01 * i, forces=[[0.1, 0, 0]] * 4, oracle=oracle, settings_hash=settings_hash
+    )
     return r
 
 
@@ -33,7 +35,9 @@ def test_the_surrogates_labels_enter_fits_only_when_joint(db, tmp_path, correcti
                        _record(3, "chgnet", "tuned"), _record(4, "chgnet", "someone-elses")])  # fmt: skip
     db.update_campaign("c", {"reference_energies": {ctx.oracle.settings_hash: {"Cu": 0.0}}})
     assert surrogate_share(db, ctx) == []  # no surrogate fine-tuned yet
-    report = SurrogateReport(model="chgnet", settings_hash="tuned", oracle_settings_hash=ctx.oracle.settings_hash)
+    report = SurrogateReport(
+        model="chgnet", settings_hash="tuned", oracle_settings_hash=ctx.oracle.settings_hash
+    )
     db.set_campaign_part("c", surrogate=report.model_dump(mode="json"))
     share = surrogate_share(db, ctx)
     if correction == "warm_start":
@@ -42,4 +46,6 @@ def test_the_surrogates_labels_enter_fits_only_when_joint(db, tmp_path, correcti
         assert sorted(r.labels.energy for r in share) == [-13.98, -13.97]  # this campaign's surrogate only
         assert all(r.weight == 0.2 and r.force_weights == [0.2] * 4 for r in share)
         stored = db.get_records([r.id for r in share])
-        assert all(r.weight == 1.0 and r.force_weights is None for r in stored)  # weights only in the fit's copy
+        assert all(
+            r.weight == 1.0 and r.force_weights is None for r in stored
+        )  # weights only in the fit's copy

@@ -13,7 +13,8 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from pyacemaker.config import parse_config
 from pyacemaker.oracle import make_oracle
 from pyacemaker.oracle.surrogate import label_in_chunks
-from pyacemaker.oracle.surrogate.chgnet import ChgnetUnavailable, sha256_of
+from pyacemaker.oracle.surrogate.base import sha256_of
+from pyacemaker.oracle.surrogate.chgnet import ChgnetUnavailable
 from pyacemaker.schemas.records import Provenance, StructureRecord
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

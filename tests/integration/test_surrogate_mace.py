@@ -10,7 +10,7 @@ import pytest
 
 from pyacemaker.config import parse_config
 from pyacemaker.oracle import make_oracle
-from pyacemaker.oracle.surrogate.chgnet import sha256_of
+from pyacemaker.oracle.surrogate.base import sha256_of
 from pyacemaker.oracle.surrogate.mace import MaceUnavailable
 from tests.integration.test_surrogate_chgnet import _emt_cells
 

@@ -88,11 +88,9 @@ class Toy(SurrogateOracle):
     """E = -n, F = 0; a structure of 3 atoms fails, one of 5 atoms gives NaN forces."""
 
     name = "toy"
+    package = "pyacemaker"  # a distribution that is installed: its version enters the identity
     settings_model = ToySettings
     batches: list[int]
-
-    def version(self) -> str:
-        return "1.0"
 
     def compute_batch(self, structures):
         self.batches.append(len(structures))
@@ -129,7 +127,10 @@ def test_label_in_chunks_bounds_each_call_and_rejects_what_fails():
     assert done[1].reject_reason == "three is a crowd" and "non-finite" in done[3].reject_reason
     assert done[0].labels.energy == -4.0 and done[4].labels.oracle == "toy"
     # the settings identity: the weights' sha256 and the package version, not the path (it differs by machine)
-    assert "weights_file" not in done[0].labels.settings and done[0].labels.settings["version"] == "1.0"
+    assert (
+        "weights_file" not in done[0].labels.settings
+        and done[0].labels.settings["version"] == toy.version() != "not installed"
+    )
     moved = Toy(ToySettings(weights_file="/elsewhere/w.pt", weights_sha256="ab"))
     assert moved.settings_hash == toy.settings_hash
     assert Toy(ToySettings(weights_sha256="cd")).settings_hash != toy.settings_hash

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
@@ -75,9 +76,16 @@ class SurrogateOracle(Oracle):
         out["version"] = self.version()
         return out
 
-    @abstractmethod
+    package: ClassVar[str] = ""
+    """The model's Python distribution (its version is part of the labels' identity)."""
+
     def version(self) -> str:
-        """The model package's version (part of the labels' identity)."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version(self.package)
+        except PackageNotFoundError:
+            return "not installed"
 
     @abstractmethod
     def compute_batch(self, structures: Sequence[Atoms]) -> list[Result | OracleFailure]:
@@ -137,6 +145,10 @@ def label_in_chunks(
         if progress is not None:
             progress(len(out), len(records))
     return out
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _finite(res: Result) -> bool:

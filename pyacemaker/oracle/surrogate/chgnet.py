@@ -7,7 +7,6 @@ torch and chgnet are imported only when a CHGNet oracle is used, so the config c
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from pyacemaker.oracle.surrogate.base import (
     Result,
     SurrogateOracle,
     SurrogateSettings,
+    sha256_of,
     surrogate_errors,
 )
 from pyacemaker.plugins import ORACLES
@@ -50,27 +50,16 @@ class ChgnetUnavailable(OracleFailure):
     """CHGNet (or torch) is not installed, or the weights do not load."""
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 @ORACLES.register("chgnet")
 class CHGNetOracle(SurrogateOracle):
     name = "chgnet"
+    package = "chgnet"
     settings_model = CHGNetSettings
     config: CHGNetSettings
 
     def __init__(self, config: CHGNetSettings):
         super().__init__(config)
         self._model = None
-
-    def version(self) -> str:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return version("chgnet")
-        except PackageNotFoundError:
-            return "not installed"
 
     def check_ready(self) -> None:
         self.model()

@@ -26,9 +26,9 @@ from pyacemaker.oracle.surrogate.base import (
     Result,
     SurrogateOracle,
     SurrogateSettings,
+    sha256_of,
     surrogate_errors,
 )
-from pyacemaker.oracle.surrogate.chgnet import sha256_of
 from pyacemaker.plugins import ORACLES
 from pyacemaker.proc import ProcTimeout, run
 
@@ -56,20 +56,13 @@ class MaceUnavailable(OracleFailure):
 @ORACLES.register("mace")
 class MACEOracle(SurrogateOracle):
     name = "mace"
+    package = "mace-torch"
     settings_model = MACESettings
     config: MACESettings
 
     def __init__(self, config: MACESettings):
         super().__init__(config)
         self._calc = None
-
-    def version(self) -> str:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return version("mace-torch")
-        except PackageNotFoundError:
-            return "not installed"
 
     def check_ready(self) -> None:
         """mace-torch importable; a given model file exists and loads (no file: trained from scratch later)."""
