@@ -245,9 +245,11 @@ def resolve_surrogate(out: CampaignConfig, notes: dict[str, str]) -> None:
             len(out.elements) + (len(out.elements) > 1) + len(out.seeds.structures) + len(out.seeds.builders)
         )
         n_runs *= len(out.explore.temperatures or [300.0]) * len(out.seeds.volume_strains or [0.0])
+        n_runs += sum(c.driver == "md" and c.start != "bulk" for c in out.explore.conditions or [])
         s.md_steps = STEPS_PER_SNAPSHOT * -(-s.pool_size // max(1, n_runs))
         notes["surrogate.md_steps"] = (
-            f"pool_size over the seed cells x volume strains x temperatures ({n_runs} runs), a snapshot every "
+            f"pool_size over the seed cells x volume strains x temperatures and the policy's defect and surface "
+            f"conditions ({n_runs} runs), a snapshot every "
             f"{STEPS_PER_SNAPSHOT} steps"
         )
 

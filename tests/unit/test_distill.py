@@ -51,7 +51,8 @@ def test_bad_surrogate_config_names_the_problem(surrogate, elements, oracle, exp
 
 
 def test_pool_and_label_counts_are_derived_and_explained():
-    cfg, notes = resolve(parse_config({**DISTILL, "explore": {"temperatures": [300, 600]}}))
+    explore = {"temperatures": [300, 600], "defects": False, "surfaces": False}
+    cfg, notes = resolve(parse_config({**DISTILL, "explore": explore}))
     s = cfg.surrogate
     runs = 1 * 2 * len(cfg.seeds.volume_strains)  # one base cell x temperatures x volume strains
     assert (s.labels, s.pool_size) == (200, 1000)
@@ -59,6 +60,24 @@ def test_pool_and_label_counts_are_derived_and_explained():
     assert {"surrogate.labels", "surrogate.pool_size", "surrogate.md_steps"} <= set(notes)
     loop, loop_notes = resolve(parse_config({k: v for k, v in DISTILL.items() if k != "workflow"}))
     assert loop.surrogate.labels is None and not any(k.startswith("surrogate") for k in loop_notes)
+
+
+def test_the_pool_runs_cover_the_volumes_and_the_policys_defect_and_surface_conditions():
+    from pyacemaker.campaign.stages.distill import pool_runs
+
+    explore = {"temperatures": [300, 600], "defects": True, "surfaces": True}
+    cfg, _ = resolve(parse_config({**DISTILL, "explore": explore, "seeds": {"volume_strains": [-0.1, 0, 0.1]}}))
+    runs = pool_runs(Context("d", cfg, Path(".")), np.random.default_rng(0))
+    bulk_runs = [(sd, t) for sd, t in runs if sd.variant.volume_strain is not None]
+    assert sorted((sd.variant.volume_strain, t) for sd, t in bulk_runs) == sorted(
+        (e, t) for e in (-0.1, 0.0, 0.1) for t in (300.0, 600.0)
+    )
+    others = {(sd.variant.defect or "surface", t) for sd, t in runs if sd.variant.volume_strain is None}
+    conditions = {(c.start, c.temperature_K) for c in cfg.explore.conditions if c.start != "bulk"}
+    assert others == conditions and {k for k, _ in others} == {"vacancy", "surface"}
+    slab = next(sd.atoms for sd, _ in runs if sd.variant.surface)
+    assert not slab.pbc[2] or slab.cell[2, 2] > 2 * (slab.positions[:, 2].max() - slab.positions[:, 2].min())
+    assert cfg.surrogate.md_steps == 5 * -(-1000 // len(runs))  # the derived steps count these runs
 
 
 def test_distill_inserts_its_jobs_between_the_first_labels_and_the_first_fit(tmp_path):

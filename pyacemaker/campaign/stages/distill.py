@@ -18,13 +18,15 @@ from pyacemaker.campaign.stages.train import store_potential
 from pyacemaker.config.oracle_config import oracle_settings_model
 from pyacemaker.db import Database
 from pyacemaker.explore.cold_start import cold_start_pool, select_first_labels
+from pyacemaker.explore.policy import effective, start
 from pyacemaker.oracle import make_oracle
 from pyacemaker.oracle.surrogate import SurrogateOracle, label_in_chunks
 from pyacemaker.schemas.potential import PotentialFile
 from pyacemaker.schemas.records import StructureRecord
 from pyacemaker.schemas.stages import Selection, SurrogateReport
 from pyacemaker.structures.builders import volume_strain
-from pyacemaker.structures.seeds import base_cells
+from pyacemaker.structures.seeds import SURFACE_MILLER, Seed, base_cells
+from pyacemaker.structures.starts import start_structure
 from pyacemaker.train.dataset import split, within_windows
 from pyacemaker.train.pacemaker import FitError, fit
 
@@ -94,10 +96,36 @@ def tuned_surrogate(db: Database, ctx: Context, report: SurrogateReport) -> Surr
     return oracle
 
 
+def pool_runs(ctx: Context, rng: np.random.Generator) -> list[tuple[Seed, float]]:
+    """The surrogate's MD runs (start cell, temperature): every seed cell at each of the seeds' volume strains and
+    every exploration temperature (the bulk, over the volumes the gate's EOS needs), and each of the policy's
+    other MD conditions from its own start (vacancy cell, surface slab...) at its temperature."""
+    cfg = ctx.config
+    strains = cfg.seeds.volume_strains or [0.0]
+    bases = base_cells(cfg, rng)
+    runs = [(b.derive(volume_strain(b.atoms, e), f"{b.description}, volume {e:+.0%}", volume_strain=e), float(t))
+            for t in cfg.explore.temperatures or [300.0] for b in bases for e in strains]  # fmt: skip
+    kind = "alloy" if len(cfg.elements) > 1 else "element"
+    for cond in start(cfg):
+        run = effective(cond, cfg.explore)
+        if run.driver != "md" or run.start == "bulk":
+            continue
+        base = next(
+            (b for b in bases if (b.base == run.element if run.element else b.base_kind == kind)), bases[0]
+        )
+        atoms, how = start_structure(base.atoms, run.start, cfg, rng)
+        variant = (
+            {"surface": "".join(map(str, SURFACE_MILLER))}
+            if run.start == "surface"
+            else {"defect": run.start}
+        )
+        runs.append((base.derive(atoms, f"{base.description}, {how}", **variant), run.temperature_K))
+    return runs
+
+
 def pool_stage(db: Database, ctx: Context, report: SurrogateReport) -> Selection:
-    """MD with the fine-tuned surrogate from every seed cell at each of the seeds' volume strains and every
-    exploration temperature;
-    ``surrogate.labels`` snapshots of the pool are chosen: the D-optimal ones (MaxVol over an untrained basis of
+    """MD with the fine-tuned surrogate over :func:`pool_runs`; ``surrogate.labels`` snapshots of the pool are
+    chosen: the D-optimal ones (MaxVol over an untrained basis of
     the campaign's shape), then a uniform random share of the rest up to the number asked (MaxVol stops when no
     structure enlarges its active set, which a pool of thousands reaches long before hundreds are chosen)."""
     db.update_campaign(ctx.campaign, {"stage": "surrogate MD"})
@@ -106,17 +134,13 @@ def pool_stage(db: Database, ctx: Context, report: SurrogateReport) -> Selection
     factory = oracle.calculator_factory(ctx.workdir / "surrogate")
     calc = factory()
     rng = np.random.default_rng(s.seed)
-    strains = ctx.config.seeds.volume_strains or [0.0]
-    bases = [b.derive(volume_strain(b.atoms, e), f"{b.description}, volume {e:+.0%}", volume_strain=e)
-             for b in base_cells(ctx.config, rng) for e in strains]  # fmt: skip
-    temps = ctx.config.explore.temperatures or [300.0]
-    per_run = max(1, math.ceil((s.pool_size or 1) / (len(bases) * len(temps))))
+    runs = pool_runs(ctx, rng)
+    per_run = max(1, math.ceil((s.pool_size or 1) / len(runs)))
     snaps = []
-    for (
-        temperature
-    ) in temps:  # NVT at the seeds' volume strains: the pool spans the volumes the gate's EOS needs
-        snaps += cold_start_pool(bases, lambda: calc, float(temperature), s.md_steps or per_run, per_run, rng,
-                                 relax_steps=0)  # fmt: skip
+    for seed, temperature in runs:
+        snaps += cold_start_pool(
+            [seed], lambda: calc, temperature, s.md_steps or per_run, per_run, rng, relax_steps=0
+        )
     pool = [StructureRecord.new(sd.atoms, ctx.campaign, sd.provenance("surrogate_md")) for sd in snaps]
     n_pick = min(s.labels or 1, len(pool))
     chosen = select_first_labels(
