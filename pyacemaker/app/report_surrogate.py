@@ -37,21 +37,26 @@ def surrogate_section(doc: CampaignDoc, records) -> str:
     import matplotlib.pyplot as plt
 
     keys = [(k, t) for k, t in ERRORS if k in s.before or k in s.after]
-    rows = [[t, num(s.before.get(k)), num(s.after.get(k))] for k, t in keys]
+    rows = [[t, num(s.before.get(k)), num(s.after.get(k)), num(s.test_set.get(k))] for k, t in keys]
     body = (f"<p>{html.escape(s.model)} fine-tuned for {s.epochs} epochs on {s.n_train} oracle labels "
             f"({html.escape(s.finetuned_on or '')}); errors on {s.n_test} held-out oracle labels before "
-            f"(pretrained weights, energy zero re-fitted) and after. Weights sha256 "
+            f"(pretrained weights, energy zero re-fitted) and after, and on the campaign's held-out test set at its end "
+            f"(MD snapshots of the final potential, {s.test_set.get('n', 0):.0f} oracle labels). Weights sha256 "
             f"<code>{html.escape(str((s.weights or {}).get('sha256', '-'))[:16])}</code>, labels' settings "
             f"<code>{s.settings_hash[:12]}</code>.</p>")  # fmt: skip
-    body += html_table(["held-out error", "before", "after"], rows)
+    body += html_table(["error against the oracle", "before", "after", "test set"], rows)
     if keys:
-        fig, axes = plt.subplots(1, len(keys), figsize=(3 * len(keys), 2.8))
+        fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8))
+        stages = [("before", s.before, "#999"), ("after", s.after, "#2a6"), ("test set", s.test_set, "#36c")]
+        points = 0
         for ax, (k, t) in zip(np.atleast_1d(axes), keys, strict=True):
-            ax.bar([0, 1], [s.before.get(k, np.nan), s.after.get(k, np.nan)], color=["#999", "#2a6"])
-            ax.set_xticks([0, 1], ["before", "after"])
+            values = [part.get(k, np.nan) for _, part, _ in stages]
+            points += int(np.isfinite(values).sum())
+            ax.bar(range(3), values, color=[c for *_, c in stages])
+            ax.set_xticks(range(3), [name for name, *_ in stages])
             ax.set_title(t, fontsize=9)
         fig.tight_layout()
-        body += fig_html(fig, 2 * len(keys), "surrogate against held-out oracle labels", "surrogate")
+        body += fig_html(fig, points, "the surrogate against oracle labels it was not fitted to", "surrogate")
     body += (f"<p>Surrogate MD pool: {s.pool} snapshots; {s.chosen} chosen, {s.labelled} labelled by the surrogate "
              f"({s.rejected} rejected) in {num(s.label_wall_time_s, '.3g')} s.</p>")  # fmt: skip
     if s.base_potential:

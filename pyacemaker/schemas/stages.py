@@ -103,6 +103,9 @@ class SurrogateReport(Out):
     epochs: int = 0
     before: dict[str, float] = Field(default_factory=dict)
     after: dict[str, float] = Field(default_factory=dict)
+    test_set: dict[str, float] = Field(
+        default_factory=dict
+    )  # on the campaign's held-out test set, at its end
     finetune_wall_time_s: float = 0.0
     pool: int = 0
     chosen: int = 0

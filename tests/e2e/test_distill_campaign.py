@@ -60,6 +60,7 @@ def test_the_surrogate_was_fine_tuned_and_its_weights_are_stored(campaign):
     s = campaign["doc"].surrogate
     assert s.model == "chgnet" and s.epochs == 3 and s.n_train > 0 and s.n_test > 0
     assert s.after["forces_mae_meV_A"] < s.before["forces_mae_meV_A"]  # fine-tuning moved it towards EMT
+    assert s.test_set["n"] == 3 and s.test_set["forces_mae_meV_A"] > 0  # and on the campaign's held-out set
     import gridfs
     from bson import ObjectId
 
@@ -94,7 +95,9 @@ def test_the_report_shows_the_sources_and_the_surrogates_errors(campaign):
     page = (campaign["base"] / "report.html").read_text()
     section = page[page.index('<section id="surrogate">') :]
     section = section[: section.index("</section>")]
-    assert 'data-figure="surrogate" data-points="6"' in section
+    assert (
+        'data-figure="surrogate" data-points="9"' in section
+    )  # energy, forces, stress x before/after/test set
     assert "Labels by source" in section and "chgnet" in section and "emt" in section
 
 

@@ -66,7 +66,9 @@ def test_the_pool_runs_cover_the_volumes_and_the_policys_defect_and_surface_cond
     from pyacemaker.campaign.stages.distill import pool_runs
 
     explore = {"temperatures": [300, 600], "defects": True, "surfaces": True}
-    cfg, _ = resolve(parse_config({**DISTILL, "explore": explore, "seeds": {"volume_strains": [-0.1, 0, 0.1]}}))
+    cfg, _ = resolve(
+        parse_config({**DISTILL, "explore": explore, "seeds": {"volume_strains": [-0.1, 0, 0.1]}})
+    )
     runs = pool_runs(Context("d", cfg, Path(".")), np.random.default_rng(0))
     bulk_runs = [(sd, t) for sd, t in runs if sd.variant.volume_strain is not None]
     assert sorted((sd.variant.volume_strain, t) for sd, t in bulk_runs) == sorted(

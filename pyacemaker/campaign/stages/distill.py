@@ -20,7 +20,7 @@ from pyacemaker.db import Database
 from pyacemaker.explore.cold_start import cold_start_pool, select_first_labels
 from pyacemaker.explore.policy import effective, start
 from pyacemaker.oracle import make_oracle
-from pyacemaker.oracle.surrogate import SurrogateOracle, label_in_chunks
+from pyacemaker.oracle.surrogate import SurrogateOracle, label_in_chunks, surrogate_errors
 from pyacemaker.schemas.potential import PotentialFile
 from pyacemaker.schemas.records import StructureRecord
 from pyacemaker.schemas.stages import Selection, SurrogateReport
@@ -212,6 +212,20 @@ def base_fit_stage(db: Database, ctx: Context, report: SurrogateReport) -> Surro
     store_potential(db, ctx, pot_id, 0, res, records, 0, [r.id for r in records], [], metrics, refs, None)
     db.update_campaign(ctx.campaign, {"surrogate.base_potential": pot_id, "surrogate.base_metrics": metrics})
     return _stored(db, ctx)
+
+
+def surrogate_on_test_set(db: Database, ctx: Context) -> dict[str, float]:
+    """The fine-tuned surrogate's errors on the campaign's held-out test set (oracle-labelled MD snapshots of the
+    final potential, which neither the surrogate nor any fit saw): how far the surrogate itself is from the oracle
+    where the final potential goes. Empty for a campaign without a surrogate."""
+    doc = db.campaign_doc(ctx.campaign)
+    if doc is None or doc.surrogate is None or doc.surrogate.weights is None:
+        return {}
+    tests = db.find_records({"campaign": ctx.campaign, "status": "test",
+                             "labels.settings_hash": ctx.oracle.settings_hash})  # fmt: skip
+    errors = surrogate_errors(tuned_surrogate(db, ctx, doc.surrogate), [r.to_atoms() for r in tests])
+    db.update_campaign(ctx.campaign, {"surrogate.test_set": errors})
+    return errors
 
 
 def _stored(db: Database, ctx: Context) -> SurrogateReport:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pyacemaker.campaign.context import Context, potential_files
+from pyacemaker.campaign.stages.distill import surrogate_on_test_set
 from pyacemaker.campaign.stages.test_set import test_set_stage
 from pyacemaker.campaign.stages.train import final_fit_stage
 from pyacemaker.campaign.stages.validation import validation_stage
@@ -30,6 +31,7 @@ def summary_stage(db: Database, ctx: Context, ended: Decision, potential_id: str
     """Final fit, held-out test set, quality gate; a No-Go within the budget asks for another iteration."""
     potential_id = final_fit_stage(db, ctx, potential_id)
     test = test_set_stage(db, ctx, potential_id)
+    surrogate_on_test_set(db, ctx)  # workflow: distill: the surrogate against the same held-out labels
     gate = validation_stage(db, ctx, potential_id, ended.iteration + 1)
     doc = db.campaign_doc(ctx.campaign)
     active = (doc.active_conditions or []) if doc else []  # exploration goes on where decide left it
