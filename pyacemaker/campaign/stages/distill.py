@@ -1,7 +1,9 @@
 """``workflow: distill``: the oracle's first labels fine-tune a surrogate (a universal potential); the surrogate
-runs MD over the seed cells at the exploration temperatures, a D-optimal share of that pool is labelled by the
-surrogate in chunks, and a base ACE is fitted on those labels. The loop's first fit then corrects the base with the
-oracle's labels alone (warm start from the base, so the oracle decides every coefficient it has data for), and the
+runs MD from the seed cells (over the seeds' volume strains and the exploration temperatures) and from the policy's
+defect and surface starts, a D-optimal share of that pool is labelled by the surrogate in chunks, and a base ACE is
+fitted on those labels. The loop's first fit then corrects the base with the
+oracle's labels alone (warm start from the base, so the oracle decides every coefficient it has data for; with
+``surrogate.correction: joint`` the surrogate's labels stay in, down-weighted: ``train.surrogate_share``), and the
 gamma-driven loop continues on top within the budget.
 
 Surrogate labels carry the fine-tuned surrogate's settings hash: training sets of the oracle never contain them."""
@@ -69,8 +71,8 @@ def finetune_stage(db: Database, ctx: Context) -> SurrogateReport:
     report = SurrogateReport(
         model=s.model, settings_hash=tuned_oracle.settings_hash, oracle_settings_hash=ctx.oracle.settings_hash,
         weights=meta.model_dump(mode="json", exclude={"gridfs_id"}) | {"gridfs_id": str(meta.gridfs_id)},
-        finetuned_on=finetuned_on, n_train=tuned.n_train, n_test=tuned.n_test, epochs=tuned.epochs, before=tuned.before, after=tuned.after,
-        finetune_wall_time_s=tuned.wall_time_s,
+        finetuned_on=finetuned_on, n_train=tuned.n_train, n_test=tuned.n_test, epochs=tuned.epochs,
+        before=tuned.before, after=tuned.after, finetune_wall_time_s=tuned.wall_time_s,
     )  # fmt: skip
     db.set_campaign_part(ctx.campaign, surrogate=report.model_dump(mode="json"))
     log.info("surrogate fine-tuned on %d labels: held-out forces MAE %.1f -> %.1f meV/A", tuned.n_train,
