@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import run_cli
 
@@ -54,7 +55,9 @@ def test_the_campaign_ends_with_a_potential_checked_against_the_oracle(campaign)
     assert Path(doc.summary.potential_path).exists()
     assert doc.test_metrics["test_n_structures"] == 3  # held-out EMT-labelled MD snapshots
     assert doc.validation is not None and doc.validation.verdict in ("go", "no-go")
-    assert 0 < doc.oracle_calls < doc.surrogate.labelled / 4  # a few dozen expensive labels, hundreds of cheap ones
+    assert (
+        0 < doc.oracle_calls < doc.surrogate.labelled / 4
+    )  # a few dozen expensive labels, hundreds of cheap ones
 
 
 def test_the_surrogate_was_fine_tuned_and_its_weights_are_stored(campaign):
@@ -85,6 +88,8 @@ def test_the_surrogate_labelled_its_pool_and_the_labels_never_mix(campaign):
     )  # the base: surrogate labels only
     first = db.potential("distil_cu:pot000")
     assert first.warm_start_from == s.base_potential  # the oracle's labels correct the base
+    spec = yaml.safe_load((campaign["base"] / "work" / "iter_000" / "train" / "input.yaml").read_text())
+    assert spec["fit"]["maxiter"] == 40  # in a whole fit (train.max_fit_iterations), not a refit
     final = db.potential(doc.summary.potential_id)
     for pot in (first, final):
         assert pot.dataset_ids and not set(pot.dataset_ids) & cheap_ids  # oracle labels only

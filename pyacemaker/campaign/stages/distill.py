@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from pyacemaker.campaign.context import Context, reference_energies
-from pyacemaker.campaign.stages.train import store_potential
+from pyacemaker.campaign.stages.train import base_potential_id, store_potential
 from pyacemaker.config.oracle_config import oracle_settings_model
 from pyacemaker.db import Database
 from pyacemaker.explore.cold_start import cold_start_pool, select_first_labels
@@ -207,7 +207,7 @@ def base_fit_stage(db: Database, ctx: Context, report: SurrogateReport) -> Surro
     res = fit(
         records, ctx.config.elements, refs, t, ctx.workdir / "surrogate" / "base_fit", baseline=ctx.baseline
     )
-    pot_id = f"{ctx.campaign}:base"
+    pot_id = base_potential_id(ctx.campaign)
     # metrics under their own names: they measure the fit to surrogate labels, which the loop's divergence check
     # must not compare with fits to the oracle's
     metrics = {f"surrogate_{k}": v for k, v in res.metrics.items()}

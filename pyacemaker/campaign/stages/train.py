@@ -38,10 +38,18 @@ def train_stage(db: Database, ctx: Context, iteration: int) -> TrainOut:
     records, high_e, high_f = within_windows(records, refs, t)
     train_set, test_set = split(records, t.test_fraction, salt=ctx.campaign)
     train_set += surrogate_share(db, ctx)  # the test side stays the oracle's
-    warm = potential_files(db, ctx, prev.id)["yaml"] if t.warm_start and prev is not None else None
+    # a distillation's base is always where the first fit on the oracle's labels starts, and that fit is a whole
+    # one (every label is new to the base), not a refit
+    from_base = prev is not None and prev.id == base_potential_id(ctx.campaign)
+    warm = (
+        potential_files(db, ctx, prev.id)["yaml"]
+        if prev is not None and (t.warm_start or from_base)
+        else None
+    )
+    refit = warm is not None and not from_base
     try:
         res = fit(train_set, ctx.config.elements, refs, t, ctx.iter_dir(iteration, "train"), baseline=ctx.baseline,
-                  initial_potential=warm, max_iterations=t.refit_iterations if warm else None)  # fmt: skip
+                  initial_potential=warm, max_iterations=t.refit_iterations if refit else None)  # fmt: skip
         test_metrics = evaluate(res.yaml, test_set, refs, ctx.baseline) if test_set else {}
         metrics = {**res.metrics, **{f"test_{k}": v for k, v in test_metrics.items()}}
         diverged = refit_diverged(prev.metrics, metrics, t.divergence_factor) if prev is not None else None
@@ -108,6 +116,11 @@ def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
     db.update_campaign(ctx.campaign, {"current_potential": pot_id, "current_potential_path": str(res.yace),
                                       "final_fit": final.model_dump(mode="json", exclude_defaults=True)})  # fmt: skip
     return pot_id
+
+
+def base_potential_id(campaign: str) -> str:
+    """The id of a distillation's base ACE (fitted on the surrogate's labels)."""
+    return f"{campaign}:base"
 
 
 def surrogate_share(db: Database, ctx: Context) -> list[StructureRecord]:
