@@ -315,6 +315,15 @@ CASES = [
     Case("pseudo_dir_empty", pseudo_dir_empty, 2, "no consistent set of pseudopotentials for Ag"),
     Case("pseudo_file_missing", pseudo_file_missing, 2, "pseudopotential 'Cu.missing.UPF' for Cu not found"),
     Case("pw_missing", pw_missing, 2, "the espresso oracle cannot run on this machine"),
+    # --- workflow: distill's surrogate
+    Case("surrogate_unknown", cfg({"workflow": "distill", "surrogate": {"model": "mace-mp"}}), 2,
+         "surrogate.model: unknown type 'mace-mp'; known: emt"),
+    Case("surrogate_not_a_surrogate", cfg({"workflow": "distill", "surrogate": {"model": "emt"}}), 2,
+         "'emt' is an oracle without a surrogate's batch interface"),
+    Case("surrogate_elements", cfg({"elements": ["Am"], "oracle": {"type": "espresso"}, "workflow": "distill"}), 2,
+         "CHGNet was not trained on Am"),
+    Case("surrogate_file_missing", cfg({"workflow": "distill", "surrogate": {"model_file": "/nonexistent/w.pth"}}), 2,
+         "CHGNet weights file /nonexistent/w.pth does not exist"),
     # --- places
     Case("workdir_not_writable", workdir_under_file, 2, "blocker is a file, not a directory"),
     # --- keys and types
