@@ -211,6 +211,13 @@ def make_release(
                        **(v.model_dump(mode="json", exclude_unset=True, exclude={"verdict"}) if v else {})},
         "forced": bool(force and verdict == "no-go"),
         "oracle": {"settings": cfg.oracle.model_dump(mode="json"), "settings_hash": oracle.settings_hash},
+        # workflow: distill: the surrogate whose labels the base ACE was fitted on (never the released fits')
+        "surrogate": None if doc.surrogate is None else {
+            **doc.surrogate.model_dump(mode="json", include={"model", "settings_hash", "finetuned_on", "before",
+                                                              "after", "test_set", "labelled", "base_potential"}),
+            "weights_sha256": (doc.surrogate.weights or {}).get("sha256"),
+            "correction": cfg.surrogate.correction,
+        },
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(payload.items())},
     }  # fmt: skip
     tmp = target.with_suffix(".zip.part")

@@ -107,6 +107,24 @@ def test_the_report_shows_the_sources_and_the_surrogates_errors(campaign):
     assert "Labels by source" in section and "chgnet" in section and "emt" in section
 
 
+def test_the_release_manifest_names_the_surrogate(campaign):
+    import json
+    import zipfile
+
+    out = campaign["base"] / "releases"
+    r = run_cli("release", "distil_cu", "--force", "-o", str(out), env=campaign["env"])
+    assert r.returncode == 0, r.stderr
+    with zipfile.ZipFile(out / "release_v1.0.0.zip") as zf:
+        manifest = json.loads(zf.read("distil_cu_v1.0.0/manifest.json"))
+    s = campaign["doc"].surrogate
+    assert (
+        manifest["surrogate"]["model"] == "chgnet"
+        and manifest["surrogate"]["settings_hash"] == s.settings_hash
+    )
+    assert manifest["surrogate"]["weights_sha256"] == s.weights["sha256"]
+    assert manifest["surrogate"]["correction"] == "warm_start"
+
+
 def test_a_surrogate_file_that_does_not_load_is_refused_and_nothing_is_created(campaign, tmp_path):
     bad = tmp_path / "weights.pth.tar"
     bad.write_text("not weights")
