@@ -41,7 +41,7 @@ def surrogate_section(doc: CampaignDoc, records) -> str:
     body = (f"<p>{html.escape(s.model)} fine-tuned for {s.epochs} epochs on {s.n_train} oracle labels "
             f"({html.escape(s.finetuned_on or '')}); errors on {s.n_test} held-out oracle labels before "
             f"(pretrained weights, energy zero re-fitted) and after, and on the campaign's held-out test set at its end "
-            f"(oracle-labelled MD snapshots of the final potentials, {s.test_set.get("n", 0):.0f}). Weights sha256 "
+            f"(oracle-labelled MD snapshots of the final potentials, {s.test_set.get('n', 0):.0f}). Weights sha256 "
             f"<code>{html.escape(str((s.weights or {}).get('sha256', '-'))[:16])}</code>, labels' settings "
             f"<code>{s.settings_hash[:12]}</code>.</p>")  # fmt: skip
     body += html_table(["error against the oracle", "before", "after", "test set"], rows)

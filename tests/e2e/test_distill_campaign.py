@@ -64,7 +64,9 @@ def test_the_surrogate_was_fine_tuned_and_its_weights_are_stored(campaign):
     s = campaign["doc"].surrogate
     assert s.model == "chgnet" and s.epochs == 3 and s.n_train > 0 and s.n_test > 0
     assert s.after["forces_mae_meV_A"] < s.before["forces_mae_meV_A"]  # fine-tuning moved it towards EMT
-    assert s.test_set["n"] >= 3 and s.test_set["forces_mae_meV_A"] > 0  # every held-out structure (a No-Go round adds some)
+    assert (
+        s.test_set["n"] >= 3 and s.test_set["forces_mae_meV_A"] > 0
+    )  # every held-out structure (a No-Go round adds some)
     import gridfs
     from bson import ObjectId
 
