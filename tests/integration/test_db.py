@@ -177,7 +177,7 @@ def test_campaign_document_round_trips_and_status_keeps_its_schema(db, tmp_path)
                   "notice": "lammps not found: ran ASE", "error": None, "name": "400K", "level": 0,
                   "temperature_K": 400.0, "pressure_GPa": 0.0}],
              "quiet_windows": {}, "max_gamma": 0.8, "selected": 4, "oracle_calls": 0, "decision": None}],
-        "dataset_size": 0, "oracle_calls": 12, "potential_id": "st:final", "potential_path": str(f),
+        "dataset_size": 0, "oracle_calls": 12, "surrogate": None, "potential_id": "st:final", "potential_path": str(f),
         "test_metrics": {"test_energy_rmse_meV_atom": 0.31, "test_n_structures": 8.0},
         "validation": {"potential_id": "st:final", "verdict": "go", "reasons": []},
         "workdir": "/w", "workflow_state": None, "jobs": [],
