@@ -458,10 +458,14 @@ class Database:
             d["hash"] for d in self.records.find({"campaign": campaign, "labels": {"$ne": None}}, {"hash": 1})
         }
 
-    def count_records(self, campaign: str, status: str | None = None) -> int:
+    def count_records(
+        self, campaign: str, status: str | None = None, settings_hash: str | None = None
+    ) -> int:
         q: dict[str, Any] = {"campaign": campaign}
         if status is not None:
             q["status"] = status
+        if settings_hash is not None:
+            q["labels.settings_hash"] = settings_hash
         return self.records.count_documents(q)
 
     # ------------------------------------------------------------------------------------------- potentials

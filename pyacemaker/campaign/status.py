@@ -176,10 +176,7 @@ def status_of(db: Database, doc: CampaignDoc, lp=None) -> CampaignStatus:
 
 
 def _surrogate_labelled(db: Database, doc: CampaignDoc) -> int:
-    if doc.surrogate is None:
-        return 0
-    q = {"campaign": doc.name, "status": "labelled", "labels.settings_hash": doc.surrogate.settings_hash}
-    return db.records.count_documents(q)
+    return db.count_records(doc.name, "labelled", doc.surrogate.settings_hash) if doc.surrogate else 0
 
 
 def campaign_status(db: Database, doc: CampaignDoc | Mapping[str, Any], lp=None) -> dict[str, Any]:

@@ -82,6 +82,25 @@ def make_oracle(config: OracleSettings) -> Oracle:
     return ORACLES.get_plugin(config.type)(config)
 
 
+def new_labels(
+    oracle: Oracle, energy: float, forces, stress, corrections: list[dict], wall_time_s: float
+) -> Labels:
+    """One result of ``oracle`` as Labels with its settings identity; OracleFailure when the energy or a force is
+    not finite (such a structure is rejected, never trained on)."""
+    if not np.all(np.isfinite(forces)) or not np.isfinite(energy):
+        raise OracleFailure("non-finite energy or forces")
+    return Labels(
+        energy=float(energy),
+        forces=np.asarray(forces, dtype=float).tolist(),
+        stress=None if stress is None else np.asarray(stress, dtype=float).tolist(),
+        oracle=oracle.name,
+        settings=oracle.settings,
+        settings_hash=oracle.settings_hash,
+        corrections=corrections,
+        wall_time_s=wall_time_s,
+    )
+
+
 def label(
     records: Sequence[StructureRecord],
     oracle: Oracle,
@@ -105,18 +124,7 @@ def label(
         new = rec.model_copy(deep=True)
         try:
             energy, forces, stress, corrections = oracle.compute(rec.to_atoms(with_labels=False), rundir)
-            if not np.all(np.isfinite(forces)) or not np.isfinite(energy):
-                raise OracleFailure("non-finite energy or forces")
-            new.labels = Labels(
-                energy=float(energy),
-                forces=np.asarray(forces, dtype=float).tolist(),
-                stress=None if stress is None else np.asarray(stress, dtype=float).tolist(),
-                oracle=oracle.name,
-                settings=oracle.settings,
-                settings_hash=oracle.settings_hash,
-                corrections=corrections,
-                wall_time_s=time.perf_counter() - t0,
-            )
+            new.labels = new_labels(oracle, energy, forces, stress, corrections, time.perf_counter() - t0)
             new.status = rec.labelled_status
             new.reject_reason = None
         except OracleFailure as exc:

@@ -33,13 +33,12 @@ def test_the_surrogates_labels_enter_fits_only_when_joint(db, tmp_path, correcti
     ctx = Context("c", cfg, tmp_path)
     db.insert_records([_record(1, "emt", ctx.oracle.settings_hash), _record(2, "chgnet", "tuned"),
                        _record(3, "chgnet", "tuned"), _record(4, "chgnet", "someone-elses")])  # fmt: skip
-    db.update_campaign("c", {"reference_energies": {ctx.oracle.settings_hash: {"Cu": 0.0}}})
-    assert surrogate_share(db, ctx) == []  # no surrogate fine-tuned yet
+    assert surrogate_share(db, ctx, {"Cu": 0.0}) == []  # no surrogate fine-tuned yet
     report = SurrogateReport(
         model="chgnet", settings_hash="tuned", oracle_settings_hash=ctx.oracle.settings_hash
     )
     db.set_campaign_part("c", surrogate=report.model_dump(mode="json"))
-    share = surrogate_share(db, ctx)
+    share = surrogate_share(db, ctx, {"Cu": 0.0})
     if correction == "warm_start":
         assert share == []
     else:

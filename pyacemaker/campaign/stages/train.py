@@ -37,7 +37,7 @@ def train_stage(db: Database, ctx: Context, iteration: int) -> TrainOut:
     n_all = len(records)  # what "nothing new" compares against next iteration
     records, high_e, high_f = within_windows(records, refs, t)
     train_set, test_set = split(records, t.test_fraction, salt=ctx.campaign)
-    train_set += surrogate_share(db, ctx)  # the test side stays the oracle's
+    train_set += surrogate_share(db, ctx, refs)  # the test side stays the oracle's
     # a distillation's base is always where the first fit on the oracle's labels starts, and that fit is a whole
     # one (every label is new to the base), not a refit
     from_base = prev is not None and prev.id == base_potential_id(ctx.campaign)
@@ -87,7 +87,7 @@ def final_fit_stage(db: Database, ctx: Context, potential_id: str) -> str:
     prev = db.potential(potential_id)
     refs = reference_energies(db, ctx)
     records, _, _ = within_windows(records, refs, t)
-    records += surrogate_share(db, ctx)
+    records += surrogate_share(db, ctx, refs)
     # a No-Go round fits again: its own id and directory, the first final potential's files stay as they were
     n_final = db.final_potentials(ctx.campaign)
     suffix = f"{n_final + 1}" if n_final else ""
@@ -123,7 +123,7 @@ def base_potential_id(campaign: str) -> str:
     return f"{campaign}:base"
 
 
-def surrogate_share(db: Database, ctx: Context) -> list[StructureRecord]:
+def surrogate_share(db: Database, ctx: Context, refs: dict[str, float]) -> list[StructureRecord]:
     """The surrogate's labelled records a fit adds to the oracle's: none, unless ``workflow: distill`` with
     ``surrogate.correction: joint``, where each carries ``surrogate.joint_weight`` on its energy and every force
     (the oracle's labels weigh 1, so they dominate where both have data)."""
@@ -133,7 +133,6 @@ def surrogate_share(db: Database, ctx: Context) -> list[StructureRecord]:
     doc = db.campaign_doc(ctx.campaign)
     if doc is None or doc.surrogate is None:
         return []
-    refs = reference_energies(db, ctx)
     cheap, _, _ = within_windows(
         db.training_records(ctx.campaign, doc.surrogate.settings_hash), refs, ctx.config.train
     )

@@ -15,8 +15,8 @@ from ase import Atoms
 from pydantic import Field
 
 from pyacemaker.config.schema import OracleSettings
-from pyacemaker.oracle.base import Oracle, OracleFailure
-from pyacemaker.schemas.records import Labels, StructureRecord
+from pyacemaker.oracle.base import Oracle, OracleFailure, new_labels
+from pyacemaker.schemas.records import StructureRecord
 
 Result = tuple[float, np.ndarray, np.ndarray | None]
 """Energy (eV), forces (eV/A), Voigt stress (eV/A^3, None for a structure that is not a periodic crystal)."""
@@ -99,6 +99,16 @@ class SurrogateOracle(Oracle):
         ``test``, and write the new weights under ``workdir``; ``references`` are the oracle's isolated-atom
         energies (a model that takes them as its energy zero may)."""
 
+    def weights_path(self, unavailable: type[OracleFailure], what: str, missing_hint: str = "") -> Path:
+        """The configured weights file, checked: it exists and, when a sha256 is recorded, is that very file
+        (``unavailable`` raised otherwise, naming it as ``what``)."""
+        path = Path(str(self.config.weights_file))
+        if not path.is_file():
+            raise unavailable(f"{what} {path} does not exist{missing_hint}")
+        if self.config.weights_sha256 and sha256_of(path) != self.config.weights_sha256:
+            raise unavailable(f"{what} {path} is not the recorded one (sha256 differs)")
+        return path
+
     def compute(self, atoms: Atoms, workdir: Path) -> tuple[float, np.ndarray, np.ndarray | None, list[dict]]:
         (result,) = self.compute_batch([atoms])
         if isinstance(result, OracleFailure):
@@ -124,20 +134,13 @@ def label_in_chunks(
         done = []
         for rec, res in zip(chunk, results, strict=True):
             new = rec.model_copy(deep=True)
-            if isinstance(res, OracleFailure) or not _finite(res):
-                new.status, new.labels = "rejected", None
-                new.reject_reason = (
-                    str(res) if isinstance(res, OracleFailure) else "non-finite energy or forces"
-                )
-            else:
-                energy, forces, stress = res
-                new.labels = Labels(
-                    energy=float(energy), forces=np.asarray(forces, dtype=float).tolist(),
-                    stress=None if stress is None else np.asarray(stress, dtype=float).tolist(),
-                    oracle=oracle.name, settings=oracle.settings, settings_hash=oracle.settings_hash,
-                    wall_time_s=each,
-                )  # fmt: skip
+            try:
+                if isinstance(res, OracleFailure):
+                    raise res
+                new.labels = new_labels(oracle, *res, [], each)
                 new.status, new.reject_reason = "labelled", None
+            except OracleFailure as exc:
+                new.status, new.labels, new.reject_reason = "rejected", None, str(exc)
             done.append(new)
         out += done
         if on_chunk is not None:
@@ -149,10 +152,6 @@ def label_in_chunks(
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _finite(res: Result) -> bool:
-    return bool(np.isfinite(res[0]) and np.all(np.isfinite(res[1])))
 
 
 def surrogate_errors(oracle: SurrogateOracle, labelled: Sequence[Atoms]) -> dict[str, float]:

@@ -79,11 +79,7 @@ class CHGNetOracle(SurrogateOracle):
         if c.weights_file is None:
             self._model = CHGNet.load(model_name=c.pretrained, use_device="cpu", verbose=False)
             return self._model
-        path = Path(c.weights_file)
-        if not path.is_file():
-            raise ChgnetUnavailable(f"CHGNet weights file {path} does not exist")
-        if c.weights_sha256 and sha256_of(path) != c.weights_sha256:
-            raise ChgnetUnavailable(f"CHGNet weights file {path} is not the recorded one (sha256 differs)")
+        path = self.weights_path(ChgnetUnavailable, "CHGNet weights file")
         try:
             self._model = CHGNet.from_file(str(path))
         except Exception as exc:  # torch raises many kinds for a file that is not a CHGNet checkpoint

@@ -83,14 +83,10 @@ class MACEOracle(SurrogateOracle):
                 "no MACE model to label with yet: give surrogate.model_file, or let workflow: distill's finetune "
                 "job train one from the campaign's labels"
             )
-        path = Path(given)
-        if not path.is_file():
-            hint = (f"; {given!r} names a foundation model, which pyacemaker does not download at run time (compute "
-                    "nodes often have no internet): download the model file where you can and give its path"
-                    ) if given in FOUNDATION_NAMES else ""  # fmt: skip
-            raise MaceUnavailable(f"MACE model file {path} does not exist{hint}")
-        if self.config.weights_sha256 and sha256_of(path) != self.config.weights_sha256:
-            raise MaceUnavailable(f"MACE model file {path} is not the recorded one (sha256 differs)")
+        hint = (f"; {given!r} names a foundation model, which pyacemaker does not download at run time (compute "
+                "nodes often have no internet): download the model file where you can and give its path"
+                ) if given in FOUNDATION_NAMES else ""  # fmt: skip
+        path = self.weights_path(MaceUnavailable, "MACE model file", hint)
         try:
             self._calc = MACECalculator(model_paths=str(path), device="cpu", default_dtype="float64")
         except Exception as exc:  # torch raises many kinds for a file that is not a MACE model
