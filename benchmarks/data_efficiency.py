@@ -1,7 +1,7 @@
 """Data-efficiency benchmark: the errors each way of choosing labels reaches at equal oracle budgets.
 
     python benchmarks/data_efficiency.py [--systems cu,cuau] [--budgets 25 50 100 200] [--seeds 3]
-        [--methods loop,random,gamma,seeds,distill] [--workdir DIR] [--report-only]
+        [--methods loop,random,gamma,seeds,cold,distill] [--workdir DIR] [--report-only]
 
 The claim it tests: pyacemaker's loop reaches a given accuracy with far fewer oracle calls than random sampling.
 Everything is labelled by ASE's EMT (the oracle; cheap, so that the budgets can be swept on a laptop).
@@ -30,8 +30,11 @@ can hide a family the loop never learned.
 - ``random_conditions``: the same, from oracle-driven MD of each of the workflow's exploration conditions (bulk,
   vacancy cell, slab, at their temperatures, from the structures the loop starts them from): random sampling of
   the kinds of structure the loop explores, not only the bulk.
-- ``seeds``: no exploration at all: the workflow's seed generator (strains, rattles, shears; cold start as
-  configured) drawn to the budget, fitted the same way.
+- ``seeds``: no exploration at all: the workflow's seed generator (strains, rattles, shears) drawn to the budget,
+  fitted the same way.
+- ``cold``: cold start only: the campaign's iteration 0 and no further (``budget.max_iterations: 1``): its seeds and,
+  for the rest of the budget, the snapshots of CHGNet MD from the seed cells that D-optimality picks
+  (``seeds.cold_start_labels``); its final fit.
 
 **Measured per run**: energy (meV/atom), force (meV/A) and stress (GPa) RMSE on the test set and per family; a0,
 B0, the largest Cij error and the phonon band RMSE against the oracle (pyacemaker's own validators on the
@@ -199,7 +202,8 @@ def campaign_config(
     """The shipped workflow (with ``overrides`` merged in), run to an oracle budget: iterations unlimited, no test
     set or gate of its own."""
     raw = merge(yaml.safe_load((ROOT / SYSTEMS[system][0]).read_text()), overrides)
-    return merge(raw, {"name": name, "budget": {"max_oracle_calls": budget, "max_iterations": 50},
+    iterations = (overrides.get("budget") or {}).get("max_iterations", 50)
+    return merge(raw, {"name": name, "budget": {"max_oracle_calls": budget, "max_iterations": iterations},
                        "validation": {"test_structures": 0, "gate": False}, "select": {"method": select},
                        "seeds": {"seed": seed}, "explore": {"seed": seed}, "train": {"seed": seed}})  # fmt: skip
 
@@ -240,6 +244,20 @@ def run_loop(work: Path, system: str, budget: int, seed: int, select: str, overr
                 "iterations": int(doc.get("iteration") or 0) + 1, "cfg": raw}  # fmt: skip
     finally:
         subprocess.run([EXE, "db", "stop"], env=env, capture_output=True, timeout=120)
+
+
+def cold_only(system: str, budget: int, seed: int) -> dict:
+    """Overrides for iteration 0 alone: the seeds, and cold-start labels for the rest of the budget from CHGNet MD
+    snapshots 10 steps apart (a pool twice the labels, as the seed stage sizes it)."""
+    from pyacemaker.campaign.stages.seed import cold_start_snapshots
+    from pyacemaker.structures.seeds import base_cells, build_seeds
+
+    cfg, _ = resolve(parse_config(campaign_config(system, "cold", budget, seed, {})))
+    labels = max(0, budget - len(build_seeds(cfg)))
+    cells = len(base_cells(cfg, np.random.default_rng(cfg.seeds.seed + 1)))
+    steps = 10 * cold_start_snapshots(labels, cells)
+    return {"budget": {"max_iterations": 1},
+            "seeds": {"cold_start": "chgnet", "cold_start_labels": labels, "cold_start_steps": steps}}  # fmt: skip
 
 
 def md_pool(cfg, seed: int, per_temperature: int = POOL_FRAMES) -> list[Atoms]:
@@ -360,6 +378,10 @@ def point(system: str, method: str, budget: int, seed: int, work: Path, tests, e
         distill = merge(DISTILL_QUICK if overrides == QUICK else DISTILL,
                         {"surrogate": {"seed": seed, "correction": correction}})  # fmt: skip
         got = run_loop(work, system, budget, seed, "maxvol", merge(overrides, distill), method)
+    elif method == "cold":
+        got = run_loop(
+            work, system, budget, seed, "maxvol", merge(overrides, cold_only(system, budget, seed)), method
+        )
     else:
         got = fit_drawn(work, system, method, budget, seed, overrides, pool_frames)
     m = measure(got, tests, elements)

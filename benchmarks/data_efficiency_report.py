@@ -11,7 +11,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-METHODS = ("loop", "random", "random_conditions", "gamma", "seeds", "distill", "distill_joint")
+METHODS = ("loop", "random", "random_conditions", "gamma", "seeds", "cold", "distill", "distill_joint")
 TARGETS = ((2.0, 50.0), (1.0, 30.0))  # (meV/atom, meV/A) pairs the calls-needed table asks for
 console = Console(width=200, highlight=False)
 

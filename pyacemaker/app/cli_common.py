@@ -120,7 +120,9 @@ def check_oracle(cfg) -> None:
         s = cfg.surrogate
         settings = {"type": s.model, "weights_file": str(s.model_file) if s.model_file else None}
         try:
-            make_oracle(oracle_settings_model(s.model).model_validate(settings)).check_ready()
+            surrogate = make_oracle(oracle_settings_model(s.model).model_validate(settings))
+            surrogate.check_ready()
+            surrogate.check_covers(cfg.elements)
         except OracleFailure as exc:
             raise CliError(f"surrogate.model {s.model}: {exc}", EXIT_INPUT) from None
     import importlib.util

@@ -2,7 +2,8 @@
 15-frame pools, 8-function fits): the methods run for real (the loop through ``pyacemaker run`` on its embedded
 database, the drawn baselines through EMT and pacemaker) and every column the full benchmark reports is there.
 ``gamma`` is the loop with ``select.method: gamma`` (one more whole campaign): its selector is tested in
-test_selectors.py. ``distill`` runs (a tiny surrogate pool), as benchmarks/distillation.py runs it."""
+test_selectors.py. ``distill`` runs (a tiny surrogate pool), as benchmarks/distillation.py runs it; ``cold`` stops
+after iteration 0."""
 
 import json
 import os
@@ -25,11 +26,12 @@ def test_quick_benchmark_runs_every_method_and_reports_every_column(tmp_path):
     work = tmp_path / "de"
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "data_efficiency.py"), "--quick", "--systems", "cu",
                         "--budgets", "12", "--seeds", "1", "--workdir", str(work),
-                        "--methods", "loop,random,random_conditions,seeds,distill"],
+                        "--methods", "loop,random,random_conditions,seeds,cold,distill"],
                        capture_output=True, text=True, timeout=1500, env={**os.environ, "COLUMNS": "250"})  # fmt: skip
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     rows = json.loads((work / "results.json").read_text())
     assert sorted(row["method"] for row in rows) == [
+        "cold",
         "distill",
         "loop",
         "random",
@@ -44,6 +46,7 @@ def test_quick_benchmark_runs_every_method_and_reports_every_column(tmp_path):
         assert set(row["families"]) == FAMILIES
         cu = row["properties"]["Cu"]
         assert {"a0_error", "b0_error", "cij_error", "phonon_rmse", "imaginary_modes", "go"} <= set(cu)
+    assert next(row for row in rows if row["method"] == "cold")["iterations"] == 1  # iteration 0 alone
     for title in ("test-set errors", "oracle calls needed", "per test family"):
         assert title in r.stdout
     for col in COLUMNS:

@@ -1,6 +1,7 @@
 """MACE as a surrogate oracle, for real (mace-torch): with no model file it is trained from scratch on EMT labels by
 ``mace_run_train`` (a tiny model, few epochs), its labels equal MACE's own calculator, the model file it wrote is
-recorded by sha256 and changes the labels' identity; a foundation-model name or a file that is not a model is
+recorded by sha256 and changes the labels' identity, and it covers Cu only (a Cu-Au campaign is refused); a
+foundation-model name or a file that is not a model is
 refused with an error that says what to do."""
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ def test_trained_from_scratch_on_the_labels(tmp_path):
     assert energy == pytest.approx(ref.get_potential_energy(), abs=1e-6)
     assert np.allclose(forces, ref.get_forces(), atol=1e-6) and stress is not None
     assert model.settings_hash != _mace(channels=8, r_max=4.5).settings_hash
+    # a model file covers the elements it was trained on: a Cu-Au campaign is refused before anything is created
+    model.check_covers(["Cu"])
+    from pyacemaker.app.cli_common import CliError, check_oracle
+
+    cfg = parse_config({"elements": ["Cu", "Au"], "oracle": {"type": "emt"}, "workflow": "distill",
+                        "surrogate": {"model": "mace", "model_file": str(tuned.weights)}})  # fmt: skip
+    with pytest.raises(CliError, match=r"was not trained on Au \(it covers Cu\).*covers every element"):
+        check_oracle(cfg)
 
 
 def test_a_foundation_name_or_a_file_that_is_not_a_model_is_refused(tmp_path):

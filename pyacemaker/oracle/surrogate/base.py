@@ -99,6 +99,14 @@ class SurrogateOracle(Oracle):
         ``test``, and write the new weights under ``workdir``; ``references`` are the oracle's isolated-atom
         energies (a model that takes them as its energy zero may)."""
 
+    def check_covers(self, elements: Sequence[str]) -> None:
+        """Raise OracleFailure naming the elements the configured model cannot label (the settings' own list;
+        a model read from a file may answer from the file)."""
+        try:
+            self.config.check_elements(list(elements))
+        except ValueError as exc:
+            raise OracleFailure(str(exc)) from None
+
     def weights_path(self, unavailable: type[OracleFailure], what: str, missing_hint: str = "") -> Path:
         """The configured weights file, checked: it exists and, when a sha256 is recorded, is that very file
         (``unavailable`` raised otherwise, naming it as ``what``)."""

@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 from ase import Atoms
-from ase.data import atomic_numbers
+from ase.data import atomic_numbers, chemical_symbols
 from pydantic import Field
 
 from pyacemaker.allocation import ToolNotFound, tool
@@ -69,6 +69,20 @@ class MACEOracle(SurrogateOracle):
         _import_mace()
         if self.config.weights_file is not None:
             self.calculator()
+
+    def check_covers(self, elements: Sequence[str]) -> None:
+        """A model file covers the elements of its training data (its atomic-number table); a model trained from
+        scratch on the campaign's labels covers the campaign's elements."""
+        if self.config.weights_file is None:
+            return
+        covered = {chemical_symbols[int(z)] for z in self.calculator().z_table.zs}
+        missing = [e for e in elements if e not in covered]
+        if missing:
+            raise MaceUnavailable(
+                f"the MACE model {self.config.weights_file} was not trained on {', '.join(missing)} (it covers "
+                f"{' '.join(sorted(covered, key=atomic_numbers.get))}): give a model that covers every element "
+                "of the campaign, or no model_file to train one from scratch on the campaign's labels"
+            )
 
     def calculator(self):
         """MACE's own ASE calculator on the model file, loaded once."""
