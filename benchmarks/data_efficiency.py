@@ -247,17 +247,17 @@ def run_loop(work: Path, system: str, budget: int, seed: int, select: str, overr
 
 
 def cold_only(system: str, budget: int, seed: int) -> dict:
-    """Overrides for iteration 0 alone: the seeds, and cold-start labels for the rest of the budget from CHGNet MD
-    snapshots 10 steps apart (a pool twice the labels, as the seed stage sizes it)."""
-    from pyacemaker.campaign.stages.seed import cold_start_snapshots
+    """Overrides for iteration 0 alone: the seeds, and cold-start labels for the rest of the budget, picked from a
+    pool of CHGNet MD snapshots twice their number, 10 MD steps apart."""
     from pyacemaker.structures.seeds import base_cells, build_seeds
 
     cfg, _ = resolve(parse_config(campaign_config(system, "cold", budget, seed, {})))
     labels = max(0, budget - len(build_seeds(cfg)))
     cells = len(base_cells(cfg, np.random.default_rng(cfg.seeds.seed + 1)))
-    steps = 10 * cold_start_snapshots(labels, cells)
+    snapshots = max(4, -(-2 * labels // cells))
     return {"budget": {"max_iterations": 1},
-            "seeds": {"cold_start": "chgnet", "cold_start_labels": labels, "cold_start_steps": steps}}  # fmt: skip
+            "seeds": {"cold_start": "chgnet", "cold_start_labels": labels, "cold_start_snapshots": snapshots,
+                      "cold_start_steps": 10 * snapshots}}  # fmt: skip
 
 
 def md_pool(cfg, seed: int, per_temperature: int = POOL_FRAMES) -> list[Atoms]:

@@ -42,6 +42,12 @@ class SeedConfig(Strict):
     cold_start_steps: int = Field(
         40, ge=1, le=100000, description="CHGNet MD steps per seed cell and temperature"
     )
+    cold_start_snapshots: int = Field(
+        4,
+        ge=1,
+        le=10000,
+        description="CHGNet MD snapshots kept per seed cell (the pool the labels are picked from)",
+    )
     cold_start_labels: int | None = Field(
         None, ge=0, description="cold-start snapshots picked (D-optimal) for the first labels"
     )

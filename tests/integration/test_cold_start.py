@@ -44,13 +44,14 @@ def test_seed_stage_labels_seeds_plus_d_optimal_cold_start_snapshots(db, tmp_pat
     cfg, _ = resolve(parse_config({
         "name": "cold", "elements": ["Cu"], "oracle": {"type": "emt"},
         "seeds": {"supercell_atoms": 4, "volume_strains": [0.0], "rattled_per_strain": 0, "shear_strains": [], "tetragonal_strains": [],
-                  "cold_start": "chgnet", "cold_start_steps": 8, "cold_start_labels": 2},
+                  "cold_start": "chgnet", "cold_start_steps": 12, "cold_start_snapshots": 6,
+                  "cold_start_labels": 2},
         "explore": {"defects": False, "surfaces": False, "temperatures": [500]},
     }))  # fmt: skip
     out = seed_stage(db, Context("cold", cfg, tmp_path))
     cold = db.find_records({"campaign": "cold", "provenance.origin": "cold_start"})
     chosen = [r for r in cold if r.status == "selected"]
-    assert len(cold) == 5 and 1 <= len(chosen) <= 2  # relaxed + 4 MD snapshots; MaxVol picks at most 2
+    assert len(cold) == 7 and 1 <= len(chosen) <= 2  # relaxed + 6 MD snapshots; MaxVol picks at most 2
     assert out.origin == "seed" and {r.id for r in chosen} <= set(out.ids) and len(out.ids) == 1 + len(chosen)
     report = db.campaign("cold")["iterations"]["0"]["cold_start"]
-    assert report["used"] and report["pool"] == 5 and report["calculator"] == "CHGNetCalculator"
+    assert report["used"] and report["pool"] == 7 and report["calculator"] == "CHGNetCalculator"

@@ -127,11 +127,3 @@ def test_md_start_of_an_old_campaign_is_its_first_seed():
     assert pick_md_start(old, 1) is old[0]
     with pytest.raises(ValueError, match="no seed records"):
         pick_md_start([], 1)
-
-
-def test_cold_start_pool_grows_with_the_labels_asked_for():
-    from pyacemaker.campaign.stages.seed import cold_start_snapshots
-
-    assert cold_start_snapshots(4, 2) == 4  # the default pool: 4 snapshots per cell
-    assert cold_start_snapshots(81, 2) == 81  # twice the labels over 2 cells, rounded up
-    assert cold_start_snapshots(10, 0) == 20  # no cell count: no division by zero

@@ -40,12 +40,6 @@ def seed_stage(db: Database, ctx: Context) -> Selection:
     return Selection(ids=[r.id for r in recs], origin="seed", n_new=len(new), chosen=len(recs))
 
 
-def cold_start_snapshots(labels: int, cells: int, least: int = 4) -> int:
-    """MD snapshots per seed cell: ``least``, or enough that the pool holds twice the labels asked for, so that
-    D-optimality has a choice when many cold-start labels are wanted (``seeds.cold_start_labels``)."""
-    return max(least, -(-2 * labels // max(1, cells)))
-
-
 def cold_start_records(ctx: Context) -> ColdStart:
     """Cold-start snapshots (universal potential): relaxed and shaken seed cells, D-optimal ones to label
     (status selected), the others kept as candidates for provenance."""
@@ -55,9 +49,8 @@ def cold_start_records(ctx: Context) -> ColdStart:
         return ColdStart(ColdStartReport(used=False, setting=s.cold_start))
     temps = ctx.config.explore.temperatures or [300.0]
     rng = np.random.default_rng(s.seed + 1)
-    cells = base_cells(ctx.config, rng)
-    snaps = cold_start_pool(cells, lambda: calc, float(temps[len(temps) // 2]), s.cold_start_steps,
-                            cold_start_snapshots(s.cold_start_labels or 0, len(cells)), rng)  # fmt: skip
+    snaps = cold_start_pool(base_cells(ctx.config, rng), lambda: calc, float(temps[len(temps) // 2]),
+                            s.cold_start_steps, s.cold_start_snapshots, rng)  # fmt: skip
     pool = [StructureRecord.new(sd.atoms, ctx.campaign, sd.provenance("cold_start")) for sd in snaps]
     chosen = select_first_labels(pool, ctx.config.elements, ctx.config.train, s.cold_start_labels,
                                  ctx.workdir / "cold_start")  # fmt: skip
