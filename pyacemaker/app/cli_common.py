@@ -115,12 +115,9 @@ def check_oracle(cfg) -> None:
             f"the {cfg.oracle.type} oracle cannot run on this machine: {exc}", EXIT_INPUT
         ) from None
     if cfg.workflow == "distill":
-        from pyacemaker.config.oracle_config import oracle_settings_model
-
         s = cfg.surrogate
-        settings = {"type": s.model, "weights_file": str(s.model_file) if s.model_file else None}
         try:
-            surrogate = make_oracle(oracle_settings_model(s.model).model_validate(settings))
+            surrogate = make_oracle(s.oracle_settings())
             surrogate.check_ready()
             surrogate.check_covers(cfg.elements)
         except OracleFailure as exc:

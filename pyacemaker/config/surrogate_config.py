@@ -33,6 +33,10 @@ class SurrogateConfig(Strict):
     labels: int | None = Field(None, ge=1, le=100000, description="pool structures the surrogate labels")
     pool_size: int | None = Field(None, ge=1, le=1000000, description="MD snapshots the surrogate explores")
     md_steps: int | None = Field(None, ge=1, le=1000000, description="MD steps per seed cell and temperature")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="where the surrogate runs and is fine-tuned (auto: a CUDA GPU when torch sees one)",
+    )
     chunk_size: int = Field(
         32, ge=1, le=4096, description="structures per batch the surrogate labels at once"
     )
@@ -48,6 +52,12 @@ class SurrogateConfig(Strict):
         description="correction: joint: energy and force weight of a surrogate label (oracle: 1)",
     )
     seed: int = 0
+
+    def oracle_settings(self, **over):
+        """The surrogate's oracle settings (model, its file, device), ``over`` on top (a fine-tuning's weights)."""
+        base = {"type": self.model, "weights_file": str(self.model_file) if self.model_file else None,
+                "device": self.device}  # fmt: skip
+        return oracle_settings_model(self.model).model_validate({**base, **over})
 
     @field_validator("model")
     @classmethod

@@ -155,3 +155,22 @@ def test_label_in_chunks_bounds_each_call_and_rejects_what_fails():
     moved = Toy(ToySettings(weights_file="/elsewhere/w.pt", weights_sha256="ab"))
     assert moved.settings_hash == toy.settings_hash
     assert Toy(ToySettings(weights_sha256="cd")).settings_hash != toy.settings_hash
+
+
+def test_surrogate_device_follows_the_config_and_leaves_the_labels_identity_alone():
+    import torch
+
+    from pyacemaker.oracle import make_oracle
+
+    cfg = parse_config({**DISTILL, "surrogate": {"device": "cpu"}})
+    assert resolve(parse_config(DISTILL))[0].surrogate.device == "auto"  # the default, shown by `config`
+    cpu = make_oracle(cfg.surrogate.oracle_settings())
+    auto = make_oracle(cfg.surrogate.oracle_settings(device="auto"))
+    assert cpu.torch_device() == "cpu" and cpu.settings_hash == auto.settings_hash
+    assert auto.torch_device() == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():  # asked for a GPU that is not there: said before anything runs
+        cuda = make_oracle(cfg.surrogate.oracle_settings(device="cuda"))
+        with pytest.raises(OracleFailure, match="sees no CUDA GPU here.*surrogate.device: auto or cpu"):
+            cuda.check_ready()
+    with pytest.raises(ConfigError, match="surrogate.device"):
+        parse_config({**DISTILL, "surrogate": {"device": "gpu"}})

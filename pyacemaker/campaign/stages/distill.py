@@ -17,7 +17,6 @@ import numpy as np
 
 from pyacemaker.campaign.context import Context, reference_energies
 from pyacemaker.campaign.stages.train import base_potential_id, store_potential
-from pyacemaker.config.oracle_config import oracle_settings_model
 from pyacemaker.db import Database
 from pyacemaker.explore.cold_start import cold_start_pool, select_first_labels
 from pyacemaker.explore.policy import effective, start
@@ -39,9 +38,7 @@ BUCKET = "surrogate_files"  # GridFS bucket of fine-tuned weights
 def surrogate_oracle(ctx: Context, **settings) -> SurrogateOracle:
     """The configured surrogate (``surrogate.model``, from ``surrogate.model_file`` when given) with ``settings``
     on top (a fine-tuning's weights)."""
-    s = ctx.config.surrogate
-    base = {"type": s.model, "weights_file": str(s.model_file) if s.model_file else None}
-    oracle = make_oracle(oracle_settings_model(s.model).model_validate({**base, **settings}))
+    oracle = make_oracle(ctx.config.surrogate.oracle_settings(**settings))
     assert isinstance(oracle, SurrogateOracle)
     return oracle
 

@@ -51,6 +51,9 @@ class SurrogateSettings(OracleSettings):
     finetuned_on: str | None = Field(
         None, description="the labels the weights were fine-tuned on (provenance)"
     )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where the model runs (auto: a CUDA GPU when torch sees one, else the CPU)"
+    )
 
     def check_elements(self, elements: list[str]) -> None:
         bad = [
@@ -71,8 +74,8 @@ class SurrogateOracle(Oracle):
     @property
     def settings(self) -> dict[str, Any]:
         """The settings identity: without the weights' path (it differs between machines; the sha256 names
-        the weights), with the model package's version."""
-        out = {k: v for k, v in super().settings.items() if k != "weights_file"}
+        the weights) and the device (the same model on a CPU or a GPU), with the model package's version."""
+        out = {k: v for k, v in super().settings.items() if k not in ("weights_file", "device")}
         out["version"] = self.version()
         return out
 
@@ -98,6 +101,18 @@ class SurrogateOracle(Oracle):
         """Fine-tune on ``train`` (atoms carrying the oracle's labels in a SinglePointCalculator), measure on
         ``test``, and write the new weights under ``workdir``; ``references`` are the oracle's isolated-atom
         energies (a model that takes them as its energy zero may)."""
+
+    def torch_device(self) -> str:
+        """``cpu`` or ``cuda``, as ``device`` asks (OracleFailure: cuda asked for, none seen by torch)."""
+        import torch
+
+        seen = torch.cuda.is_available()
+        if self.config.device == "cuda" and not seen:
+            raise OracleFailure(
+                f"surrogate device cuda, but torch {torch.__version__} sees no CUDA GPU here (a CPU-only torch, "
+                "or no driver): set surrogate.device: auto or cpu, or run where a GPU is"
+            )
+        return "cuda" if self.config.device != "cpu" and seen else "cpu"
 
     def check_covers(self, elements: Sequence[str]) -> None:
         """Raise OracleFailure naming the elements the configured model cannot label (the settings' own list;

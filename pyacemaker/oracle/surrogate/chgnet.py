@@ -62,6 +62,7 @@ class CHGNetOracle(SurrogateOracle):
         self._model = None
 
     def check_ready(self) -> None:
+        self.torch_device()
         self.model()
 
     def model(self):
@@ -77,7 +78,7 @@ class CHGNetOracle(SurrogateOracle):
             ) from None
         c = self.config
         if c.weights_file is None:
-            self._model = CHGNet.load(model_name=c.pretrained, use_device="cpu", verbose=False)
+            self._model = CHGNet.load(model_name=c.pretrained, use_device=self.torch_device(), verbose=False)
             return self._model
         path = self.weights_path(ChgnetUnavailable, "CHGNet weights file")
         try:
@@ -87,14 +88,14 @@ class CHGNetOracle(SurrogateOracle):
                 f"{path} does not load as CHGNet weights ({type(exc).__name__}: {str(exc)[:200]}); give a file "
                 "written by CHGNet's Trainer or by pyacemaker's fine-tuning"
             ) from None
-        self._model.eval()
+        self._model = self._model.to(self.torch_device()).eval()
         return self._model
 
     def calculator_factory(self, workdir: Path):
         """chgnet's own ASE calculator on this model (MD over the model, no per-step structure conversion)."""
         from chgnet.model.dynamics import CHGNetCalculator
 
-        return lambda: CHGNetCalculator(model=self.model(), use_device="cpu")
+        return lambda: CHGNetCalculator(model=self.model(), use_device=self.torch_device())
 
     def compute_batch(self, structures: Sequence[Atoms]) -> list[Result | OracleFailure]:
         model = self.model()
@@ -146,7 +147,8 @@ class CHGNetOracle(SurrogateOracle):
                 loaders = get_train_val_test_loader(data, batch_size=batch, train_ratio=0.9, val_ratio=0.1,
                                                     return_test=False)  # fmt: skip
                 trainer = Trainer(model=model, targets="efs" if stress else "ef", optimizer="Adam",
-                                  criterion="MSE", learning_rate=learning_rate, epochs=epochs, use_device="cpu",
+                                  criterion="MSE", learning_rate=learning_rate, epochs=epochs,
+                                  use_device=self.torch_device(),
                                   print_freq=10**6, torch_seed=seed, data_seed=seed)  # fmt: skip
                 trainer.train(*loaders, save_dir=str(workdir / "checkpoints"))
             self._model = model = trainer.model.eval()

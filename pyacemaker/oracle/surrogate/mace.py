@@ -67,6 +67,7 @@ class MACEOracle(SurrogateOracle):
     def check_ready(self) -> None:
         """mace-torch importable; a given model file exists and loads (no file: trained from scratch later)."""
         _import_mace()
+        self.torch_device()
         if self.config.weights_file is not None:
             self.calculator()
 
@@ -102,7 +103,9 @@ class MACEOracle(SurrogateOracle):
                 ) if given in FOUNDATION_NAMES else ""  # fmt: skip
         path = self.weights_path(MaceUnavailable, "MACE model file", hint)
         try:
-            self._calc = MACECalculator(model_paths=str(path), device="cpu", default_dtype="float64")
+            self._calc = MACECalculator(
+                model_paths=str(path), device=self.torch_device(), default_dtype="float64"
+            )
         except Exception as exc:  # torch raises many kinds for a file that is not a MACE model
             raise MaceUnavailable(
                 f"{path} does not load as a MACE model ({type(exc).__name__}: {str(exc)[:200]})"
@@ -146,7 +149,8 @@ class MACEOracle(SurrogateOracle):
         name = "surrogate"
         c = self.config
         args = ["mace_run_train", f"--name={name}", "--train_file=train.xyz", "--valid_fraction=0.15",
-                "--energy_key=REF_energy", "--forces_key=REF_forces", "--stress_key=REF_stress", "--device=cpu",
+                "--energy_key=REF_energy", "--forces_key=REF_forces", "--stress_key=REF_stress",
+                f"--device={self.torch_device()}",
                 "--default_dtype=float64", f"--seed={seed}", f"--lr={learning_rate}", "--batch_size=4",
                 f"--max_num_epochs={max(1, epochs)}", "--energy_weight=10", "--forces_weight=10",
                 f"--stress_weight={10 if stress else 0}"]  # fmt: skip
