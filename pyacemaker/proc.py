@@ -403,3 +403,22 @@ def run(args: Sequence[str], *, cwd: str | Path | None = None, env: dict[str, st
                 got.append(data.decode(errors="replace") if text else data)
             got_out, got_err = got
         return subprocess.CompletedProcess(p.args, rc, got_out, got_err)
+
+
+def run_logged(args: Sequence[str], cwd: Path, log: Path, failure: type[Exception], *,
+               env: dict[str, str] | None = None, timeout_s: float | None = None, grace_s: float = GRACE_S,
+               tail_chars: int = 2000) -> None:  # fmt: skip
+    """Run a tool (a fit, a training) to its end, its output appended to ``log``; raise ``failure`` with the log's
+    last ``tail_chars`` when it exits non-zero or runs past ``timeout_s`` (its group then stopped, as :func:`run`)."""
+
+    def tail() -> str:
+        return log.read_text(errors="replace")[-tail_chars:] if log.exists() else ""
+
+    name = Path(args[0]).name
+    try:
+        rc = run(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, append=True, timeout_s=timeout_s,
+                 grace_s=grace_s).returncode  # fmt: skip
+    except ProcTimeout as exc:
+        raise failure(f"{name} in {cwd}: {exc}; log tail:\n{tail()}") from None
+    if rc != 0:
+        raise failure(f"{name} {' '.join(args[1:])} exited with {rc} in {cwd}; log tail:\n{tail()}")

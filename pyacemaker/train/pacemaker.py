@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import yaml
 from pyacemaker.allocation import Allocation, ToolNotFound, thread_env, tool
 from pyacemaker.config.resolve import derived_basis_size
 from pyacemaker.config.schema import TrainConfig
-from pyacemaker.proc import GRACE_S, ProcTimeout, run
+from pyacemaker.proc import GRACE_S, run_logged
 from pyacemaker.schemas.records import StructureRecord
 from pyacemaker.train.baseline import AcePlusBaseline
 from pyacemaker.train.dataset import write_pacemaker_pickle
@@ -118,15 +117,9 @@ def _run(cmd: list[str], cwd: Path, log: Path, timeout: float | None = None) -> 
         exe = tool(cmd[0])
     except ToolNotFound as exc:
         raise FitError(f"{exc}: install python-ace (scripts/setup.sh) in this environment") from None
-    try:
-        rc = run([exe, *cmd[1:]], cwd=cwd, stdout=log, stderr=subprocess.STDOUT, append=True,
-                 env=pacemaker_env(), timeout_s=timeout, grace_s=KILL_GRACE_S).returncode  # fmt: skip
-    except ProcTimeout as exc:
-        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-        raise FitError(f"{cmd[0]} in {cwd}: {exc}; log tail:\n{tail}") from None
-    if rc != 0:
-        tail = log.read_text(errors="replace")[-2000:]
-        raise FitError(f"{' '.join(cmd)} exited with {rc} in {cwd}; log tail:\n{tail}")
+    run_logged(
+        [exe, *cmd[1:]], cwd, log, FitError, env=pacemaker_env(), timeout_s=timeout, grace_s=KILL_GRACE_S
+    )
 
 
 def fit(

@@ -175,3 +175,19 @@ def test_sigkill_of_the_python_side_takes_the_code_with_it(tmp_path):
     while alive(pid) and time.monotonic() < end:
         time.sleep(0.05)
     assert not alive(pid)
+
+
+def test_run_logged_raises_the_callers_error_with_the_log_tail(tmp_path):
+    from pyacemaker.proc import run_logged
+
+    class ToolError(RuntimeError):
+        pass
+
+    log = tmp_path / "tool.log"
+    run_logged(["sh", "-c", "echo fine"], tmp_path, log, ToolError)
+    with pytest.raises(
+        ToolError, match=r"sh -c echo broke; exit 3 exited with 3 in .*log tail:\nfine\nbroke"
+    ):
+        run_logged(["sh", "-c", "echo broke; exit 3"], tmp_path, log, ToolError)
+    with pytest.raises(ToolError, match=r"(?s)sh in .*did not finish.*log tail:.*slow"):
+        run_logged(["sh", "-c", "echo slow; sleep 30"], tmp_path, log, ToolError, timeout_s=0.5, grace_s=0.5)

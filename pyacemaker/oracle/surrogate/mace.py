@@ -8,7 +8,6 @@ and fine-tuning run MACE's own ``mace_run_train`` (beside this interpreter) thro
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +29,7 @@ from pyacemaker.oracle.surrogate.base import (
     surrogate_errors,
 )
 from pyacemaker.plugins import ORACLES
-from pyacemaker.proc import ProcTimeout, run
+from pyacemaker.proc import run_logged
 
 FOUNDATION_NAMES = ("small", "medium", "large", "medium-mpa-0", "medium-omat-0", "small-0b", "medium-0b",
                     "small-0b2", "medium-0b2", "large-0b2", "medium-0b3", "mp", "off", "omol")  # fmt: skip
@@ -200,11 +199,8 @@ def _train(args: list[str], workdir: Path) -> None:
         exe = tool(args[0])
     except ToolNotFound as exc:
         raise MaceUnavailable(f"{exc}: pip install -r requirements/coldstart.txt") from None
-    try:
-        rc = run([exe, *args[1:]], cwd=workdir, stdout=log, stderr=subprocess.STDOUT, append=True,
-                 timeout_s=TRAIN_TIMEOUT_S).returncode  # fmt: skip
-    except ProcTimeout as exc:
-        raise OracleFailure(f"mace_run_train in {workdir}: {exc}") from None
-    if rc != 0 or not (workdir / "surrogate.model").is_file():
-        tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-        raise OracleFailure(f"mace_run_train exited with {rc} in {workdir}; log tail:\n{tail}")
+    run_logged([exe, *args[1:]], workdir, log, OracleFailure, timeout_s=TRAIN_TIMEOUT_S, tail_chars=1500)
+    if not (workdir / "surrogate.model").is_file():
+        raise OracleFailure(
+            f"mace_run_train wrote no model in {workdir}; log tail:\n{log.read_text()[-1500:]}"
+        )
